@@ -1,0 +1,140 @@
+"""Where a neuron's file lives on the server and in the local ``<archive>/<version>/<file>`` tree.
+
+Pure functions, no I/O: the mirror and the tests call them without sockets.
+
+Server side (reference A8): the archive folder is the archive name lower-cased and percent-encoded,
+the neuron name is percent-encoded as a single path segment (names hold spaces, ``#``, ``%``, ``+``,
+parentheses and non-ASCII letters), and a source file's extension is the suffix of the record's
+``original_format`` (``Neurolucida.DAT`` gives ``.DAT``). A neuron with no ``original_format`` has no
+source file.
+
+Local side: the file keeps its server name when that name is safe. A name is made safe by
+percent-encoding, character by character, whatever could escape the folder or misbehave on common file
+systems: ``/``, ``\\``, NUL and other control characters, a leading ``.`` (``..``, hidden files), and
+``%`` itself (so an encoded name can never equal another neuron's literal name, which keeps the mapping
+one-to-one). A name longer than :data:`MAX_NAME_BYTES` in UTF-8 is cut and given a hash of the full
+name. The archive folder is made safe the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from .models import Neuron, Version
+
+__all__ = [
+    "MAX_NAME_BYTES",
+    "FileTask",
+    "NoSuchFileError",
+    "file_name",
+    "file_task",
+    "file_url",
+    "relative_path",
+    "safe_component",
+    "source_extension",
+]
+
+#: Most file systems allow 255 bytes per name; keep room for the ``.<random>.part`` suffix.
+MAX_NAME_BYTES = 200
+
+_SERVER_FOLDER = {
+    Version.CNG: "CNG version",
+    Version.SOURCE: "Source-Version",
+    Version.CNG_LOG: "Remaining issues",
+    Version.SOURCE_LOG: "Standardization log",
+}
+
+
+class NoSuchFileError(ValueError):
+    """The record says this version cannot exist (no ``original_format``, no ``png_url``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileTask:
+    """One file to fetch: where from, and where to, relative to the output directory."""
+
+    neuron: Neuron
+    version: Version
+    url: str
+    path: PurePosixPath
+
+
+def source_extension(original_format: str | None) -> str | None:
+    """``Neurozoom.swc`` gives ``swc``; ``None``/empty or no dot gives ``None`` (no source file)."""
+    if not original_format or "." not in original_format:
+        return None
+    ext = original_format.rsplit(".", 1)[1].strip()
+    return ext or None
+
+
+def file_name(neuron: Neuron, version: Version) -> str:
+    """The file's name on the server (not yet made safe for the local disk)."""
+    if version is Version.CNG:
+        return f"{neuron.name}.CNG.swc"
+    if version is Version.SOURCE:
+        ext = source_extension(neuron.original_format)
+        if ext is None:
+            raise NoSuchFileError(f"neuron {neuron.name!r} has no original_format, so no source file")
+        return f"{neuron.name}.{ext}"
+    if version is Version.CNG_LOG:
+        return f"{neuron.name}.CNG.swc.std"
+    if version is Version.SOURCE_LOG:
+        return f"{neuron.name}.std"
+    if not neuron.png_url:
+        raise NoSuchFileError(f"neuron {neuron.name!r} has no png_url, so no thumbnail")
+    last = posixpath.basename(urlsplit(neuron.png_url).path)
+    return last or f"{neuron.name}.png"
+
+
+def file_url(base_url: str, neuron: Neuron, version: Version) -> str:
+    """Absolute URL of the file on the server at ``base_url``."""
+    base = base_url.rstrip("/")
+    if version is Version.PNG:
+        if not neuron.png_url:
+            raise NoSuchFileError(f"neuron {neuron.name!r} has no png_url, so no thumbnail")
+        # The record's png_url names the public host over http; keep its path, use our server.
+        parts = urlsplit(neuron.png_url)
+        origin = urlsplit(base)
+        return urlunsplit((origin.scheme, origin.netloc, parts.path, parts.query, ""))
+    archive = quote(neuron.archive.lower(), safe="")
+    folder = quote(_SERVER_FOLDER[version], safe="")
+    return f"{base}/dableFiles/{archive}/{folder}/{quote(file_name(neuron, version), safe='')}"
+
+
+def safe_component(name: str) -> str:
+    """Make one path component safe and unambiguous; safe names come back unchanged."""
+    out: list[str] = []
+    for i, ch in enumerate(name):
+        code = ord(ch)
+        if ch in "/\\%" or code < 0x20 or code == 0x7F or (i == 0 and ch == "."):
+            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8")))
+        else:
+            out.append(ch)
+    safe = "".join(out) or "%00"
+    if len(safe.encode("utf-8")) > MAX_NAME_BYTES:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        head = safe.encode("utf-8")[: MAX_NAME_BYTES - 18].decode("utf-8", "ignore")
+        safe = f"{head}~{digest}"
+    return safe
+
+
+def relative_path(neuron: Neuron, version: Version) -> PurePosixPath:
+    """``<archive lower-cased>/<version>/<file name>``, every component made safe."""
+    return PurePosixPath(
+        safe_component(neuron.archive.lower()),
+        version.value,
+        safe_component(file_name(neuron, version)),
+    )
+
+
+def file_task(base_url: str, neuron: Neuron, version: Version) -> FileTask:
+    return FileTask(
+        neuron=neuron,
+        version=version,
+        url=file_url(base_url, neuron, version),
+        path=relative_path(neuron, version),
+    )

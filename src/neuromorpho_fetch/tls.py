@@ -1,0 +1,72 @@
+"""The one place where TLS is relaxed, and exactly how far.
+
+For years neuromorpho.org preferred DHE-RSA suites with a 1024-bit Diffie-Hellman group. OpenSSL's
+default security level 2 refuses such a key (``[SSL: DH_KEY_TOO_SMALL]``), so a stock
+``ssl.create_default_context()`` and plain ``requests.get`` cannot talk to it. Other clients answered by
+turning certificate checks off; we lower the OpenSSL *security level* from 2 to 1 instead
+(``DEFAULT:@SECLEVEL=1``), which admits 1024-bit DH/RSA keys and nothing else we care about:
+
+* certificates and host names are still verified, against the system store, ``SSL_CERT_FILE`` when
+  set, and the ``ca_file`` the caller names (the emulator hands one out);
+* the protocol floor stays at TLS 1.2 and the cipher list stays OpenSSL's ``DEFAULT`` list;
+* a server with a modern key (neuromorpho.org since 2024) negotiates exactly as before.
+
+``insecure=True`` turns verification off for users behind a broken proxy; the client logs a warning on
+every run that uses it. The context is an ordinary :class:`ssl.SSLContext`, so the same object works
+with aiohttp, httpx and a requests adapter (see ``docs/tls.md``).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+
+from .errors import TLSError, UsageError
+
+__all__ = ["LEGACY_CIPHERS", "ssl_context", "tls_error"]
+
+#: OpenSSL's default suites at security level 1: accepts the server's 1024-bit DH key.
+LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=1"
+
+
+def ssl_context(ca_file: str | os.PathLike[str] | None = None, insecure: bool = False) -> ssl.SSLContext:
+    """Build the client's TLS context: verified, but willing to accept the legacy DH key."""
+    ctx = ssl.create_default_context()  # system store, hostname checks, TLS >= 1.2
+    env_bundle = os.environ.get("SSL_CERT_FILE")
+    for bundle in (env_bundle, ca_file):
+        if bundle is None or bundle == "":
+            continue
+        path = Path(bundle)
+        if not path.is_file():
+            source = "SSL_CERT_FILE" if bundle is env_bundle else "--ca-file"
+            raise UsageError(f"CA file {str(path)!r} from {source} does not exist: pass a PEM bundle")
+        try:
+            ctx.load_verify_locations(cafile=str(path))
+        except ssl.SSLError as exc:
+            raise UsageError(f"CA file {str(path)!r} is not a PEM certificate bundle ({exc})") from exc
+    ctx.set_ciphers(LEGACY_CIPHERS)
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def tls_error(exc: BaseException, url: str) -> TLSError:
+    """Turn a handshake or verification failure into an error that says which flag fixes it."""
+    text = str(exc)
+    if "DH_KEY_TOO_SMALL" in text or "dh key too small" in text:
+        advice = (
+            "the server offers a weak Diffie-Hellman key and this TLS context refuses it; "
+            "use neuromorpho_fetch.ssl_context(), which accepts it and still verifies certificates"
+        )
+    elif "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        advice = (
+            "the server's certificate could not be verified; pass --ca-file PEM with the issuing CA "
+            "(or set SSL_CERT_FILE), or, only if you trust the network, --insecure"
+        )
+    elif "hostname" in text.lower() or "doesn't match" in text:
+        advice = "the certificate does not match the host name; check --base-url, or use --insecure"
+    else:
+        advice = "check --base-url and --ca-file; --insecure skips certificate checks"
+    return TLSError(f"TLS failure talking to {url}: {text.strip() or type(exc).__name__}; {advice}", url=url)
