@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -40,6 +41,8 @@ __all__ = [
 
 #: Most file systems allow 255 bytes per name; keep room for the ``.<random>.part`` suffix.
 MAX_NAME_BYTES = 200
+
+_EXTENSION = re.compile(r"(\.[A-Za-z0-9]{1,10}){1,3}$")
 
 _SERVER_FOLDER = {
     Version.CNG: "CNG version",
@@ -116,9 +119,14 @@ def safe_component(name: str) -> str:
             out.append(ch)
     safe = "".join(out) or "%00"
     if len(safe.encode("utf-8")) > MAX_NAME_BYTES:
+        # Keep the extension (".CNG.swc") so tools still recognise the file; the hash of the full
+        # name keeps two long names that share a prefix apart.
+        ext = _EXTENSION.search(safe)
+        suffix = ext.group(0) if ext else ""
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        head = safe.encode("utf-8")[: MAX_NAME_BYTES - 18].decode("utf-8", "ignore")
-        safe = f"{head}~{digest}"
+        budget = MAX_NAME_BYTES - len(suffix) - len(digest) - 1
+        head = safe.encode("utf-8")[:budget].decode("utf-8", "ignore")
+        safe = f"{head}~{digest}{suffix}"
     return safe
 
 

@@ -1,0 +1,95 @@
+"""Configuration validation and the error tree's contract with the retry policy."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+
+import neuromorpho_fetch
+from neuromorpho_fetch import errors
+from neuromorpho_fetch.config import ClientConfig, RetryPolicy, Timeouts, default_base_url
+from neuromorpho_fetch.tls import ssl_context, tls_error
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: ClientConfig(base_url="neuromorpho.org"), "must start with http"),
+        (lambda: ClientConfig(base_url="https://x", concurrency=0), "concurrency must be"),
+        (lambda: ClientConfig(base_url="https://x", rate=0), "rate must be"),
+        (lambda: RetryPolicy(attempts=0), "at least one attempt"),
+        (lambda: Timeouts(read=0), "read timeout"),
+    ],
+)
+def test_bad_settings_raise_one_line_usage_errors(build: object, message: str) -> None:
+    with pytest.raises(errors.UsageError, match=message) as info:
+        build()  # type: ignore[operator]
+    assert "\n" not in str(info.value)
+
+
+def test_base_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROMORPHO_BASE_URL", "http://127.0.0.1:9")
+    assert default_base_url() == "http://127.0.0.1:9"
+    assert ClientConfig().base_url == "http://127.0.0.1:9"
+    monkeypatch.delenv("NEUROMORPHO_BASE_URL")
+    assert default_base_url() == "https://neuromorpho.org"
+
+
+def test_transient_flags_drive_retries() -> None:
+    transient = [errors.ConnectError, errors.RequestTimeout, errors.IntegrityError]
+    assert all(cls("x").transient for cls in transient)
+    assert errors.ServerBusyError(503, "u").transient
+    assert not errors.NotFoundError(404, "u").transient
+    assert not errors.BadRequestError(400, "u").transient
+    assert not errors.TLSError("x").transient
+    assert not errors.DiskError("x").transient
+
+
+def test_unknown_archive_names_close_matches() -> None:
+    err = errors.UnknownArchiveError("segert", ["Siegert"])
+    assert "Siegert" in str(err) and isinstance(err, errors.UsageError)
+    assert "--list-archives" in str(errors.UnknownArchiveError("zzz", []))
+
+
+def test_context_verifies_and_accepts_legacy_dh() -> None:
+    ctx = ssl_context()
+    assert ctx.verify_mode is ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.security_level == 1  # type: ignore[attr-defined]
+    assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
+
+
+def test_insecure_context_is_explicit() -> None:
+    ctx = ssl_context(insecure=True)
+    assert ctx.verify_mode is ssl.CERT_NONE and not ctx.check_hostname
+
+
+def test_missing_or_bad_ca_file_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(errors.UsageError, match="does not exist"):
+        ssl_context(ca_file=tmp_path / "nope.pem")
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(errors.UsageError, match="not a PEM"):
+        ssl_context(ca_file=bad)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "gone.pem"))
+    with pytest.raises(errors.UsageError, match="SSL_CERT_FILE"):
+        ssl_context()
+
+
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("[SSL: DH_KEY_TOO_SMALL] dh key too small", "ssl_context()"),
+        ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", "--ca-file"),
+    ],
+)
+def test_tls_errors_name_the_fix(text: str, flag: str) -> None:
+    err = tls_error(ssl.SSLError(1, text), "https://neuromorpho.org/api/health")
+    assert flag in str(err) and not err.transient
+
+
+def test_public_api_is_pinned() -> None:
+    assert neuromorpho_fetch.__all__ == sorted(neuromorpho_fetch.__all__)
+    for name in neuromorpho_fetch.__all__:
+        assert hasattr(neuromorpho_fetch, name), name
