@@ -88,7 +88,8 @@ def test_missing_source_or_thumbnail_is_a_clear_error() -> None:
 
 def test_ordinary_names_keep_their_server_name_locally() -> None:
     n = neuron("CB_CKp25_2w_F_Animal01_1 (a)+b", archive="Siegert")
-    assert relative_path(n, Version.CNG) == PurePosixPath("siegert/CNG/CB_CKp25_2w_F_Animal01_1 (a)+b.CNG.swc")
+    expected = PurePosixPath("siegert/CNG/CB_CKp25_2w_F_Animal01_1 (a)+b.CNG.swc")
+    assert relative_path(n, Version.CNG) == expected
 
 
 @pytest.mark.parametrize(
