@@ -1,7 +1,9 @@
 """neuromorpho-fetch: a fast, polite, resumable downloader and async client for NeuroMorpho.Org."""
 
 from ._version import __version__
+from .client import NeuroMorpho
 from .config import ClientConfig, RetryPolicy, Timeouts
+from .download import DownloadResult
 from .errors import (
     BadRequestError,
     ConnectError,
@@ -10,6 +12,7 @@ from .errors import (
     IntegrityError,
     NeuroMorphoError,
     NotFoundError,
+    NotFoundPageError,
     OutputDirError,
     RequestTimeout,
     ServerBusyError,
@@ -21,6 +24,8 @@ from .errors import (
 )
 from .layout import FileTask, file_task, file_url, relative_path
 from .models import Neuron, Version
+from .query import Query
+from .retry import RetryEvent
 from .tls import ssl_context
 
 __all__ = [
@@ -28,14 +33,19 @@ __all__ = [
     "ClientConfig",
     "ConnectError",
     "DiskError",
+    "DownloadResult",
     "FileTask",
     "HTTPStatusError",
     "IntegrityError",
+    "NeuroMorpho",
     "NeuroMorphoError",
     "Neuron",
     "NotFoundError",
+    "NotFoundPageError",
     "OutputDirError",
+    "Query",
     "RequestTimeout",
+    "RetryEvent",
     "RetryPolicy",
     "ServerBusyError",
     "TLSError",

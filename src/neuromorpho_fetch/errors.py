@@ -14,6 +14,7 @@ and the retry policy need to decide what happens next::
     │   └── RequestTimeout            connect or read timeout
     ├── HTTPStatusError               the server answered with a non-success status
     │   ├── NotFoundError             404: the neuron/file/no-hit select is not there   (permanent)
+    │   │   └── NotFoundPageError     404 as an HTML page, not the API's JSON (retried a little)
     │   ├── BadRequestError           400 and other 4xx the client caused              (permanent)
     │   └── ServerBusyError           429, 500, 502, 503, 504 (``retry_after`` seconds) (transient)
     ├── IntegrityError                a body arrived but is wrong: short, HTML, not SWC (transient)
@@ -35,6 +36,7 @@ __all__ = [
     "IntegrityError",
     "NeuroMorphoError",
     "NotFoundError",
+    "NotFoundPageError",
     "OutputDirError",
     "RequestTimeout",
     "ServerBusyError",
@@ -128,6 +130,17 @@ class HTTPStatusError(NeuroMorphoError):
 
 class NotFoundError(HTTPStatusError):
     pass
+
+
+class NotFoundPageError(NotFoundError):
+    """A 404 whose body is an HTML page (Tomcat, a proxy) rather than the API's JSON error.
+
+    The API says "not found" in JSON; an HTML 404 can come from a front end that is having a bad
+    moment, so it is retried, but only a couple of times (``retry.NOT_FOUND_PAGE_ATTEMPTS``): a file
+    that is really gone also answers this way, and must not cost a full retry budget.
+    """
+
+    transient = True
 
 
 class BadRequestError(HTTPStatusError):

@@ -1,0 +1,101 @@
+"""A fast, streaming "is this an SWC file at all?" check for standardized (CNG) downloads.
+
+It answers the failures seen in the wild (reference A9.6): an HTML error page served instead of the
+file (with 200 or 404), an empty body, a body cut short mid-line. It is not a morphology validator
+(trees with several roots or odd types are the data's business, reference A9.5). Rules:
+
+* at least one sample line;
+* every line is blank, a ``#`` comment (any bytes: real headers carry Latin-1 and worse, so the
+  check works on bytes and never decodes), or at least 7 whitespace-separated numbers (the SWC
+  columns ``n T x y z R P``; leading spaces, tabs, CRLF and extra columns are tolerated);
+* the body does not start like HTML.
+
+The check runs on whole chunks with C-level ``bytes`` methods, so a 5 MB file costs tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SwcChecker", "check_swc", "looks_like_html"]
+
+# Bytes a sample line may hold: digits, signs, decimal point, exponent, separators.
+_NUMERIC = b"0123456789.-+eE \t\r"
+_MIN_COLUMNS = 7
+_HTML_PREFIXES = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml")
+
+
+def looks_like_html(head: bytes) -> bool:
+    """True for the start of an HTML (or XML error) page, after optional BOM and whitespace."""
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()[:16].lower()
+    return text.startswith(_HTML_PREFIXES)
+
+
+class SwcChecker:
+    """Feed chunks as they arrive; :meth:`finish` returns ``None`` or the reason it is not SWC."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._started = False
+        self._data_lines = 0
+        self.error: str | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if self.error is not None or not chunk:
+            return
+        if not self._started:
+            # Decide on the first bytes that are not whitespace.
+            probe = (self._tail + chunk).lstrip(b"\xef\xbb\xbf").lstrip()
+            if not probe:
+                self._tail += chunk
+                return
+            self._started = True
+            if looks_like_html(probe):
+                self.error = "body is an HTML page, not SWC"
+                return
+            chunk = (self._tail + chunk).removeprefix(b"\xef\xbb\xbf")
+            self._tail = b""
+        data = self._tail + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._tail = data
+            return
+        self._tail = data[cut + 1 :]
+        self._check(data[: cut + 1])
+
+    def _check(self, block: bytes) -> None:
+        # bytes.split/translate run in C: ~7 ms per MB, against ~60 ms for a per-line regex.
+        lines = block.split(b"\n")
+        body = block
+        if b"#" in block:
+            lines = [line for line in lines if not line.lstrip().startswith(b"#")]
+            body = b"\n".join(lines)
+        if body.translate(None, _NUMERIC + b"\n"):
+            culprit = next(line for line in lines if line.translate(None, _NUMERIC))
+            self.error = f"not an SWC line: {culprit[:60].decode('latin-1').strip()!r}"
+            return
+        columns = [len(line.split()) for line in lines]
+        for line, count in zip(lines, columns, strict=True):
+            if 0 < count < _MIN_COLUMNS:
+                text = line[:60].decode("latin-1").strip()
+                self.error = f"SWC line with {count} columns, need {_MIN_COLUMNS}: {text!r}"
+                return
+        self._data_lines += sum(1 for count in columns if count)
+
+    def finish(self) -> str | None:
+        if self.error is None and self._tail:
+            tail, self._tail = self._tail, b""
+            if not self._started and looks_like_html(tail):
+                self.error = "body is an HTML page, not SWC"
+            elif self._started or tail.strip():
+                tail = tail if self._started else tail.removeprefix(b"\xef\xbb\xbf")
+                self._started = True
+                self._check(tail + b"\n")
+        if self.error is None and self._data_lines == 0:
+            self.error = "empty SWC: no sample lines" if self._started else "empty body"
+        return self.error
+
+
+def check_swc(data: bytes) -> str | None:
+    """Whole-body form of :class:`SwcChecker`: ``None`` when ``data`` is plausibly SWC."""
+    checker = SwcChecker()
+    checker.feed(data)
+    return checker.finish()

@@ -1,0 +1,74 @@
+"""The fast SWC check: accepts real-world files, rejects HTML, empty and cut-off bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from neuromorpho_fetch.swc import SwcChecker, check_swc, looks_like_html
+
+CNIC = (
+    b"# Original file cnic_001.swc edited using StdSwc version 1.31 on 9/25/13.\n"
+    b"# Irregularities and fixes documented in cnic_001.swc.std.\n"
+    b"#\n"
+    b"1 1 0.0 0.0 0.0 8.1498 -1\n"
+    b"2 1 0.67 8.12 0.0 8.1498 1\n"
+    b"3 1 -0.67 -8.12 0.0 8.1498 1\n"
+    b"4 3 1.84 8.82 -6.15 0.76016 1\n"
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        CNIC,
+        b"  1 1 -0.78  -0.33 0    2.52262 -1\r\n  2 3 1e3 .5 1. 2 1\r\n",  # aligned columns, CRLF
+        b"# Gr\xfcn \xff\xfe not utf-8\n1 1 0 0 0 1 -1\n",  # Latin-1 header
+        b"\xef\xbb\xbf# bom\n\n1 1 0 0 0 1 -1\n\n",  # BOM, blank lines
+        b"1\t1\t0\t0\t0\t1\t-1\t99\n",  # tabs, an extra column
+        b"1 1 0 0 0 1 -1",  # no final newline
+    ],
+)
+def test_accepts_swc(body: bytes) -> None:
+    assert check_swc(body) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty body"),
+        (b"   \n\n", "empty body"),
+        (b"# only comments\n#\n", "no sample lines"),
+        (b"<!doctype html><html><body>404</body></html>", "HTML"),
+        (b"\n  <HTML>\n", "HTML"),
+        (b'{"status":404,"message":"nope"}\n', "not an SWC line"),
+        (CNIC + b"5 3 1.0 2.0\n", "columns"),
+        (CNIC + b"5 3 1.0 2.0 3.0 0.5 abc\n", "not an SWC line"),
+    ],
+)
+def test_rejects(body: bytes, reason: str) -> None:
+    error = check_swc(body)
+    assert error is not None and reason in error
+
+
+def test_streaming_across_chunk_boundaries() -> None:
+    body = CNIC * 50
+    for size in (1, 3, 7, 64, 1000):
+        checker = SwcChecker()
+        for i in range(0, len(body), size):
+            checker.feed(body[i : i + size])
+        assert checker.finish() is None, size
+    checker = SwcChecker()
+    html = b"   <html><body>Not Found</body></html>"
+    for i in range(0, len(html), 2):
+        checker.feed(html[i : i + 2])
+    assert checker.finish() is not None
+
+
+def test_truncated_mid_line_is_caught() -> None:
+    assert check_swc(CNIC + b"5 3 1.84 8.8") is not None
+
+
+def test_looks_like_html() -> None:
+    assert looks_like_html(b"\n <!DOCTYPE html>")
+    assert looks_like_html(b"<?xml version='1.0'?><error/>")
+    assert not looks_like_html(b"# <html> in a comment\n")
