@@ -1,0 +1,438 @@
+"""``neuromorpho-fetch`` / ``python -m neuromorpho_fetch``: a thin layer over :func:`mirror`.
+
+The CLI only turns flags into a :class:`~neuromorpho_fetch.mirror.MirrorOptions`, sets up logging and
+progress, and maps outcomes to exit codes (documented in ``docs/cli.md``):
+
+* 0 every requested file is present;
+* 1 some files failed for good (listed in the summary and ``--report``), the run was stopped by
+  ``--max-duration`` before finishing, or an error stopped it after it started (server unreachable,
+  disk full);
+* 2 usage or configuration error, before any download (bad flag, unknown archive or query field,
+  unusable ``--out``, locked ``--out``, TLS failure: a flag fixes it);
+* 130 interrupted (Ctrl-C / SIGTERM).
+
+A :class:`~neuromorpho_fetch.errors.NeuroMorphoError` never reaches the user as a traceback: it is one
+line, ``neuromorpho-fetch: error: ...``, on stderr. Bugs still print a traceback, on purpose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
+
+from ._version import __version__
+from .errors import NeuroMorphoError, TLSError, UsageError
+from .mirror import MirrorOptions, mirror, parse_duration
+from .models import Version
+from .progress import ProgressDisplay, progress_enabled
+from .report import MirrorReport
+
+__all__ = ["build_parser", "main", "options_from_args", "print_tree"]
+
+PROG = "neuromorpho-fetch"
+DEMO_ARCHIVE = "Siegert"
+log = logging.getLogger("neuromorpho_fetch")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--max-duration: ")) from None
+
+
+def _version_choice(text: str) -> str:
+    wanted = text.strip().lower()
+    if wanted not in ("cng", "source", "both"):
+        raise argparse.ArgumentTypeError(f"choose CNG, source or both, not {text!r}")
+    return wanted
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Mirror NeuroMorpho.Org (or part of it) into a local folder: fast, polite, resumable.",
+        epilog="Exit codes: 0 all files present, 1 some failed (listed), 2 usage/configuration error, "
+        "130 interrupted. Full documentation: docs/cli.md.",
+    )
+    what = parser.add_argument_group("what to mirror")
+    what.add_argument(
+        "--archive", action="append", default=[], metavar="NAME", help="an archive, in any case (repeatable)"
+    )
+    what.add_argument("--all", action="store_true", dest="all_archives", help="every archive")
+    what.add_argument(
+        "--query",
+        action="append",
+        default=[],
+        metavar="FIELD:VALUE",
+        help="select neurons by metadata, e.g. species:rat,mouse (repeatable, AND-ed)",
+    )
+    what.add_argument("--limit", type=_positive_int, metavar="N", help="stop after N neurons")
+    what.add_argument(
+        "--retry-failed",
+        type=Path,
+        metavar="REPORT",
+        help="fetch exactly the failures listed in an earlier --report",
+    )
+    what.add_argument(
+        "--list-archives", action="store_true", help="print every archive with its neuron count"
+    )
+    what.add_argument(
+        "--demo",
+        action="store_true",
+        help="start the bundled emulator and mirror its Siegert archive (offline)",
+    )
+
+    files = parser.add_argument_group("which files")
+    files.add_argument(
+        "--version",
+        type=_version_choice,
+        default="cng",
+        metavar="CNG|source|both",
+        help="standardized SWC (CNG, default), the original upload (source), or both",
+    )
+    files.add_argument(
+        "--with-logs", action="store_true", help="also the standardization logs of the chosen versions"
+    )
+    files.add_argument("--with-images", action="store_true", help="also the PNG thumbnails")
+    files.add_argument(
+        "--with-morphometry",
+        action="store_true",
+        help="also <archive>/morphometry.jsonl (one API request per neuron)",
+    )
+
+    where = parser.add_argument_group("where")
+    where.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default ./neuromorpho; ./neuromorpho-demo with --demo)",
+    )
+
+    how = parser.add_argument_group("how")
+    how.add_argument("--concurrency", type=_positive_int, metavar="N", help="requests in flight (default 4)")
+    how.add_argument("--rate", type=float, metavar="R", help="requests per second, all kinds (default 5)")
+    how.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=5,
+        metavar="N",
+        help="retries per request after the first attempt (default 5)",
+    )
+    how.add_argument(
+        "--retry-wait",
+        type=_seconds,
+        default=0.5,
+        metavar="S",
+        help="base of the exponential backoff between retries (default 0.5 s)",
+    )
+    how.add_argument(
+        "--cool-down",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="pause before the second pass over failed files (default 30 s)",
+    )
+    how.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="longest silence on a connection before it counts as stalled (default 60 s)",
+    )
+    how.add_argument(
+        "--base-url", metavar="URL", help="server (default $NEUROMORPHO_BASE_URL or neuromorpho.org)"
+    )
+    how.add_argument("--ca-file", metavar="PEM", help="extra CA certificates to trust")
+    how.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (last resort)")
+    how.add_argument("--user-agent", metavar="TEXT", help="identify your project to the server")
+    how.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list and plan only: say what would be downloaded and skipped, write nothing",
+    )
+    how.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-hash local files against the state store and fetch again what is damaged",
+    )
+    how.add_argument(
+        "--refresh",
+        action="store_true",
+        help="revalidate files with conditional requests and fetch what changed upstream",
+    )
+    how.add_argument("--report", type=Path, metavar="PATH", help="write the run's report as JSON")
+    how.add_argument(
+        "--max-duration",
+        type=_duration,
+        metavar="D",
+        help="stop starting new files after D (7h, 30m, 90s, 1h30m); in-flight ones finish",
+    )
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--no-progress", action="store_true", help="no progress bars (log lines instead)")
+    out.add_argument("-q", "--quiet", action="count", default=0, help="only errors (and failures)")
+    out.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv: debug)")
+    out.add_argument("-V", action="version", version=f"{PROG} {__version__}", help="print the version")
+    return parser
+
+
+def versions_from_args(args: argparse.Namespace) -> tuple[Version, ...]:
+    """--version and --with-logs/--with-images → the file kinds to fetch, in a stable order."""
+    versions: list[Version] = []
+    if args.version in ("cng", "both"):
+        versions.append(Version.CNG)
+    if args.version in ("source", "both"):
+        versions.append(Version.SOURCE)
+    if args.with_logs:
+        if Version.CNG in versions:
+            versions.append(Version.CNG_LOG)
+        if Version.SOURCE in versions:
+            versions.append(Version.SOURCE_LOG)
+    if args.with_images:
+        versions.append(Version.PNG)
+    return tuple(versions)
+
+
+def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptions:
+    values: dict[str, Any] = {
+        "out": args.out if args.out is not None else Path("neuromorpho"),
+        "archives": tuple(args.archive),
+        "all_archives": args.all_archives,
+        "query": tuple(args.query),
+        "limit": args.limit,
+        "versions": versions_from_args(args),
+        "morphometry": args.with_morphometry,
+        "base_url": args.base_url,
+        "concurrency": args.concurrency if args.concurrency is not None else 4,
+        "rate": args.rate if args.rate is not None else 5.0,
+        "retries": args.retries,
+        "retry_wait": args.retry_wait,
+        "timeout": args.timeout,
+        "ca_file": args.ca_file,
+        "insecure": args.insecure,
+        "user_agent": args.user_agent,
+        "dry_run": args.dry_run,
+        "verify": args.verify,
+        "refresh": args.refresh,
+        "report_path": args.report,
+        "retry_failed": args.retry_failed,
+        "max_duration": args.max_duration,
+        "cool_down": args.cool_down,
+    }
+    values.update(overrides)
+    return MirrorOptions(**values)
+
+
+def setup_logging(quiet: int, verbose: int) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # aiohttp's own loggers are noisy at INFO and say nothing our errors do not.
+    logging.getLogger("aiohttp").setLevel(max(level, logging.WARNING))
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def exit_code_for(error: NeuroMorphoError) -> int:
+    """2 when a flag or the configuration must change (usage, TLS); 1 for everything else."""
+    return 2 if isinstance(error, UsageError | TLSError) else 1
+
+
+async def _with_sigterm(coro: Any) -> Any:
+    """Treat SIGTERM like Ctrl-C: cancel the run so it cleans up and records what it did."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    with_handler = False
+    if task is not None:
+        try:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            with_handler = True
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread / Windows
+            pass
+    try:
+        return await coro
+    finally:
+        if with_handler:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+def run_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool) -> int:
+    display = ProgressDisplay(bars=progress_enabled(no_progress) and not quiet, quiet=bool(quiet))
+    report: MirrorReport | None = None
+    code: int
+    try:
+        with logging_redirect_tqdm():
+            try:
+                report = asyncio.run(_with_sigterm(mirror(options, progress=display)))
+            finally:
+                display.close()
+        code = report.exit_code
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        report = display.report
+        code = 130
+    except NeuroMorphoError as exc:
+        report = display.report
+        if report is not None and (report.downloaded or report.skipped or report.failed):
+            _print_summary(report, quiet)
+        _error(str(exc))
+        return exit_code_for(exc)
+    if report is not None and (not quiet or code != 0):
+        _print_summary(report, quiet)
+    return code
+
+
+def _print_summary(report: MirrorReport, quiet: int) -> None:
+    print(report.summary(), flush=True)
+
+
+async def _list_archives(options: MirrorOptions) -> dict[str, int]:
+    from .client import NeuroMorpho
+
+    async with NeuroMorpho(
+        options.base_url,
+        concurrency=options.concurrency,
+        rate=options.rate,
+        retries=options.retry_policy,
+        timeout=options.timeouts,
+        ca_file=options.ca_file,
+        insecure=options.insecure,
+        user_agent=options.user_agent,
+    ) as client:
+        return await client.archives()
+
+
+def list_archives(options: MirrorOptions) -> int:
+    counts = asyncio.run(_list_archives(options))
+    width = max((len(name) for name in counts), default=0)
+    for name in sorted(counts, key=str.lower):
+        print(f"{name:<{width}}  {counts[name]:>7}")
+    print(f"{len(counts)} archives, {sum(counts.values())} neurons")
+    return 0
+
+
+def print_tree(out: Path, *, first: int = 3) -> None:
+    """A short listing of a mirror: archive, metadata, each version folder's count and first files."""
+    print(f"{out}/")
+    for archive in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        print(f"  {archive.name}/")
+        for meta in ("metadata.jsonl", "morphometry.jsonl"):
+            path = archive / meta
+            if path.is_file():
+                with path.open("rb") as fh:
+                    records = sum(1 for _ in fh)
+                print(f"    {meta}  ({records} records)")
+        for folder in sorted(p for p in archive.iterdir() if p.is_dir()):
+            names = sorted(p.name for p in folder.iterdir() if p.is_file())
+            total = sum((folder / n).stat().st_size for n in names)
+            print(f"    {folder.name}/  ({len(names)} files, {total / 1024:.0f} KiB)")
+            for name in names[:first]:
+                print(f"      {name}")
+            if len(names) > first:
+                print(f"      ... {len(names) - first} more")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Start the bundled emulator in this process, mirror one archive from it, show the tree."""
+    try:
+        from .emulator import EmulatorConfig, serve_in_thread
+    except ImportError as exc:  # the emulator's TLS needs trustme (the [emulator] extra)
+        raise UsageError(
+            f"--demo needs the emulator: pip install 'neuromorpho-fetch[emulator]' ({exc})"
+        ) from None
+    out = args.out if args.out is not None else Path("neuromorpho-demo")
+    config = EmulatorConfig(neurons=2000, seed=7)
+    with serve_in_thread(config) as emu:
+        archives = emu.catalogue.archives()
+        wanted = args.archive or [
+            next((a for a in archives if a.lower() == DEMO_ARCHIVE.lower()), min(archives))
+        ]
+        print(
+            f"demo: emulator serving {len(archives)} archives at {emu.base_url}; "
+            f"mirroring {', '.join(wanted)}"
+        )
+        options = options_from_args(
+            args,
+            out=out,
+            archives=tuple(wanted),
+            base_url=emu.base_url,
+            ca_file=emu.ca_file,
+            concurrency=args.concurrency or 8,
+            rate=args.rate or 200.0,
+        )
+        code = run_mirror(options, quiet=args.quiet, no_progress=args.no_progress)
+    if code in (0, 1) and out.is_dir():
+        print_tree(out)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet, args.verbose)
+    try:
+        if args.demo:
+            return run_demo(args)
+        if args.list_archives:
+            return list_archives(
+                options_from_args(args, archives=("-",), all_archives=False, query=(), retry_failed=None)
+            )
+        options = options_from_args(args)
+        return run_mirror(options, quiet=args.quiet, no_progress=args.no_progress)
+    except NeuroMorphoError as exc:
+        _error(str(exc))
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `neuromorpho-fetch --list-archives | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""One run per output directory: an advisory ``flock`` on ``<out>/.neuromorpho-fetch/lock``.
+
+Two runs on the same tree would race on the state store and fetch the same files twice. ``flock`` is
+released by the kernel when the process dies (``kill -9``, power loss), so a stale lock can never block
+the next run, unlike a pid file; the pid written into the file is only there for the error message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from .errors import OutputDirError
+
+__all__ = ["STATE_DIR", "DirLock", "prepare_out_dir"]
+
+#: Everything the tool keeps for itself inside ``--out``; hidden so it never looks like an archive.
+STATE_DIR = ".neuromorpho-fetch"
+
+
+def prepare_out_dir(out: Path) -> Path:
+    """Create ``out`` and its state folder, or raise a one-line :class:`OutputDirError`."""
+    state_dir = out / STATE_DIR
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        probe = state_dir / f".probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputDirError(
+            f"output directory {str(out)!r} cannot be written ({exc.strerror or exc}); choose another --out"
+        ) from None
+    return state_dir
+
+
+class DirLock:
+    """Exclusive, non-blocking lock on an output directory; use as a context manager."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.path = out / STATE_DIR / "lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        prepare_out_dir(self.out)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputDirError(f"cannot create lock file {str(self.path)!r}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            finally:
+                os.close(fd)
+            raise OutputDirError(
+                f"another neuromorpho-fetch run (pid {holder}) is using {str(self.out)!r}; "
+                "wait for it to finish or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def __enter__(self) -> DirLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()

@@ -1,0 +1,189 @@
+"""What a mirror run did, as a value: counts, bytes, time, and the exact list of what failed.
+
+The list of failures is a product, not a side effect of logging (rclone's lesson): it is written as JSON
+with ``--report PATH`` and read back by ``--retry-failed PATH``, so its shape is part of the CLI contract
+(documented in ``docs/cli.md``). Every failure carries the relative ``path`` besides the fields the issue
+asks for, so a retry needs neither the listing nor the server's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+__all__ = [
+    "REPORT_FORMAT",
+    "Failure",
+    "MirrorReport",
+    "format_bytes",
+    "format_duration",
+    "read_failures",
+    "write_json_atomic",
+]
+
+#: Bumped when a field changes meaning; readers accept any report with the fields they need.
+REPORT_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One file (or morphometry record) that could not be had, and why, in one line."""
+
+    neuron_name: str
+    url: str
+    reason: str
+    path: str = ""
+    archive: str = ""
+    version: str = ""
+
+
+@dataclass(slots=True)
+class MirrorReport:
+    """Counters of one run. ``exit_code`` is what the CLI returns for it (0, 1 or 130)."""
+
+    downloaded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes: int = 0
+    elapsed_s: float = 0.0
+    neurons: int = 0
+    files: int = 0
+    revalidated: int = 0
+    adopted: int = 0
+    damaged: list[str] = field(default_factory=list)
+    retries: int = 0
+    not_started: int = 0
+    unavailable: int = 0
+    dry_run: bool = False
+    interrupted: bool = False
+    stopped_by_deadline: bool = False
+    error: str | None = None
+    out: str = ""
+    report_path: str | None = None
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything asked for is present, 130 when interrupted, else 1."""
+        if self.interrupted:
+            return 130
+        if self.failed or self.error or self.stopped_by_deadline:
+            return 1
+        return 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["format"] = REPORT_FORMAT
+        data["exit_code"] = self.exit_code
+        data["elapsed_s"] = round(self.elapsed_s, 3)
+        return data
+
+    def summary(self) -> str:
+        """A few lines for a person: what happened, and where the full list is when anything failed."""
+        rate = self.bytes / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        verb = "would download" if self.dry_run else "downloaded"
+        skip_verb = "would skip" if self.dry_run else "skipped"
+        head = (
+            f"{verb} {self.downloaded}, {skip_verb} {self.skipped}, failed {self.failed}"
+            f" of {self.files} files ({self.neurons} neurons); "
+            f"{format_bytes(self.bytes)} in {format_duration(self.elapsed_s)} ({format_bytes(rate)}/s)"
+        )
+        lines = [head]
+        extras = []
+        if self.revalidated:
+            extras.append(f"{self.revalidated} unchanged upstream (304)")
+        if self.adopted:
+            extras.append(f"{self.adopted} complete files from an interrupted run recorded")
+        if self.damaged:
+            extras.append(f"{len(self.damaged)} damaged files re-fetched")
+        if self.retries:
+            extras.append(f"{self.retries} retried requests")
+        if extras:
+            lines.append("  " + "; ".join(extras))
+        if self.interrupted:
+            lines.append("  interrupted: re-run the same command to resume")
+        if self.stopped_by_deadline:
+            lines.append(
+                f"  stopped by --max-duration: {self.not_started} files not started; "
+                "re-run the same command to continue"
+            )
+        if self.error:
+            lines.append(f"  stopped by an error: {self.error}")
+        if self.failures:
+            for failure in self.failures[:5]:
+                lines.append(f"  failed: {failure.neuron_name} ({failure.url}): {failure.reason}")
+            if len(self.failures) > 5:
+                lines.append(f"  ... and {len(self.failures) - 5} more")
+            where = self.report_path or "(pass --report PATH to keep the full list)"
+            lines.append(f"  full list of failures: {where}")
+        return "\n".join(lines)
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover - unreachable, keeps mypy happy
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON to a temporary file next to ``path`` and rename it, so a reader never sees half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_failures(path: Path) -> list[Failure]:
+    """The failures of an earlier ``--report``; a missing or malformed report is a usage error."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--retry-failed: report {str(path)!r} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--retry-failed: cannot read report {str(path)!r}: {exc}") from None
+    items = data.get("failures") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise UsageError(f"--retry-failed: {str(path)!r} is not a neuromorpho-fetch report (no 'failures')")
+    failures = []
+    for item in items:
+        if not isinstance(item, dict) or not item.get("url") or not item.get("path"):
+            raise UsageError(
+                f"--retry-failed: a failure in {str(path)!r} lacks 'url' or 'path': {item!r:.120}"
+            )
+        failures.append(
+            Failure(
+                neuron_name=str(item.get("neuron_name", "")),
+                url=str(item["url"]),
+                reason=str(item.get("reason", "")),
+                path=str(item["path"]),
+                archive=str(item.get("archive", "")),
+                version=str(item.get("version", "")),
+            )
+        )
+    return failures

@@ -1,0 +1,322 @@
+"""The crash-safe record of what a mirror holds: SQLite in ``<out>/.neuromorpho-fetch/state.sqlite``.
+
+Why SQLite: it is in the standard library, a single file, and with ``journal_mode=WAL`` a commit survives
+``kill -9`` the moment it returns (``synchronous=NORMAL`` may lose the last commits on *power* loss,
+never corrupt the file). Why batching: one commit per file costs ~0.1-1 ms of fsync-free work plus a
+thread hop, which would cap a run at a few thousand files/s and steal the event loop's time; instead
+every change goes into an in-memory list and a flusher writes them in one transaction every
+:attr:`AsyncStateStore.flush_interval` seconds (or sooner when many are queued). A crash loses at most
+that moment's bookkeeping, and the rules below make losing it harmless:
+
+* a row says ``complete`` only after the client has ``os.replace``\\ d the verified body under its final
+  name (the worker records it after ``fetch_file`` returns), so ``complete`` never lies;
+* a file under its final name is always a complete body (the client writes ``<name>.<random>.part``
+  and renames only after checking it), so a file present on disk whose row is missing or says
+  ``downloading`` is *adopted* by the next run: hashed, recorded complete, not fetched again.
+
+One writer: only the thread of a single-worker executor touches the connection, so reads and writes
+are serialized without locks and nothing blocks the event loop. The directory lock
+(:mod:`neuromorpho_fetch.lock`) keeps a second process out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from .errors import DiskError, OutputDirError
+
+__all__ = ["STATE_FILE", "AsyncStateStore", "FileRow", "StateStore", "Status"]
+
+STATE_FILE = "state.sqlite"
+
+Status = Literal["downloading", "complete", "failed"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path          TEXT PRIMARY KEY,   -- relative to --out, POSIX separators
+    url           TEXT NOT NULL,
+    archive       TEXT,
+    neuron_name   TEXT,
+    version       TEXT,
+    size          INTEGER,
+    sha256        TEXT,
+    etag          TEXT,
+    last_modified TEXT,
+    status        TEXT NOT NULL,      -- downloading | complete | failed
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    updated_at    REAL NOT NULL,      -- Unix time
+    run_id        INTEGER
+);
+CREATE INDEX IF NOT EXISTS files_status ON files(status);
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at  REAL NOT NULL,
+    finished_at REAL,
+    status      TEXT NOT NULL,        -- running | complete | failed | interrupted
+    options     TEXT,
+    downloaded  INTEGER,
+    skipped     INTEGER,
+    failed      INTEGER,
+    bytes       INTEGER
+);
+"""
+
+_COLUMNS = "path, url, size, sha256, etag, last_modified, status, attempts, last_error, updated_at"
+
+# One statement per kind of change; each is an upsert so replaying them in order is always valid.
+_SQL_START = """
+INSERT INTO files (path, url, archive, neuron_name, version, status, attempts, updated_at, run_id)
+VALUES (?, ?, ?, ?, ?, 'downloading', 1, ?, ?)
+ON CONFLICT(path) DO UPDATE SET url=excluded.url, status='downloading', attempts=files.attempts + 1,
+    updated_at=excluded.updated_at, run_id=excluded.run_id
+"""
+_SQL_COMPLETE = """
+INSERT INTO files (path, url, archive, neuron_name, version, size, sha256, etag, last_modified, status,
+                   attempts, last_error, updated_at, run_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'complete', 0, NULL, ?, ?)
+ON CONFLICT(path) DO UPDATE SET url=excluded.url, size=excluded.size, sha256=excluded.sha256,
+    etag=excluded.etag, last_modified=excluded.last_modified, status='complete', last_error=NULL,
+    updated_at=excluded.updated_at, run_id=excluded.run_id
+"""
+_SQL_FAILED = """
+INSERT INTO files (path, url, archive, neuron_name, version, status, attempts, last_error, updated_at, run_id)
+VALUES (?, ?, ?, ?, ?, 'failed', 0, ?, ?, ?)
+ON CONFLICT(path) DO UPDATE SET url=excluded.url, status='failed', last_error=excluded.last_error,
+    updated_at=excluded.updated_at, run_id=excluded.run_id
+"""
+_SQL_TOUCH = "UPDATE files SET updated_at=?, run_id=? WHERE path=?"
+
+_OPS = {"start": _SQL_START, "complete": _SQL_COMPLETE, "failed": _SQL_FAILED}
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """What the store knows about one local file."""
+
+    path: str
+    url: str
+    size: int | None
+    sha256: str | None
+    etag: str | None
+    last_modified: str | None
+    status: str
+    attempts: int
+    last_error: str | None
+    updated_at: float
+
+
+def _disk_error(exc: sqlite3.Error, db: Path) -> DiskError:
+    return DiskError(f"state store {str(db)!r} could not be written: {exc}; is the disk full?")
+
+
+class StateStore:
+    """Synchronous access to the state database; :class:`AsyncStateStore` runs it in one thread."""
+
+    def __init__(self, db: Path, *, read_only: bool = False) -> None:
+        self.db = db
+        self.read_only = read_only
+        self.run_id: int | None = None
+        try:
+            if read_only:
+                self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                self.conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.execute("PRAGMA busy_timeout=5000")
+                self.conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise OutputDirError(
+                f"state store {str(db)!r} cannot be opened ({exc}); move it aside to start afresh"
+            ) from None
+
+    # -- reads ---------------------------------------------------------------------------------
+    def lookup(self, paths: Iterable[str]) -> dict[str, FileRow]:
+        """Rows for the given paths (absent paths are simply missing from the result)."""
+        wanted = list(paths)
+        found: dict[str, FileRow] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            try:
+                cursor = self.conn.execute(f"SELECT {_COLUMNS} FROM files WHERE path IN ({marks})", chunk)
+            except sqlite3.OperationalError:
+                if self.read_only:  # a read-only view of a store that has no tables yet
+                    return found
+                raise
+            for row in cursor:
+                found[row[0]] = FileRow(*row)
+        return found
+
+    def get(self, path: str) -> FileRow | None:
+        return self.lookup([path]).get(path)
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
+
+    def runs(self) -> list[dict[str, Any]]:
+        cursor = self.conn.execute("SELECT * FROM runs ORDER BY id")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    # -- writes --------------------------------------------------------------------------------
+    def apply(self, ops: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Apply a batch of changes in one transaction (all or nothing)."""
+        if self.read_only or not ops:
+            return
+        try:
+            self.conn.execute("BEGIN")
+            for kind, params in ops:
+                self.conn.execute(_OPS[kind], params)
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise _disk_error(exc, self.db) from exc
+
+    def begin_run(self, options: str) -> int:
+        if self.read_only:
+            return 0
+        try:
+            cursor = self.conn.execute(
+                "INSERT INTO runs (started_at, status, options) VALUES (?, 'running', ?)",
+                (time.time(), options),
+            )
+        except sqlite3.Error as exc:
+            raise _disk_error(exc, self.db) from exc
+        self.run_id = int(cursor.lastrowid or 0)
+        return self.run_id
+
+    def end_run(self, status: str, downloaded: int, skipped: int, failed: int, nbytes: int) -> None:
+        if self.read_only or self.run_id is None:
+            return
+        try:
+            self.conn.execute(
+                "UPDATE runs SET finished_at=?, status=?, downloaded=?, skipped=?, failed=?, bytes=? "
+                "WHERE id=?",
+                (time.time(), status, downloaded, skipped, failed, nbytes, self.run_id),
+            )
+        except sqlite3.Error as exc:
+            raise _disk_error(exc, self.db) from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            if not self.read_only:
+                # Fold the WAL back so the directory holds one self-contained file between runs.
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.close()
+
+
+class AsyncStateStore:
+    """Batched, off-loop access to a :class:`StateStore` for the mirror's workers.
+
+    Changes are recorded synchronously (a list append, so workers never wait) and written by
+    :meth:`flusher` in one transaction per interval. :meth:`lookup` sees changes not yet flushed, so
+    a file completed a moment ago is never planned again within the same run.
+    """
+
+    flush_interval = 0.2
+    flush_batch = 2000
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuromorpho-state")
+        self._ops: list[tuple[str, tuple[Any, ...]]] = []
+        self._completed: dict[str, FileRow] = {}
+        self._wake = asyncio.Event()
+        self.flushes = 0
+        self.flush_seconds = 0.0
+
+    async def call(self, fn: Callable[[StateStore], T]) -> T:
+        """Run ``fn(store)`` in the store's thread (after every change already handed to it)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, self.store)
+
+    async def lookup(self, paths: Sequence[str]) -> dict[str, FileRow]:
+        rows = await self.call(lambda s: s.lookup(paths))
+        for path in paths:
+            if path in self._completed:
+                rows[path] = self._completed[path]
+        return rows
+
+    # -- recording (synchronous, cheap) --------------------------------------------------------
+    def _push(self, kind: str, params: tuple[Any, ...]) -> None:
+        self._ops.append((kind, params))
+        if len(self._ops) >= self.flush_batch:
+            self._wake.set()
+
+    def start(self, path: str, url: str, archive: str, neuron: str, version: str) -> None:
+        self._completed.pop(path, None)
+        self._push("start", (path, url, archive, neuron, version, time.time(), self.store.run_id))
+
+    def complete(
+        self,
+        path: str,
+        url: str,
+        archive: str,
+        neuron: str,
+        version: str,
+        *,
+        size: int,
+        sha256: str,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> None:
+        now = time.time()
+        self._push(
+            "complete",
+            (path, url, archive, neuron, version, size, sha256, etag, last_modified, now, self.store.run_id),
+        )
+        row = FileRow(path, url, size, sha256, etag, last_modified, "complete", 0, None, now)
+        self._completed[path] = row
+
+    def failed(self, path: str, url: str, archive: str, neuron: str, version: str, error: str) -> None:
+        self._completed.pop(path, None)
+        self._push("failed", (path, url, archive, neuron, version, error, time.time(), self.store.run_id))
+
+    # -- writing -------------------------------------------------------------------------------
+    async def flush(self) -> None:
+        ops, self._ops = self._ops, []
+        self._wake.clear()
+        if not ops:
+            return
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        # Shielded: if the run is cancelled meanwhile, the thread still commits this batch (and the
+        # final flush queues behind it), so nothing is lost and nothing is applied twice.
+        await asyncio.shield(loop.run_in_executor(self._executor, self.store.apply, ops))
+        self.flush_seconds += time.perf_counter() - started
+        self.flushes += 1
+        if len(self._completed) > 50_000:  # bounded memory; flushed rows are in the database now
+            self._completed.clear()
+
+    async def flusher(self) -> None:
+        """Run until cancelled: flush every interval, or at once when a batch fills up."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            await self.flush()
+
+    def flush_sync(self) -> None:
+        """Final flush from synchronous code (after the loop is gone, or on a cancelled path)."""
+        ops, self._ops = self._ops, []
+        self._executor.submit(self.store.apply, ops).result()
+
+    def close(self) -> None:
+        """Write what is left and close; the database is left consistent even if that write fails."""
+        try:
+            self.flush_sync()
+        finally:
+            self._executor.submit(self.store.close).result()
+            self._executor.shutdown(wait=True)

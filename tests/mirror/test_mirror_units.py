@@ -1,0 +1,265 @@
+"""Pure decisions of the mirror, the state store, the lock and the report: no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from neuromorpho_fetch.errors import (
+    ConnectError,
+    DiskError,
+    IntegrityError,
+    NotFoundError,
+    OutputDirError,
+    ServerBusyError,
+    TLSError,
+    UnknownArchiveError,
+    UsageError,
+)
+from neuromorpho_fetch.lock import DirLock
+from neuromorpho_fetch.mirror import (
+    Action,
+    MirrorOptions,
+    failure_kind,
+    parse_duration,
+    plan_file,
+    safe_target,
+)
+from neuromorpho_fetch.report import Failure, MirrorReport, read_failures, write_json_atomic
+from neuromorpho_fetch.state import AsyncStateStore, FileRow, StateStore
+
+
+def row(status: str = "complete", size: int | None = 10, sha: str | None = "ab") -> FileRow:
+    return FileRow("a/CNG/x.CNG.swc", "u", size, sha, '"e"', None, status, 1, None, 0.0)
+
+
+# -- plan_file ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("state", "local", "verify", "refresh", "expected"),
+    [
+        (None, None, False, False, Action.FETCH),
+        (row(), None, False, False, Action.FETCH),  # recorded but deleted locally
+        (row(), 10, False, False, Action.SKIP),
+        (row(), 9, False, False, Action.FETCH),  # truncated on disk
+        (row(), 10, True, False, Action.VERIFY),
+        (row(), 10, False, True, Action.REVALIDATE),
+        (row(), 10, True, True, Action.VERIFY),  # verify first, then revalidate
+        (None, 10, False, False, Action.ADOPT),  # renamed into place, row lost to a crash
+        (row("downloading"), 10, False, False, Action.ADOPT),
+        (row("failed"), 10, True, False, Action.ADOPT),
+        (row("failed"), None, False, False, Action.FETCH),
+    ],
+)
+def test_plan_file(
+    state: FileRow | None, local: int | None, verify: bool, refresh: bool, expected: Action
+) -> None:
+    assert plan_file(state, local, verify=verify, refresh=refresh) is expected
+
+
+def test_failure_kind() -> None:
+    assert failure_kind(NotFoundError(404, "u")) == "file"
+    assert failure_kind(ServerBusyError(503, "u")) == "file"
+    assert failure_kind(IntegrityError("short")) == "file"
+    assert failure_kind(ConnectError("refused")) == "file"
+    assert failure_kind(TLSError("bad cert")) == "fatal"
+    assert failure_kind(DiskError("full")) == "fatal"
+    assert failure_kind(UnknownArchiveError("x", [])) == "fatal"
+    assert failure_kind(RuntimeError("bug")) == "fatal"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("7h", 25200),
+        ("30m", 1800),
+        ("90s", 90),
+        ("45", 45),
+        ("1h30m", 5400),
+        ("0.5s", 0.5),
+        ("2d", 172800),
+        (" 10 M ", 600),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "7x", "-5m", "0", "7h junk", "1.2.3s"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(UsageError, match="max-duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("rel", ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "a/./b", "", "a\\..\\b"])
+def test_safe_target_refuses_escapes(tmp_path: Path, rel: str) -> None:
+    with pytest.raises(ValueError):
+        safe_target(tmp_path, rel)
+
+
+def test_safe_target_accepts_layout_paths(tmp_path: Path) -> None:
+    assert (
+        safe_target(tmp_path, "siegert/CNG/a b%2F.CNG.swc") == tmp_path / "siegert" / "CNG" / "a b%2F.CNG.swc"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "say what to mirror"),
+        ({"archives": ("a",), "all_archives": True}, "exclude"),
+        ({"archives": ("a",), "retry_failed": Path("r.json")}, "retry-failed"),
+        ({"archives": ("a",), "limit": 0}, "--limit"),
+        ({"archives": ("a",), "concurrency": 0}, "--concurrency"),
+        ({"archives": ("a",), "rate": 0}, "--rate"),
+        ({"archives": ("a",), "retries": -1}, "--retries"),
+        ({"archives": ("a",), "timeout": 0}, "--timeout"),
+        ({"archives": ("a",), "versions": ()}, "versions"),
+    ],
+)
+def test_options_validation(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        MirrorOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_options_retry_policy_and_timeouts() -> None:
+    opts = MirrorOptions(query=("species:rat",), retries=2, retry_wait=0.01, timeout=3)
+    assert opts.retry_policy.attempts == 3
+    assert opts.retry_policy.backoff_base == 0.01
+    assert opts.timeouts is not None and opts.timeouts.read == 3 and opts.timeouts.total >= 600
+    json.loads(opts.describe())
+
+
+# -- state store -------------------------------------------------------------------------------------
+def test_state_store_roundtrip(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.sqlite")
+    store.begin_run("{}")
+    store.apply(
+        [
+            ("start", ("a/x", "u1", "A", "x", "CNG", time.time(), 1)),
+            ("complete", ("a/x", "u1", "A", "x", "CNG", 5, "h", '"e"', "lm", time.time(), 1)),
+            ("start", ("a/y", "u2", "A", "y", "CNG", time.time(), 1)),
+            ("failed", ("a/y", "u2", "A", "y", "CNG", "HTTP 404", time.time(), 1)),
+            ("start", ("a/y", "u2", "A", "y", "CNG", time.time(), 1)),
+        ]
+    )
+    rows = store.lookup(["a/x", "a/y", "a/z"])
+    assert set(rows) == {"a/x", "a/y"}
+    assert rows["a/x"].status == "complete" and rows["a/x"].size == 5 and rows["a/x"].etag == '"e"'
+    assert rows["a/y"].status == "downloading" and rows["a/y"].attempts == 2
+    assert rows["a/y"].last_error == "HTTP 404"
+    store.end_run("complete", 1, 0, 1, 5)
+    assert store.runs()[0]["status"] == "complete"
+    store.close()
+    # WAL folded back on close; the file is readable by a plain sqlite3 connection.
+    conn = sqlite3.connect(tmp_path / "s.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 2
+
+
+def test_state_store_read_only_sees_committed_rows(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    store = StateStore(db)
+    store.apply([("complete", ("a/x", "u", "A", "x", "CNG", 1, "h", None, None, 0.0, None))])
+    ro = StateStore(db, read_only=True)
+    assert ro.get("a/x") is not None
+    ro.apply([("failed", ("a/x", "u", "A", "x", "CNG", "e", 0.0, None))])  # a no-op, never an error
+    assert ro.get("a/x").status == "complete"  # type: ignore[union-attr]
+    ro.close()
+    store.close()
+
+
+def test_state_store_rejects_garbage(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(OutputDirError, match="move it aside"):
+        StateStore(db)
+
+
+async def test_async_store_batches_and_sees_unflushed_rows(tmp_path: Path) -> None:
+    """5,000 completions cost a handful of transactions and a few ms of loop time (the measurement)."""
+    store = AsyncStateStore(StateStore(tmp_path / "s.sqlite"))
+    n = 5000
+    started = time.perf_counter()
+    for i in range(n):
+        store.start(f"a/{i}", f"u{i}", "A", str(i), "CNG")
+        store.complete(
+            f"a/{i}", f"u{i}", "A", str(i), "CNG", size=i, sha256="h", etag=None, last_modified=None
+        )
+    on_loop = time.perf_counter() - started
+    # Not flushed yet, but a lookup already sees them (no re-planning within a run).
+    rows = await store.lookup(["a/1", "a/4999"])
+    assert rows["a/4999"].status == "complete"
+    await store.flush()
+    assert store.flushes == 1
+    assert on_loop < 0.5, f"recording 5,000 files took {on_loop:.3f}s of loop time"
+    assert store.flush_seconds < 2.0, f"committing 10,000 changes took {store.flush_seconds:.3f}s"
+    print(f"5,000 files: {on_loop * 1e3:.1f} ms on the loop, {store.flush_seconds * 1e3:.1f} ms in commits")
+    # The background flusher writes what is recorded later, without being asked.
+    flusher = asyncio.create_task(store.flusher())
+    store.failed("a/1", "u1", "A", "1", "CNG", "HTTP 404")
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        if store.flushes == 2:
+            break
+    flusher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flusher
+    assert store.flushes == 2
+    store.close()
+    check = StateStore(tmp_path / "s.sqlite")
+    assert check.counts() == {"complete": n - 1, "failed": 1}
+    check.close()
+
+
+# -- lock ----------------------------------------------------------------------------------------------
+def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
+    with DirLock(tmp_path / "out"), pytest.raises(OutputDirError, match=f"pid {os.getpid()}"):
+        DirLock(tmp_path / "out").acquire()
+    with DirLock(tmp_path / "out"):  # released: a new run may start
+        pass
+
+
+def test_lock_on_unwritable_out(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputDirError, match="cannot be written"):
+        DirLock(blocker / "out").acquire()
+
+
+# -- report --------------------------------------------------------------------------------------------
+def test_report_json_and_retry_roundtrip(tmp_path: Path) -> None:
+    report = MirrorReport(downloaded=3, skipped=2, bytes=2048, elapsed_s=1.5, files=6, neurons=6)
+    report.failures = [Failure("n1", "https://x/n1.CNG.swc", "HTTP 404", "a/CNG/n1.CNG.swc", "A", "CNG")]
+    report.failed = 1
+    data = report.to_json()
+    for key in ("downloaded", "skipped", "failed", "bytes", "elapsed_s", "failures"):
+        assert key in data
+    assert data["failures"][0]["neuron_name"] == "n1" and data["exit_code"] == 1
+    path = tmp_path / "r.json"
+    write_json_atomic(path, data)
+    assert read_failures(path) == report.failures
+    assert "full list of failures" in report.summary()
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_report_exit_codes() -> None:
+    assert MirrorReport().exit_code == 0
+    assert MirrorReport(failed=1).exit_code == 1
+    assert MirrorReport(stopped_by_deadline=True).exit_code == 1
+    assert MirrorReport(interrupted=True, failed=3).exit_code == 130
+
+
+@pytest.mark.parametrize("content", ["not json", "[]", '{"failures": [{"url": "x"}]}'])
+def test_read_failures_rejects_bad_reports(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match="retry-failed"):
+        read_failures(path)
+    with pytest.raises(UsageError, match="does not exist"):
+        read_failures(tmp_path / "missing.json")
