@@ -1,0 +1,932 @@
+"""The emulator's synthetic NeuroMorpho.Org catalogue: records, morphometry, persistence vectors and files.
+
+Everything is a deterministic function of ``seed`` (``random.Random`` seeded with ints and a splitmix64
+hash; never Python's salted ``hash()``), so two processes with the same seed serve identical records and
+bytes, and a test can compare a download byte-for-byte with :meth:`Catalogue.file_for`.
+
+**Shape of the data.** Neurons come in *groups* (one upload from one lab: same species, stain, software,
+publication...), and each group belongs to an *archive*. Archive sizes follow the real archive's skew:
+``Allen Cell Types`` holds 30% of the catalogue, ``Jefferis`` 12%, ``Siegert`` 7% (names such as
+``CB_CKp25_2w_F_Animal01_CA1_0007``), ``Wearne_Hof`` 4% (``cnic_001``), and the remaining 47% is spread
+over a Zipf-like long tail of about ``1.1 * sqrt(neurons)`` archives (a few hundred neurons down to a
+handful). Groups are shuffled before ids are given out, so an archive's neurons are spread over the id
+range in blocks, and ids have gaps (about 3% of steps skip up to 56 ids). Every 137th neuron gets an
+awkward name (spaces, parentheses, ``+``, ``#``, ``%``, dots, non-ASCII letters); ``hostile_names=True``
+appends :data:`HOSTILE_NAMES` (names that try to leave a directory) as one more group.
+
+**Why it is compact.** At 265,000 neurons the emulator must stay small and start fast, so no record is
+stored: a neuron is its position in the id order. Per neuron we keep only its id (``array('I')``), its
+name, and one random byte per *variant key*; a group keeps, for each field, a tuple of options, and a
+neuron's value is ``options[byte % len(options)]`` (one option = constant over the group). Record fields
+``soma_surface``, ``surface`` and ``volume`` are derived from a hash of ``(seed, id)``. Searching a field
+therefore scans a few thousand groups, and only the groups whose options partly match are scanned
+neuron by neuron (see :meth:`Catalogue.scan`).
+
+**Files.** A CNG file is a per-neuron header (either CNG header style, sometimes with a Latin-1 line)
+followed by a body taken from a bounded pool of generated SWC trees, keyed by size class (10 KB x 1.15^k,
+up to 5 MB), variant and column alignment. Sizes are log-normal (median 50 KB, about 1% over 1 MB,
+capped at 5 MB) unless ``file_kb`` fixes them. Built files sit in a byte-bounded LRU cache.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import statistics
+from array import array
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
+from typing import Any
+
+from ..layout import source_extension
+from . import morphology
+
+__all__ = ["FIELDS", "HOSTILE_NAMES", "KINDS", "LIST_FIELDS", "Catalogue", "EmulatedFile", "Value"]
+
+#: The 44 names of ``GET /api/neuron/fields``, in the server's order (reference A7).
+FIELDS: tuple[str, ...] = (
+    "neuron_id", "neuron_name", "archive", "age_scale", "gender", "reference_pmid", "reference_doi",
+    "note", "age_classification", "brain_region", "cell_type", "species", "strain", "scientific_name",
+    "stain", "experiment_condition", "protocol", "slicing_direction", "reconstruction_software",
+    "objective_type", "original_format", "domain", "attributes", "magnification", "upload_date",
+    "deposition_date", "shrinkage_reported", "shrinkage_corrected", "reported_value", "reported_xy",
+    "reported_z", "corrected_value", "corrected_xy", "corrected_z", "soma_surface", "surface", "volume",
+    "slicing_thickness", "min_age", "max_age", "min_weight", "max_weight", "png_url", "Physical_Integrity",
+)  # fmt: skip
+
+#: Key order of a served record (that of the real example record, reference A7).
+_RECORD_KEYS: tuple[str, ...] = (
+    "neuron_id", "neuron_name", "archive", "note", "age_scale", "gender", "age_classification",
+    "brain_region", "cell_type", "species", "strain", "scientific_name", "stain", "experiment_condition",
+    "protocol", "slicing_direction", "reconstruction_software", "objective_type", "original_format",
+    "domain", "attributes", "magnification", "upload_date", "deposition_date", "shrinkage_reported",
+    "shrinkage_corrected", "reported_value", "reported_xy", "reported_z", "corrected_value", "corrected_xy",
+    "corrected_z", "soma_surface", "surface", "volume", "slicing_thickness", "min_age", "max_age",
+    "min_weight", "max_weight", "png_url", "reference_pmid", "reference_doi", "physical_Integrity",
+)  # fmt: skip
+
+LIST_FIELDS = frozenset(
+    {"brain_region", "cell_type", "experiment_condition", "reference_pmid", "reference_doi"}
+)
+KINDS = ("CNG", "source", "remaining-issues", "standardization-log", "images")
+
+#: Names added by ``hostile_names=True``: each tries to escape the download directory or confuse a path.
+HOSTILE_NAMES: tuple[str, ...] = (
+    "../../escape", "sub/dir/name", "..", ".hidden", "back\\slash", "C:\\win", "%2e%2e%2fescape",
+    "long_" + "n" * 295,
+)  # fmt: skip
+
+#: A field's value: a string, a list field's elements, or null.
+Value = str | tuple[str, ...] | None
+
+_FOLDER_KIND = {
+    "CNG version": "CNG",
+    "Source-Version": "source",
+    "Remaining issues": "remaining-issues",
+    "Standardization log": "standardization-log",
+}
+_COMPUTED = ("soma_surface", "surface", "volume")
+#: Fields whose value may differ inside a group, and which random byte column picks it. Fields sharing
+#: a key vary together (an age range and its classification).
+_VARIANT_KEY = {
+    "brain_region": "region", "cell_type": "cell", "experiment_condition": "cond",
+    "original_format": "format", "physical_Integrity": "integrity", "domain": "domain",
+    "age_classification": "age", "min_age": "age", "max_age": "age", "min_weight": "age", "max_weight": "age",
+}  # fmt: skip
+_SPECIAL_EVERY = 137
+_SPECIAL_NAMES = (
+    "Zellé {k} (b)#2", "n+{k}%x.v2", "cell {k} (apical)", "Ñeurona_{k}.tif", "slice#{k} 50%",
+    "Pyr.{k}.a+b", "Körnerzelle {k}", "neuron({k})_übung", "{k}% stain+1", "jäger #{k}",
+)  # fmt: skip
+
+_MASK64 = (1 << 64) - 1
+_BODY_CACHE_BYTES = 48 << 20
+_FILE_CACHE_BYTES = 32 << 20
+_MIN_FILE = 10 * 1024
+_MAX_FILE = 5 * 1024 * 1024
+_SIZE_STEP = 1.15
+_BODY_VARIANTS = 3
+_HEADER_ALLOWANCE = 200  # typical CNG header bytes, taken off the size class to aim the total at it
+_NORMAL = statistics.NormalDist()
+
+
+def mix64(*parts: int) -> int:
+    """splitmix64 over the parts: a stable 64-bit hash, the same in every process (unlike ``hash()``)."""
+    z = 0x9E3779B97F4A7C15
+    for part in parts:
+        z = ((z ^ (part & _MASK64)) + 0x9E3779B97F4A7C15) & _MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        z ^= z >> 31
+    return z
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatedFile:
+    """One file as the server holds it; ``etag`` and ``last_modified`` are stable for (seed, id, kind)."""
+
+    neuron_id: int
+    kind: str
+    body: bytes
+    etag: str
+    last_modified: datetime
+    content_type: str
+
+
+# --- vocabularies -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Species:
+    species: str
+    scientific: str
+    strains: tuple[str, ...]
+    regions: str  # key of _REGIONS
+    cells: str  # key of _CELLS
+    age_scale: str
+
+
+_REGIONS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "mammal": (
+        ("neocortex", "prefrontal", "layer 3"), ("neocortex", "somatosensory", "layer 5"),
+        ("neocortex", "occipital", "layer 6"), ("neocortex", "visual cortex", "layer 2-3"),
+        ("entorhinal cortex", "medial entorhinal cortex", "layer 2"), ("entorhinal cortex", "layer 3"),
+        ("cortex", "layer 4"), ("cortex",), ("hippocampus", "CA1", "stratum oriens"),
+        ("hippocampus", "CA3", "stratum radiatum"), ("hippocampus", "dentate gyrus", "granule layer"),
+        ("cerebellum", "Purkinje layer"), ("spinal cord", "dorsal horn", "lamina I"),
+        ("retina", "ganglion cell layer"), ("basal ganglia", "striatum", "dorsal striatum"),
+        ("thalamus", "ventral posteromedial nucleus"), ("amygdala", "basolateral amygdala"),
+        ("olfactory bulb", "mitral cell layer"), ("brainstem", "nucleus of the solitary tract"),
+    ),
+    "fly": (
+        ("antennal lobe",), ("mushroom body", "calyx"), ("lateral horn",),
+        ("protocerebrum", "central complex", "fan-shaped body"), ("optic lobe", "medulla"),
+        ("ventral nerve cord", "abdominal neuromere"),
+    ),
+    "fish": (
+        ("optic tectum", "stratum periventriculare"), ("hindbrain", "rhombomere 4"),
+        ("spinal cord", "ventral horn"), ("retina", "inner plexiform layer"),
+    ),
+    "bird": (("optic tectum", "layer 5"), ("nucleus magnocellularis",), ("hippocampus",)),
+}  # fmt: skip
+
+_CELLS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "mammal": (
+        ("pyramidal", "principal cell"), ("Local projecting", "pyramidal", "principal cell"),
+        ("interneuron", "basket", "Parvalbumin (PV)-positive"),
+        ("interneuron", "Martinotti", "Somatostatin (SOM)-positive"), ("granule", "principal cell"),
+        ("Purkinje", "principal cell"), ("stellate", "interneuron"), ("medium spiny", "principal cell"),
+        ("ganglion", "principal cell"), ("motoneuron", "principal cell"),
+    ),
+    "glia": (("microglia", "glia"), ("astrocyte", "glia")),
+    "fly": (
+        ("projection neuron", "uniglomerular", "principal cell"), ("Kenyon cell", "principal cell"),
+        ("local neuron", "interneuron"), ("lobula plate tangential cell",),
+    ),
+    "fish": (("Mauthner", "principal cell"), ("periventricular neuron", "principal cell"),
+             ("motoneuron", "principal cell")),
+}  # fmt: skip
+
+_SPECIES: dict[str, _Species] = {
+    s.scientific: s
+    for s in (
+        _Species("rat", "Rattus norvegicus", ("Sprague-Dawley", "Wistar", "Long-Evans"),
+                 "mammal", "mammal", "Day"),
+        _Species("mouse", "Mus musculus", ("C57BL/6", "C57BL/6J", "Thy1-YFP-H", "Ai14", "Sst-IRES-Cre"),
+                 "mammal", "mammal", "Day"),
+        _Species("human", "Homo sapiens", ("Not applicable",), "mammal", "mammal", "Year"),
+        _Species("monkey", "Macaca mulatta", ("Rhesus",), "mammal", "mammal", "Year"),
+        _Species("monkey", "Macaca fascicularis", ("Cynomolgus",), "mammal", "mammal", "Year"),
+        _Species("cat", "Felis catus", ("Not reported",), "mammal", "mammal", "Month"),
+        _Species("drosophila melanogaster", "Drosophila melanogaster", ("Canton-S", "OregonR", "GH146-Gal4"),
+                 "fly", "fly", "Day"),
+        _Species("zebrafish", "Danio rerio", ("AB", "Tübingen"), "fish", "fish", "Day"),
+        _Species("chicken", "Gallus gallus domesticus", ("White Leghorn",), "bird", "mammal", "Day"),
+        _Species("guinea pig", "Cavia porcellus", ("Hartley",), "mammal", "mammal", "Day"),
+        _Species("elephant", "Loxodonta africana", ("Not applicable",), "mammal", "mammal", "Year"),
+    )
+}  # fmt: skip
+
+_STAINS = (
+    "lucifer yellow", "biocytin", "Golgi", "neurobiotin", "green fluorescent protein (GFP)",
+    "horseradish peroxidase (HRP)", "Alexa Fluor 594", "DiI", "tdTomato", "Golgi-Cox",
+)  # fmt: skip
+_SOFTWARE = (
+    ("Neurolucida", "Neurolucida.DAT"), ("Neurolucida", "Neurolucida.asc"),
+    ("Neurolucida", "Neurolucida.xml"),
+    ("Neurozoom", "Neurozoom.swc"), ("Vaa3D", "Vaa3D.swc"), ("Imaris", "Imaris.swc"),
+    ("Simple Neurite Tracer", "SNT.swc"), ("Custom", "Custom.xml"), ("Eutectics", "Eutectics.asc"),
+    ("Neuron_Morpho", "Neuron_Morpho.swc"),
+)  # fmt: skip
+_PROTOCOLS = ("in vivo", "in vitro", "culture", "ex vivo", "Not reported")
+_SLICING = ("coronal", "sagittal", "horizontal", "custom", "transverse", "Not reported")
+_OBJECTIVES = ("Not reported", "oil", "water", "dry", "glycerin", "multiphoton")
+_DOMAINS = ("Dendrites, Soma, No Axon", "Dendrites, Soma, Axon", "Axon, Soma, No Dendrites",
+            "Dendrites, No Soma, No Axon", "Processes, Soma")  # fmt: skip
+_ATTRIBUTES = ("Diameter, 3D, Angles", "No Diameter, 3D, Angles", "Diameter, 2D, Angles",
+               "Diameter, 3D, No Angles")  # fmt: skip
+_INTEGRITY = ("Dendrites Moderate", "Dendrites Complete", "Dendrites & Axon Complete", "Dendrites Incomplete",
+              "Axon Complete", "Processes Complete")  # fmt: skip
+_GENDERS = ("Male", "Female", "Male/Female", "Not reported")
+_CONDITIONS = (("Control",), ("Control", "Aging"), ("Transgenic", "CKp25"), ("Treated with LPS",),
+               ("Knockout",), ("In vitro culture",))  # fmt: skip
+_NOTE = (
+    "When originally released, this reconstruction had been incompletely processed, and this issue was "
+    "fixed in a later release. The previous version of the processed file is available on request."
+)
+_AGE_CLASSES = ("young", "adult", "old", "neonatal", "embryonic", "larval", "Not reported")
+
+_BIG_ARCHIVES = (  # name, share of the catalogue, name style, species (scientific names)
+    ("Allen Cell Types", 0.30, "allen", ("Homo sapiens", "Mus musculus")),
+    ("Jefferis", 0.12, "jefferis", ("Drosophila melanogaster",)),
+    ("Siegert", 0.07, "siegert", ("Mus musculus",)),
+    ("Wearne_Hof", 0.04, "cnic", ("Macaca mulatta",)),
+)
+_TAIL_ARCHIVES = (
+    "Amaral", "Smith", "Scanziani", "Chiang", "Turner", "Kawaguchi", "Ascoli", "Martone", "Yuste",
+    "Claiborne", "Jaffe", "Spruston", "Svoboda", "Larkman", "Markram", "DeFelipe", "Dendritica", "Hay",
+    "Buzsaki",
+    "Helmstaedter", "Staiger", "Chen", "Wang", "Zhang", "Kisvarday", "Mizrahi", "Bergstrom", "Tolias",
+    "Brown", "Cauli", "Gulyas", "Soltesz", "Urban", "Miller", "Pinto", "Topolnik", "Nedivi", "Ferrante",
+    "Cline", "Meyer",
+    "Gonzalez Burgos", "Müller", "Hof", "Jacobs", "Kole", "Lübke", "Segev", "Stuart", "Wittner", "Zilles",
+)  # fmt: skip
+_TAIL_STYLES = ("abbr_num", "cellx", "dated", "ground", "long")
+_SIEGERT_PREFIX = "CB_CKp25_2w_F_Animal01_"
+
+
+# --- the catalogue --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """One upload: neurons at positions ``start..stop-1`` sharing an archive and a set of field options."""
+
+    archive: int
+    start: int
+    stop: int
+    options: dict[str, tuple[Value, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a neuron's group looks like before positions are given out."""
+
+    archive: int
+    size: int
+    options: dict[str, tuple[Value, ...]]
+    token: str
+    style: str
+
+
+class Catalogue:
+    """A deterministic synthetic NeuroMorpho.Org database; see the module docstring for its shape."""
+
+    def __init__(
+        self, neurons: int = 2000, seed: int = 7, *, hostile_names: bool = False, file_kb: float | None = None
+    ) -> None:
+        if neurons < 0:
+            raise ValueError("neurons must be >= 0")
+        self.seed = seed
+        self.file_kb = file_kb
+        rng = random.Random(seed)
+        self._archives: list[str] = []
+        plans = self._plan_groups(rng, neurons)
+        rng.shuffle(plans)
+        if hostile_names:
+            plans.append(self._hostile_plan(rng))
+        self._groups: list[_Group] = []
+        self._names: list[str] = []
+        self._index: dict[str, int] = {}
+        self._layout(plans)
+        self._group_starts = [g.start for g in self._groups]
+        self._ids = self._make_ids(rng, len(self._names))
+        variant_keys = sorted(set(_VARIANT_KEY.values()))
+        self._variants = {key: rng.randbytes(len(self._names)) for key in variant_keys}
+        self._folded_index: dict[str, int] | None = None
+        self._bodies: _ByteLRU = _ByteLRU(_BODY_CACHE_BYTES)
+        self._files: _ByteLRU = _ByteLRU(_FILE_CACHE_BYTES)
+        self._summaries: OrderedDict[str, Counter[str]] = OrderedDict()
+
+    # -- construction -----------------------------------------------------------------------------------
+
+    def _plan_groups(self, rng: random.Random, neurons: int) -> list[_Plan]:
+        """Archive sizes (fixed shares for the big four, Zipf tail), each split into groups."""
+        tail_count = max(6, round(1.1 * math.sqrt(neurons)))
+        weights = [1.0 / (j + 1) ** 1.1 for j in range(tail_count)]
+        tail_share = 1.0 - sum(share for _, share, _, _ in _BIG_ARCHIVES)
+        shares = [share for _, share, _, _ in _BIG_ARCHIVES] + [
+            tail_share * w / sum(weights) for w in weights
+        ]
+        sizes = _apportion(neurons, shares)
+        plans: list[_Plan] = []
+        tail_names = _tail_archive_names(rng, tail_count)
+        species: tuple[str, ...]
+        for i, size in enumerate(sizes):
+            if size == 0:
+                continue
+            if i < len(_BIG_ARCHIVES):
+                name, _, style, species = _BIG_ARCHIVES[i]
+            else:
+                name, style = tail_names[i - len(_BIG_ARCHIVES)], rng.choice(_TAIL_STYLES)
+                species = tuple(rng.sample(sorted(_SPECIES), rng.randint(1, 2)))
+            self._archives.append(name)
+            plans += self._plan_archive(rng, len(self._archives) - 1, size, style, species)
+        return plans
+
+    def _plan_archive(
+        self, rng: random.Random, archive: int, size: int, style: str, species: tuple[str, ...]
+    ) -> list[_Plan]:
+        formats = rng.sample(_SOFTWARE, rng.randint(1, 2))
+        stains = rng.sample(_STAINS, rng.randint(1, 3))
+        plans: list[_Plan] = []
+        while size > 0:
+            count = min(size, rng.randint(20, 45) if style == "siegert" else rng.randint(5, 150))
+            size -= count
+            options = _group_options(rng, _SPECIES[rng.choice(species)], rng.choice(formats), stains)
+            if style == "siegert":
+                options["cell_type"] = (("microglia", "glia"),)
+                options["stain"] = ("Iba1 immunostaining",)
+            token = _group_token(rng, style, first=not plans)
+            plans.append(_Plan(archive, count, options, token, style))
+        return plans
+
+    def _hostile_plan(self, rng: random.Random) -> _Plan:
+        """One extra group in the first archive (``Allen Cell Types`` has a space too) with hostile names."""
+        if not self._archives:
+            self._archives.append(_BIG_ARCHIVES[0][0])
+        options = _group_options(
+            rng, _SPECIES["Mus musculus"], ("Neurolucida", "Neurolucida.asc"), _STAINS[:1]
+        )
+        return _Plan(0, len(HOSTILE_NAMES), options, "", "hostile")
+
+    def _layout(self, plans: Iterable[_Plan]) -> None:
+        """Give out positions and names; a name that would repeat one already given gets ``~<position>``."""
+        per_archive = [0] * len(self._archives)
+        for plan in plans:
+            start = len(self._names)
+            self._groups.append(_Group(plan.archive, start, start + plan.size, plan.options))
+            archive = self._archives[plan.archive]
+            for j in range(plan.size):
+                per_archive[plan.archive] += 1
+                pos = len(self._names)
+                if plan.style == "hostile":
+                    name = HOSTILE_NAMES[j]
+                elif pos % _SPECIAL_EVERY == 36:
+                    name = _SPECIAL_NAMES[(pos // _SPECIAL_EVERY) % len(_SPECIAL_NAMES)].format(k=pos)
+                else:
+                    name = _neuron_name(plan.style, archive, plan.token, per_archive[plan.archive])
+                if name in self._index:
+                    name = f"{name}~{pos}"
+                self._index[name] = pos
+                self._names.append(name)
+
+    @staticmethod
+    def _make_ids(rng: random.Random, count: int) -> array[int]:
+        """Ascending ids from 1 with gaps: about 3% of steps skip 7 to 56 ids (as the real ids do)."""
+        ids = array("I", bytes(4 * count))
+        current = 0
+        for pos, byte in enumerate(rng.randbytes(count)):
+            current += 1 if byte < 248 else 1 + (byte - 247) * 7
+            ids[pos] = current
+        return ids
+
+    # -- lookups ------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def neuron_ids(self) -> Sequence[int]:
+        """All ids, ascending (a read-only view; ids are not dense)."""
+        return memoryview(self._ids).toreadonly()
+
+    def id_at(self, pos: int) -> int:
+        return self._ids[pos]
+
+    def position(self, neuron_id: int) -> int | None:
+        """Index of ``neuron_id`` in id order, or ``None``."""
+        pos = bisect.bisect_left(self._ids, neuron_id)
+        return pos if pos < len(self._ids) and self._ids[pos] == neuron_id else None
+
+    def id_by_name(self, name: str) -> int | None:
+        pos = self._index.get(name)
+        return None if pos is None else self._ids[pos]
+
+    def _position_by_name(self, name: str, case_sensitive: bool) -> int | None:
+        if case_sensitive:
+            return self._index.get(name)
+        if self._folded_index is None:  # built on first use only: it costs memory at 265k neurons
+            folded: dict[str, int] = {}
+            for pos, known in enumerate(self._names):
+                folded.setdefault(known.casefold(), pos)
+            self._folded_index = folded
+        return self._folded_index.get(name.casefold())
+
+    def _group_at(self, pos: int) -> _Group:
+        return self._groups[bisect.bisect_right(self._group_starts, pos) - 1]
+
+    def archives(self) -> list[tuple[str, int]]:
+        counts = Counter[str]()
+        for group in self._groups:
+            counts[self._archives[group.archive]] += group.stop - group.start
+        return sorted(counts.items())
+
+    # -- field values ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def field_key(field: str) -> str:
+        """The record key for a field name (``Physical_Integrity``, as the fields list spells it, is
+        ``physical_Integrity`` in records).
+
+        Raises ``KeyError`` for a name that is not a field.
+        """
+        if field == "Physical_Integrity":
+            return "physical_Integrity"
+        if field in _RECORD_KEYS:
+            return field
+        raise KeyError(field)
+
+    def value(self, key: str, pos: int, group: _Group | None = None) -> Value:
+        """The value of record key ``key`` for the neuron at ``pos`` (a tuple for list fields)."""
+        if key == "neuron_id":
+            return str(self._ids[pos])
+        if key == "neuron_name":
+            return self._names[pos]
+        group = group or self._group_at(pos)
+        if key == "archive":
+            return self._archives[group.archive]
+        if key == "png_url":
+            return self._png_url(pos, group)
+        if key in _COMPUTED:
+            return self._surfaces(self._ids[pos])[_COMPUTED.index(key)]
+        options = group.options[key]
+        if len(options) == 1:
+            return options[0]
+        return options[self._variants[_VARIANT_KEY[key]][pos] % len(options)]
+
+    def values(self, key: str, positions: Iterable[int]) -> list[Value]:
+        """:meth:`value` for many ascending positions, finding each group once (for sorting)."""
+        out: list[Value] = []
+        group: _Group | None = None
+        for pos in positions:
+            if group is None or not group.start <= pos < group.stop:
+                group = self._group_at(pos)
+            out.append(self.value(key, pos, group))
+        return out
+
+    def _png_url(self, pos: int, group: _Group) -> str:
+        archive = self._archives[group.archive]
+        return f"http://neuromorpho.org/images/imageFiles/{archive}/{self._names[pos]}.png"
+
+    def _surfaces(self, neuron_id: int) -> tuple[str, str, str]:
+        """``soma_surface``, ``surface`` and ``volume`` as the record's strings, from one hash of the id."""
+        h = mix64(self.seed, neuron_id, 0x5EED)
+        u1, u2, u3 = (h & 0x1FFFFF) / 0x200000, ((h >> 21) & 0x1FFFFF) / 0x200000, (h >> 42) / 0x400000
+        surface = 2000.0 * math.exp(3.0 * u2)
+        return (
+            str(round(150.0 + 1500.0 * u1 * u1, 2)),
+            str(round(surface, 2)),
+            str(round(surface * (0.2 + 0.6 * u3), 2)),
+        )
+
+    def record(self, neuron_id: int) -> dict[str, Any] | None:
+        """The record as the real API serves it, without ``_links`` (numbers as strings, lists as lists)."""
+        pos = self.position(neuron_id)
+        if pos is None:
+            return None
+        group = self._group_at(pos)
+        out: dict[str, Any] = {}
+        for key in _RECORD_KEYS:
+            value = self.value(key, pos, group)
+            out[key] = list(value) if isinstance(value, tuple) else value
+        out["neuron_id"] = neuron_id
+        return out
+
+    def scan(self, field: str, accept: Callable[[str], bool]) -> bytearray:
+        """Mask over positions (1 = the neuron's value, or any element of a list value, is accepted).
+
+        Null never matches. Group-level options are tested once per distinct value; only groups whose
+        options partly match are walked neuron by neuron.
+        """
+        key = self.field_key(field)
+        mask = bytearray(len(self._names))
+        if key in ("neuron_id", "neuron_name", "png_url", *_COMPUTED):
+            for pos, value in enumerate(self.values(key, range(len(self._names)))):
+                if value is not None and accept(str(value)):
+                    mask[pos] = 1
+            return mask
+        memo: dict[Value, bool] = {}
+
+        def hit(value: Value) -> bool:
+            if value not in memo:
+                elements = value if isinstance(value, tuple) else () if value is None else (value,)
+                memo[value] = any(accept(e) for e in elements)
+            return memo[value]
+
+        for group in self._groups:
+            if key == "archive":
+                hits = [hit(self._archives[group.archive])]
+            else:
+                hits = [hit(option) for option in group.options[key]]
+            if all(hits):
+                mask[group.start : group.stop] = b"\x01" * (group.stop - group.start)
+            elif any(hits):
+                column = self._variants[_VARIANT_KEY[key]]
+                for pos in range(group.start, group.stop):
+                    if hits[column[pos] % len(hits)]:
+                        mask[pos] = 1
+        return mask
+
+    def partition(self, field: str) -> dict[str, int]:
+        """Value -> number of neurons having it (a neuron counts once per distinct list element)."""
+        return dict(self._summary(field))
+
+    def field_values(self, field: str) -> list[str]:
+        """Distinct values of a field, list fields flattened, nulls left out; ids sort as numbers."""
+        values = list(self._summary(field))
+        if self.field_key(field) == "neuron_id":
+            return sorted(values, key=int)
+        return sorted(values)
+
+    def _summary(self, field: str) -> Counter[str]:
+        """Counts per value for a field; the last few are kept, since the server pages through them."""
+        key = self.field_key(field)
+        if key in self._summaries:
+            self._summaries.move_to_end(key)
+            return self._summaries[key]
+        counts = Counter[str]()
+        for group in self._groups:
+            for value in self.values(key, range(group.start, group.stop)):
+                elements = value if isinstance(value, tuple) else () if value is None else (value,)
+                counts.update(set(elements))
+        self._summaries[key] = counts
+        while len(self._summaries) > 6:
+            self._summaries.popitem(last=False)
+        return counts
+
+    # -- morphometry and persistence vectors ---------------------------------------------------------------
+
+    def morphometry(self, neuron_id: int) -> dict[str, Any] | None:
+        """The ``/api/morphometry/id`` object: numbers, consistent with the record's surface figures."""
+        pos = self.position(neuron_id)
+        if pos is None:
+            return None
+        soma, surface, volume = (float(v) for v in self._surfaces(neuron_id))
+        rng = random.Random(mix64(self.seed, neuron_id, 0x3E7))
+        stems = rng.randint(1, 12)
+        bifs = rng.randint(stems, 40 * stems)
+        length = round(rng.uniform(300.0, 12000.0), 2)
+        return {
+            "neuron_id": neuron_id, "neuron_name": self._names[pos], "surface": surface, "volume": volume,
+            "soma_Surface": soma, "n_stems": float(stems), "n_bifs": float(bifs),
+            "n_branch": float(2 * bifs + stems), "width": round(rng.uniform(50, 900), 2),
+            "height": round(rng.uniform(50, 1200), 2), "depth": round(rng.uniform(10, 400), 2),
+            "diameter": round(rng.uniform(0.3, 2.5), 4), "length": length,
+            "eucDistance": round(rng.uniform(40, 800), 2), "pathDistance": round(rng.uniform(60, 1500), 2),
+            "branch_Order": float(rng.randint(2, 40)), "contraction": round(rng.uniform(0.7, 0.97), 4),
+            "fragmentation": float(rng.randint(int(length // 4), int(length))),
+            "partition_asymmetry": round(rng.uniform(0.3, 0.7), 4),
+            "pk_classic": round(rng.uniform(1.5, 3.0), 4),
+            "bif_ampl_local": round(rng.uniform(40, 90), 3), "bif_ampl_remote": round(rng.uniform(30, 80), 3),
+            "fractal_Dim": round(rng.uniform(1.0, 1.1), 5),
+        }  # fmt: skip
+
+    def pvec(self, neuron_id: int) -> dict[str, Any] | None:
+        """The ``/api/pvec/id`` object: a scale, a distance, and 100 coefficients of a decaying curve."""
+        if self.position(neuron_id) is None:
+            return None
+        rng = random.Random(mix64(self.seed, neuron_id, 0x9EC))
+        peak = rng.uniform(500.0, 5000.0)
+        decay = rng.uniform(0.01, 0.08)
+        coefficients = [round(peak * math.exp(-decay * i) * rng.uniform(0.9, 1.1), 4) for i in range(100)]
+        return {"neuron_id": neuron_id, "scaling_factor": round(rng.uniform(50.0, 500.0), 3), "distance": 0.0,
+                "coefficients": coefficients}  # fmt: skip
+
+    # -- files ---------------------------------------------------------------------------------------------
+
+    def file(
+        self, archive_dir: str, folder: str, filename: str, *, case_sensitive: bool = True
+    ) -> EmulatedFile | None:
+        """The file at ``/dableFiles/{archive_dir}/{folder}/{filename}`` (parts percent-decoded), or None.
+
+        The whole decoded tail is one name, so a neuron called ``sub/dir/name`` is found as
+        ``sub/dir/name.CNG.swc``. ``case_sensitive=False`` also accepts the archive folder and the file name
+        in any case (the real server's behaviour is unknown, reference A8).
+        """
+        fold = (lambda s: s) if case_sensitive else str.casefold
+        kind = next((k for f, k in _FOLDER_KIND.items() if fold(f) == fold(folder)), None)
+        if kind is None:
+            return None
+        if kind == "source":
+            name, dot, ext = filename.rpartition(".")
+            if not dot:
+                return None
+        else:
+            suffix = {"CNG": ".CNG.swc", "remaining-issues": ".CNG.swc.std", "standardization-log": ".std"}[
+                kind
+            ]
+            if not fold(filename).endswith(fold(suffix)):
+                return None
+            name = filename[: -len(suffix)]
+        pos = self._position_by_name(name, case_sensitive)
+        if pos is None or fold(self._archives[self._group_at(pos).archive].lower()) != fold(archive_dir):
+            return None
+        if kind == "source":
+            wanted = self._source_ext(pos)
+            if wanted is None or fold(wanted) != fold(ext):
+                return None
+        return self._file(pos, kind)
+
+    def image(self, archive: str, filename: str) -> EmulatedFile | None:
+        """The thumbnail at ``/images/imageFiles/{archive}/{filename}``; the archive keeps its case."""
+        if not filename.endswith(".png"):
+            return None
+        pos = self._index.get(filename[:-4])
+        if pos is None or self._archives[self._group_at(pos).archive] != archive:
+            return None
+        return self._file(pos, "images")
+
+    def file_for(self, neuron_id: int, kind: str) -> EmulatedFile | None:
+        """What the server holds for ``(neuron_id, kind)``; None when there is no such file."""
+        pos = self.position(neuron_id)
+        if pos is None or kind not in KINDS:
+            return None
+        return self._file(pos, kind)
+
+    def _source_ext(self, pos: int) -> str | None:
+        fmt = self.value("original_format", pos)
+        return source_extension(fmt if isinstance(fmt, str) else None)
+
+    def _file(self, pos: int, kind: str) -> EmulatedFile | None:
+        cached = self._files.get((pos, kind))
+        if isinstance(cached, EmulatedFile):
+            return cached
+        built = self._build(pos, kind)
+        if built is None:
+            return None
+        body, content_type = built
+        neuron_id = self._ids[pos]
+        tag = blake2b(f"{self.seed}/{neuron_id}/{kind}/{self.file_kb}/{len(body)}".encode(), digest_size=10)
+        group = self._group_at(pos)
+        day = str(group.options["upload_date"][0])
+        modified = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(
+            seconds=mix64(self.seed, neuron_id, KINDS.index(kind)) % (86400 * 30)
+        )
+        result = EmulatedFile(neuron_id, kind, body, f'"{tag.hexdigest()}"', modified, content_type)
+        self._files.put((pos, kind), result, len(body))
+        return result
+
+    def _build(self, pos: int, kind: str) -> tuple[bytes, str] | None:
+        """Bytes and content type of one file, built from pooled bodies and per-neuron headers."""
+        name = self._names[pos]
+        h = mix64(self.seed, self._ids[pos], 0xF11E)
+        if kind == "CNG":
+            return self._cng(pos, h), "text/plain"
+        ext = self._source_ext(pos)
+        if kind == "remaining-issues":
+            return morphology.std_log(h, f"{name}.CNG.swc", cng=True), "text/plain"
+        if kind == "standardization-log":
+            return morphology.std_log(h ^ 1, f"{name}.{ext or 'swc'}", cng=False), "text/plain"
+        if kind == "images":
+            return morphology.png_image(h), "image/png"
+        if ext is None:
+            return None
+        return self._source(pos, h, ext)
+
+    def _size_class(self, h: int) -> int:
+        """Target size in bytes: log-normal (median 50 KB, sigma 1.29: ~1% above 1 MB), snapped to a class."""
+        if self.file_kb is not None:
+            return max(200, int(self.file_kb * 1024))
+        u = ((h >> 11) & 0xFFFFFFFF) / 2**32
+        wanted = 50 * 1024 * math.exp(1.29 * _NORMAL.inv_cdf(min(max(u, 1e-9), 1 - 1e-9)))
+        wanted = min(max(wanted, _MIN_FILE), _MAX_FILE)
+        step = round(math.log(wanted / _MIN_FILE) / math.log(_SIZE_STEP))
+        return min(int(_MIN_FILE * _SIZE_STEP**step), _MAX_FILE)
+
+    def _pooled(self, key: tuple[Hashable, ...], make: Callable[[], bytes]) -> bytes:
+        body = self._bodies.get(key)
+        if isinstance(body, bytes):
+            return body
+        made = make()
+        self._bodies.put(key, made, len(made))
+        return made
+
+    def _cng(self, pos: int, h: int) -> bytes:
+        name = self._names[pos]
+        size = self._size_class(h)
+        variant, aligned = (h >> 3) % _BODY_VARIANTS, h % 100 < 15
+        old_style, latin1 = (h >> 8) % 100 < 40, (h >> 16) % 100 < 5
+        ext = self._source_ext(pos) or "swc"
+        year = 2006 + (h >> 24) % 18
+        header = morphology.cng_header(
+            name, f"{name}.{ext}", old_style=old_style, when=(year, 1 + (h >> 32) % 12, 1 + (h >> 40) % 28),
+            latin1_note="Traced at the Université de Montréal, Zellé lab (µm units)" if latin1 else None,
+        )  # fmt: skip
+        # Pool by size class, not by exact header length, so that neurons really share bodies.
+        target = max(size - _HEADER_ALLOWANCE, 64)
+        seed = mix64(self.seed, size, variant)
+        body = self._pooled(
+            ("cng", target, variant, aligned), lambda: morphology.swc_body(seed, target, aligned=aligned)
+        )
+        return header + body
+
+    def _source(self, pos: int, h: int, ext: str) -> tuple[bytes, str]:
+        name = self._names[pos]
+        size = self._size_class(h >> 1)
+        variant = (h >> 5) % _BODY_VARIANTS
+        seed = mix64(self.seed, size, variant, 0x50C)
+        low = ext.lower()
+        if low == "asc":
+            nodes = size // 45
+            body = self._pooled(("asc", nodes, variant), lambda: morphology.asc_body(seed, nodes))
+            return morphology.asc_preamble(name) + body, "text/plain"
+        if low == "dat":
+            nodes = size // 20
+            return self._pooled(("dat", nodes, variant), lambda: morphology.dat_body(seed, nodes)), (
+                "application/octet-stream"
+            )
+        if low == "xml":
+            nodes = min(size // 90, 2000)
+            points = self._pooled(("xml", nodes, variant), lambda: morphology.xml_body(seed, nodes))
+            return morphology.xml_document(name, points), "application/xml"
+        software = self.value("reconstruction_software", pos)
+        head = f"# Exported from {software} as {name}.{ext}\n".encode()
+        return head + self._pooled(("src", size, variant), lambda: morphology.swc_body(seed, size)), (
+            "text/plain"
+        )
+
+
+class _ByteLRU:
+    """An LRU map bounded by the total size of its values, so big files cannot pin memory."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+
+    def get(self, key: Hashable) -> object | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        self._items.move_to_end(key)
+        return item[0]
+
+    def put(self, key: Hashable, value: object, size: int) -> None:
+        if size > self._limit // 4:
+            return  # a few huge files would evict everything else; they are rebuilt from pooled bodies
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._used -= old[1]
+        self._items[key] = (value, size)
+        self._used += size
+        while self._used > self._limit:
+            _, (_, dropped) = self._items.popitem(last=False)
+            self._used -= dropped
+
+
+# --- helpers for construction ---------------------------------------------------------------------------
+
+
+def _apportion(total: int, shares: Sequence[float]) -> list[int]:
+    """Split ``total`` by ``shares`` (largest remainders), so the counts add up exactly."""
+    scale = sum(shares)
+    raw = [total * s / scale for s in shares]
+    counts = [int(r) for r in raw]
+    order = sorted(range(len(raw)), key=lambda i: raw[i] - counts[i], reverse=True)
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def _tail_archive_names(rng: random.Random, count: int) -> list[str]:
+    """The curated names first, then ``A_B`` pairs; unique even when lower-cased (they become folders)."""
+    names = list(_TAIL_ARCHIVES)
+    seen = {n.lower() for n in names} | {a[0].lower() for a in _BIG_ARCHIVES}
+    while len(names) < count:
+        pair = f"{rng.choice(_TAIL_ARCHIVES)}_{rng.choice(_TAIL_ARCHIVES)}".replace(" ", "_")
+        if pair.lower() not in seen:
+            seen.add(pair.lower())
+            names.append(pair)
+    return names[:count]
+
+
+def _group_options(
+    rng: random.Random, species: _Species, software: tuple[str, str], stains: Sequence[str]
+) -> dict[str, tuple[Value, ...]]:
+    """Field options for one group; several options only for fields listed in ``_VARIANT_KEY``."""
+    upload = datetime(2006, 1, 1) + timedelta(days=rng.randint(0, 18 * 365))
+    deposit = upload - timedelta(days=rng.randint(30, 900))
+    reported = rng.random() < 0.35
+    pmids = tuple(str(rng.randint(10_000_000, 39_999_999)) for _ in range(rng.randint(1, 2)))
+    ages = _age_options(rng, species)
+    weights = _weight_options(rng, species, len(ages))
+    options: dict[str, tuple[Value, ...]] = {
+        "note": (_NOTE if rng.random() < 0.08 else None,),
+        "age_scale": (species.age_scale,),
+        "gender": (rng.choice(_GENDERS),),
+        "age_classification": tuple(a[0] for a in ages),
+        "min_age": tuple(a[1] for a in ages),
+        "max_age": tuple(a[2] for a in ages),
+        "min_weight": tuple(w[0] for w in weights),
+        "max_weight": tuple(w[1] for w in weights),
+        "brain_region": tuple(rng.sample(_REGIONS[species.regions], rng.choice((1, 1, 2, 3)))),
+        "cell_type": tuple(rng.sample(_CELLS[species.cells], rng.choice((1, 1, 2)))),
+        "species": (species.species,),
+        "strain": (rng.choice(species.strains),),
+        "scientific_name": (species.scientific,),
+        "stain": (rng.choice(stains),),
+        "experiment_condition": tuple(rng.sample(_CONDITIONS, rng.choice((1, 1, 2)))),
+        "protocol": (rng.choice(_PROTOCOLS),),
+        "slicing_direction": (rng.choice(_SLICING),),
+        "reconstruction_software": (software[0],),
+        "objective_type": (rng.choice(_OBJECTIVES),),
+        # About 1% of neurons have no original format, hence no source file.
+        "original_format": (software[1],) * 99 + (None,),
+        "domain": tuple(rng.sample(_DOMAINS, rng.choice((1, 2)))),
+        "attributes": (rng.choice(_ATTRIBUTES),),
+        "magnification": (rng.choice(("100", "60", "63", "40", "20", None)),),
+        "upload_date": (upload.date().isoformat(),),
+        "deposition_date": (deposit.date().isoformat(),),
+        "shrinkage_reported": ("Reported" if reported else "Not reported",),
+        "shrinkage_corrected": (rng.choice(("Corrected", "Not Corrected")) if reported else "Not reported",),
+        "slicing_thickness": (rng.choice(("50", "100", "200", "300", "350", "400", None)),),
+        "reference_pmid": (pmids,),
+        "reference_doi": (
+            tuple(f"10.{rng.randint(1000, 9999)}/j.{rng.randint(1000, 99999)}" for _ in pmids),
+        ),
+        "physical_Integrity": tuple(rng.sample(_INTEGRITY, rng.choice((1, 2)))),
+    }
+    for key in (
+        "reported_value",
+        "reported_xy",
+        "reported_z",
+        "corrected_value",
+        "corrected_xy",
+        "corrected_z",
+    ):
+        options[key] = (str(round(rng.uniform(0.6, 1.0), 2)) if reported and rng.random() < 0.6 else None,)
+    return options
+
+
+def _age_options(rng: random.Random, species: _Species) -> list[tuple[str, str | None, str | None]]:
+    """(age_classification, min_age, max_age) choices; ages are strings like ``"24.0"`` or null."""
+    out: list[tuple[str, str | None, str | None]] = []
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        if rng.random() < 0.15:
+            out.append(("Not reported", None, None))
+            continue
+        low = float(rng.randint(1, 90 if species.age_scale == "Day" else 30))
+        out.append((rng.choice(_AGE_CLASSES[:6]), str(low), str(low + rng.randint(0, 5))))
+    return out
+
+
+def _weight_options(rng: random.Random, species: _Species, count: int) -> list[tuple[str | None, str | None]]:
+    """(min_weight, max_weight) per age option; only mammals weighed at all, and often not reported."""
+    if species.regions != "mammal" or rng.random() < 0.5:
+        return [(None, None)] * count
+    out: list[tuple[str | None, str | None]] = []
+    for _ in range(count):
+        low = round(rng.uniform(15.0, 5000.0), 1)
+        out.append((str(low), str(round(low * rng.uniform(1.0, 2.2), 1))))
+    return out
+
+
+def _group_token(rng: random.Random, style: str, *, first: bool) -> str:
+    """The part of a neuron name a group shares (an animal, a donor, a fly line)."""
+    if style == "siegert":
+        if first:  # so that ``CB_CKp25_2w_F_Animal01_*`` always matches (reference A5 example)
+            return _SIEGERT_PREFIX
+        genotype, weeks, sex = rng.choice(("CKp25", "Ctrl")), rng.choice(("2w", "6w")), rng.choice("FM")
+        return f"CB_{genotype}_{weeks}_{sex}_Animal{rng.randint(1, 12):02d}_"
+    if style == "allen":
+        return rng.choice((f"H{rng.randint(15, 19)}-{rng.randint(1, 12):02d}-{rng.randint(1, 30):03d}",
+                           f"Sst-IRES-Cre;Ai14-{rng.randint(100000, 999999)}"))  # fmt: skip
+    if style == "jefferis":
+        return rng.choice(("FruMARCM", "GH146", "Mz19", "VGlut"))
+    return f"{rng.randint(8, 24):02d}-{rng.randint(1, 12):02d}"
+
+
+def _neuron_name(style: str, archive: str, token: str, k: int) -> str:
+    """The ``k``-th (1-based) ordinary name of an archive; ``k`` keeps names in one archive unique."""
+    abbr = "".join(ch for ch in archive if ch.isalnum())
+    if style == "cnic":
+        return f"cnic_{k:03d}"
+    if style == "allen":
+        return f"{token}-{k % 97:02d}_{500000000 + 73 * k}_m"
+    if style == "siegert":
+        return f"{token}{('CA1', 'CA3', 'DG', 'Ctx')[k % 4]}_{k:04d}"
+    if style == "jefferis":
+        return f"{token}-M{k:06d}_seg{1 + k % 3:03d}"
+    if style == "cellx":
+        return f"{abbr}-Cell{k}-{(40, 60, 100)[k % 3]}x"
+    if style == "dated":
+        return f"{abbr[:2].upper()}{token}-c{k}"
+    if style == "ground":
+        return f"cell{k:03d}_{abbr}"
+    if style == "long":
+        return f"{k}_{token}-{abbr}-Ctl-CA1Finished{k % 7}e"
+    return f"{abbr}_{k:03d}"

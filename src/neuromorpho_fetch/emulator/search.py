@@ -1,0 +1,222 @@
+"""The query engine behind ``/api/neuron/select``: ``q``, repeated ``fq``, a POST body, and ``sort``.
+
+Semantics follow what clients rely on (reference A4, A5):
+
+* ``q`` and each ``fq`` hold ``field:criteria``; criteria are comma-separated and OR-ed; ``q`` and every
+  ``fq`` are AND-ed. Several ``field:criteria`` terms separated by whitespace inside one ``q`` are AND-ed
+  too (as Solr's ``q.op=AND`` would; a stray ``AND`` between them is ignored). ``*:*`` matches everything.
+* A criterion matches a value exactly (any element of a list field), case-insensitively unless
+  ``case_sensitive``; ``*`` matches any run of characters and ``?`` one character. Null never matches.
+* ``"a quoted phrase"`` matches the whole value literally. An *unquoted* criterion with whitespace matches
+  only on its trailing token, as the real server does (``entorhinal cortex`` behaves like ``cortex``).
+* A POST body ``{field: [values]}`` ORs the values and ANDs the fields. Body values are JSON strings, not
+  query text, so they are matched whole (wildcards honoured, no trailing-token quirk) — inferred.
+* ``sort`` is Spring's ``prop[,prop...][,asc|desc]`` (``neuron_id,neuron_id,asc`` is valid); the default is
+  ``neuron_id`` ascending and ties keep ``neuron_id`` order.
+
+Matching runs over the catalogue's columns (:meth:`Catalogue.scan`), never over built records, which keeps
+a ``*:*`` select over 265,000 neurons to a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from itertools import compress
+
+from .catalogue import Catalogue, Value
+
+__all__ = ["QueryError", "select"]
+
+_TERM_START = re.compile(r"(?<!\S)([A-Za-z_][A-Za-z0-9_]*|\*):")
+_MATCH_ALL = "*"
+
+
+class QueryError(ValueError):
+    """A query the server answers with 400; ``message`` is shown to the user in the Spring error body."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def select(
+    cat: Catalogue,
+    *,
+    q: str | None = None,
+    fq: Sequence[str] = (),
+    body: Mapping[str, Sequence[str]] | None = None,
+    sort: str | None = None,
+    case_sensitive: bool = False,
+) -> Sequence[int]:
+    """Ids of the neurons matching every clause, in ``sort`` order; no clause at all selects everything."""
+    clauses: list[tuple[str, Callable[[str], bool]]] = []
+    for text in ([q] if q is not None else []) + list(fq):
+        clauses += _parse_query(text, case_sensitive)
+    for field, values in (body or {}).items():
+        if isinstance(values, str | int | float):
+            values = [str(values)]
+        criteria = [_literal(str(v), case_sensitive) for v in values]
+        if not criteria:
+            raise QueryError(f"No values given for field: {field}")
+        clauses.append((_checked_field(field), _any_of(criteria)))
+    mask: int | None = None
+    for field, accept in clauses:
+        if field == _MATCH_ALL:
+            continue
+        bits = int.from_bytes(cat.scan(field, accept), "little")
+        mask = bits if mask is None else mask & bits
+    ids = cat.neuron_ids()
+    if mask is None:
+        positions: Sequence[int] = range(len(ids))
+    else:
+        flags = mask.to_bytes(len(ids), "little")
+        positions = list(compress(range(len(ids)), flags))
+    return _sorted_ids(cat, positions, _parse_sort(sort))
+
+
+# --- parsing -------------------------------------------------------------------------------------------
+
+
+def _parse_query(text: str, case_sensitive: bool) -> list[tuple[str, Callable[[str], bool]]]:
+    """Split ``text`` into ``field:criteria`` terms (outside quotes) and compile each one."""
+    quoted = _quoted_spans(text)
+    starts = [m for m in _TERM_START.finditer(text) if not any(a <= m.start() < b for a, b in quoted)]
+    if not starts or text[: starts[0].start()].strip():
+        raise QueryError(f"Malformed query, expected field:value: {text!r}")
+    terms: list[tuple[str, Callable[[str], bool]]] = []
+    for i, match in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
+        criteria = re.sub(r"\s+AND\s*$", "", text[match.end() : end].strip())
+        field = match.group(1)
+        if field == _MATCH_ALL:
+            if criteria != _MATCH_ALL:
+                raise QueryError(f"Unknown field: {field}")
+            terms.append((_MATCH_ALL, _always))
+            continue
+        parts = _split_criteria(criteria)
+        if not parts:
+            raise QueryError(f"No criteria given for field: {field}")
+        terms.append((_checked_field(field), _any_of([_criterion(p, case_sensitive) for p in parts])))
+    return terms
+
+
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    spans, start = [], None
+    for i, ch in enumerate(text):
+        if ch == '"':
+            if start is None:
+                start = i
+            else:
+                spans.append((start, i + 1))
+                start = None
+    if start is not None:
+        raise QueryError(f"Unbalanced quotes in query: {text!r}")
+    return spans
+
+
+def _split_criteria(criteria: str) -> list[str]:
+    """Split on commas outside quotes; blanks around commas are dropped."""
+    parts: list[str] = []
+    current: list[str] = []
+    in_quotes = False
+    for ch in criteria:
+        if ch == '"':
+            in_quotes = not in_quotes
+        if ch == "," and not in_quotes:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current).strip())
+    return [p for p in parts if p]
+
+
+def _checked_field(field: str) -> str:
+    try:
+        return Catalogue.field_key(field)
+    except KeyError:
+        raise QueryError(f"Unknown field: {field}") from None
+
+
+def _criterion(raw: str, case_sensitive: bool) -> Callable[[str], bool]:
+    """One query criterion: a quoted phrase (literal), or a term that keeps only its trailing token."""
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return _exact(raw[1:-1], case_sensitive)
+    return _literal(raw.split()[-1], case_sensitive)
+
+
+def _literal(text: str, case_sensitive: bool) -> Callable[[str], bool]:
+    """Whole-value match with ``*`` and ``?`` wildcards."""
+    if "*" not in text and "?" not in text:
+        return _exact(text, case_sensitive)
+    pattern = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in text)
+    regex = re.compile(pattern, re.DOTALL if case_sensitive else re.DOTALL | re.IGNORECASE)
+    return lambda value: regex.fullmatch(value) is not None
+
+
+def _exact(text: str, case_sensitive: bool) -> Callable[[str], bool]:
+    if case_sensitive:
+        return lambda value: value == text
+    folded = text.casefold()
+    return lambda value: value.casefold() == folded
+
+
+def _any_of(criteria: list[Callable[[str], bool]]) -> Callable[[str], bool]:
+    if len(criteria) == 1:
+        return criteria[0]
+    return lambda value: any(accept(value) for accept in criteria)
+
+
+def _always(value: str) -> bool:
+    return True
+
+
+# --- sorting -------------------------------------------------------------------------------------------
+
+
+def _parse_sort(sort: str | None) -> tuple[list[str], bool]:
+    """Spring's ``prop[,prop...][,asc|desc]``: the properties (record keys) and whether descending."""
+    if sort is None or not sort.strip():
+        return ["neuron_id"], False
+    parts = [p.strip() for p in sort.split(",") if p.strip()]
+    descending = False
+    if parts and parts[-1].lower() in ("asc", "desc"):
+        descending = parts.pop().lower() == "desc"
+    if not parts:
+        raise QueryError(f"No property to sort by: {sort!r}")
+    keys = []
+    for part in parts:
+        try:
+            keys.append(Catalogue.field_key(part))
+        except KeyError:
+            raise QueryError(f"No property '{part}' found for type 'Neuron'") from None
+    return keys, descending
+
+
+def _sorted_ids(cat: Catalogue, positions: Sequence[int], order: tuple[list[str], bool]) -> Sequence[int]:
+    keys, descending = order
+    ids = cat.neuron_ids()
+    if all(key == "neuron_id" for key in keys):
+        chosen = [ids[p] for p in positions] if not isinstance(positions, range) else list(ids)
+        return chosen[::-1] if descending else chosen
+    ranked = list(positions)
+    # Stable sorts from the last key to the first; positions start in id order, which breaks ties.
+    for key in reversed(keys):
+        ascending = sorted(ranked)
+        column = dict(zip(ascending, _sort_keys(cat, key, ascending), strict=True))
+        ranked.sort(key=column.__getitem__, reverse=descending)
+    return [ids[p] for p in ranked]
+
+
+def _sort_keys(cat: Catalogue, key: str, positions: list[int]) -> list[tuple[int, int | str]]:
+    """Sort keys: null first, ids as numbers, a list by its smallest element (as MongoDB sorts arrays)."""
+    if key == "neuron_id":
+        return [(1, cat.id_at(p)) for p in positions]
+    return [_rank(v) for v in cat.values(key, positions)]
+
+
+def _rank(value: Value) -> tuple[int, int | str]:
+    if isinstance(value, tuple):
+        return (1, min(value)) if value else (0, "")
+    return (0, "") if value is None else (1, value)
