@@ -1,0 +1,101 @@
+"""Every switch of the emulator, as one frozen value.
+
+The CLI, the in-process runner and the pytest plugin all build an :class:`EmulatorConfig`, so a test can
+say exactly which variant of the real server it runs against (and a failing test prints it). Where the
+real server's behaviour is unknown (reference section D) the default is the most likely variant.
+Validation happens here, once, so the CLI can turn a bad flag into a one-line error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["FAULT_KINDS", "EmulatorConfig", "FaultKind", "TLSMode"]
+
+TLSMode = Literal["legacy-dh", "modern", "none"]
+FaultKind = Literal["503", "429", "500", "reset", "truncate", "html200", "html404", "stall"]
+
+#: Every fault kind ``--faults`` accepts, in a fixed order (the order decides which kind a hash picks).
+FAULT_KINDS: tuple[FaultKind, ...] = ("503", "429", "500", "reset", "truncate", "html200", "html404", "stall")
+
+_TLS_MODES = ("legacy-dh", "modern", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    """What to serve and how badly to behave. Defaults: a well-behaved legacy-TLS server."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    neurons: int = 2000
+    seed: int = 7
+    tls: TLSMode = "legacy-dh"
+    # Speed and capacity.
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    bandwidth_kbps: float = 0.0  # 0 = unlimited; KiB/s per connection
+    max_in_flight: int = 0  # 0 = unlimited; beyond it: 503 Retry-After: 1
+    # Injected faults, deterministic from the seed.
+    fault_rate: float = 0.0
+    faults: tuple[FaultKind, ...] = FAULT_KINDS
+    fault_max_per_url: int = 3
+    fault_scope: Literal["all", "api", "files"] = "all"
+    missing_rate: float = 0.0
+    stall_ms: float = 30000.0
+    retry_after_s: int = 1
+    # Behaviour switches where the real server is unknown.
+    oversize: Literal["clamp", "400"] = "clamp"
+    no_hits: Literal["404", "empty"] = "404"
+    past_last: Literal["empty", "404", "400"] = "empty"
+    path_case: Literal["sensitive", "insensitive"] = "sensitive"
+    empty_selects: bool = False
+    redirect_http: bool = False
+    # Catalogue shape.
+    hostile_names: bool = False
+    file_kb: float | None = None
+
+    def __post_init__(self) -> None:
+        problems = list(self._problems())
+        if problems:
+            raise ValueError(problems[0])
+
+    def _problems(self) -> list[str]:
+        out: list[str] = []
+        if self.tls not in _TLS_MODES:
+            out.append(f"tls must be one of {', '.join(_TLS_MODES)}, got {self.tls!r}")
+        if not 0 <= self.port <= 65535:
+            out.append(f"port must be 0..65535, got {self.port}")
+        if self.neurons < 1:
+            out.append(f"neurons must be >= 1, got {self.neurons}")
+        for name in ("fault_rate", "missing_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                out.append(f"{name.replace('_', '-')} must be between 0 and 1, got {value}")
+        for name in ("latency_ms", "jitter_ms", "bandwidth_kbps", "stall_ms"):
+            if getattr(self, name) < 0:
+                out.append(f"{name.replace('_', '-')} must be >= 0")
+        if self.max_in_flight < 0:
+            out.append("max-in-flight must be >= 0 (0 = unlimited)")
+        if self.fault_max_per_url < 0:
+            out.append("fault-max-per-url must be >= 0")
+        bad = [k for k in self.faults if k not in FAULT_KINDS]
+        if bad:
+            out.append(f"unknown fault kind {bad[0]!r}: choose from {','.join(FAULT_KINDS)}")
+        if self.fault_rate > 0 and not self.faults:
+            out.append("fault-rate > 0 needs at least one fault kind")
+        checks = (
+            ("oversize", ("clamp", "400")),
+            ("no_hits", ("404", "empty")),
+            ("past_last", ("empty", "404", "400")),
+            ("path_case", ("sensitive", "insensitive")),
+            ("fault_scope", ("all", "api", "files")),
+        )
+        for name, allowed in checks:
+            if getattr(self, name) not in allowed:
+                out.append(f"{name.replace('_', '-')} must be one of {'|'.join(allowed)}")
+        if self.file_kb is not None and self.file_kb <= 0:
+            out.append("file-kb must be > 0")
+        if self.redirect_http and self.tls == "none":
+            out.append("redirect-http needs a TLS mode (legacy-dh or modern) to redirect to")
+        return out

@@ -1,0 +1,585 @@
+"""The emulator's HTTP face: NeuroMorpho.Org's API and file server as an aiohttp.web application.
+
+Shapes follow reference A2-A8: a Spring/HAL envelope around pages of neurons, Spring error bodies, 0-based
+pages of 50 (at most 500), ``neuron_id`` order by default, and the file tree under ``/dableFiles`` and
+``/images/imageFiles`` with validators and ranges. Every route is wrapped by one guard that counts the
+request, applies the capacity cap, latency and injected faults, so handlers stay plain.
+
+The file GET is the hot path of every benchmark: it is a dictionary lookup in a small LRU of prepared
+responses (headers formatted once), and a ``web.Response`` with the body bytes. Nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from aiohttp import web
+
+from ._config import EmulatorConfig
+from .catalogue import FIELDS, Catalogue, EmulatedFile
+from .faults import (
+    HTML_ERROR_PAGE,
+    PRE_FAULTS,
+    FaultPlan,
+    fault_after,
+    fault_before,
+    send_throttled,
+    spring_error,
+)
+from .search import QueryError, select
+from .stats import Stats
+
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "build_app", "redirect_app"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+#: Prepared file responses kept in memory; the catalogue may build bodies on demand.
+FILE_CACHE_BYTES = 64 * 2**20
+SELECT_CACHE_ENTRIES = 64
+
+_JSON = "application/json"
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=json.dumps(obj).encode(), content_type=_JSON)
+
+
+def _body_len(resp: web.StreamResponse) -> int:
+    body = resp.body if isinstance(resp, web.Response) else None
+    return len(body) if isinstance(body, bytes) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """A file ready to send: validators parsed and headers formatted once."""
+
+    body: bytes
+    etag: str
+    mtime: int  # whole seconds, as HTTP dates carry
+    last_modified: str
+    headers: Mapping[str, str]
+
+    @classmethod
+    def of(cls, f: EmulatedFile) -> _Served:
+        last_modified = format_datetime(f.last_modified, usegmt=True)
+        headers = {
+            "Content-Type": f.content_type,
+            "ETag": f.etag,
+            "Last-Modified": last_modified,
+            "Accept-Ranges": "bytes",
+        }
+        return cls(f.body, f.etag, int(f.last_modified.timestamp()), last_modified, headers)
+
+
+def _http_date(text: str) -> int | None:
+    try:
+        parsed: datetime = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return int(parsed.timestamp())
+
+
+def _etag_matches(header: str, etag: str, *, weak: bool) -> bool:
+    """RFC 9110 comparison: weak for If-None-Match, strong for If-Range."""
+    header = header.strip()
+    if header == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag.startswith("W/"):
+            if not weak:
+                continue
+            tag = tag[2:]
+        if tag == opaque and (weak or not etag.startswith("W/")):
+            return True
+    return False
+
+
+def _parse_range(header: str, length: int) -> tuple[int, int] | bool:
+    """One ``bytes=`` range as (start, end inclusive); ``False`` = ignore the header, ``True`` = 416."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return False  # other units and multipart ranges: serve the whole file (allowed by RFC 9110)
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return False
+    try:
+        if first == "":
+            suffix = int(last)
+            if suffix <= 0:
+                return True
+            return (max(0, length - suffix), length - 1) if length else True
+        start = int(first)
+        end = int(last) if last else length - 1
+    except ValueError:
+        return False
+    if start < 0 or end < start:
+        return False
+    if start >= length:
+        return True
+    return start, min(end, length - 1)
+
+
+class _Routes:
+    """Handlers bound to one catalogue, config, stats and fault plan."""
+
+    def __init__(self, catalogue: Catalogue, config: EmulatorConfig, stats: Stats, plan: FaultPlan) -> None:
+        self.cat = catalogue
+        self.config = config
+        self.stats = stats
+        self.plan = plan
+        self._rng = random.Random(config.seed)
+        self._files: OrderedDict[tuple[str, ...], _Served] = OrderedDict()
+        self._file_bytes = 0
+        self._selects: OrderedDict[str, Sequence[int]] = OrderedDict()
+        self._case_sensitive = config.path_case == "sensitive"
+        self._bytes_per_s = config.bandwidth_kbps * 1024
+
+    # -- the guard around every route -------------------------------------------------------------
+
+    def guard(self, kind: str, handler: Handler) -> Handler:
+        """Count, cap, delay and fault one route; ``kind`` is ``api``, ``file`` or ``other``."""
+        stats, cfg = self.stats, self.config
+        faultable = self.plan.active and self.plan.applies_to(kind)
+        limit = cfg.max_in_flight
+        delay, jitter = cfg.latency_ms / 1000, cfg.jitter_ms / 1000
+        rng = self._rng
+        finish = self._finish
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            stats.enter(kind, request.rel_url.raw_path if kind == "file" else "")
+            try:
+                if limit and stats.in_flight > limit:
+                    stats.rejected_busy += 1
+                    busy = spring_error(503, "Server busy", request.path, {"Retry-After": "1"})
+                    stats.answered(503, _body_len(busy))
+                    return busy
+                if delay or jitter:
+                    await asyncio.sleep(delay + jitter * rng.random())
+                if faultable:
+                    return await self._faulted(request, handler)
+                return await finish(request, await handler(request))
+            finally:
+                stats.leave()
+
+        return guarded
+
+    async def _finish(self, request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
+        """Count what goes out; under ``--bandwidth-kbps`` stream it at the capped rate."""
+        sent = 0 if request.method == "HEAD" else _body_len(resp)
+        if sent and self._bytes_per_s:
+            assert isinstance(resp, web.Response)
+            out, sent = await send_throttled(request, resp, self._bytes_per_s)
+            resp = out
+        self.stats.answered(resp.status, sent)
+        return resp
+
+    async def _faulted(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        stats, plan = self.stats, self.plan
+        key = request.raw_path
+        picked = plan.pick(key)
+        if picked is None:
+            return await self._finish(request, await handler(request))
+        fault, ordinal = picked
+        variant = plan.variant(key, ordinal)
+        if fault in PRE_FAULTS or (fault == "reset" and variant == 0):
+            stats.fault(fault)
+            early = fault_before(fault, request, variant, self.config.retry_after_s)
+            if fault != "reset":
+                stats.answered(early.status, _body_len(early))
+            return early
+        resp = await handler(request)
+        if request.method != "HEAD" and _body_len(resp) > 1:
+            assert isinstance(resp, web.Response)
+            stats.fault(fault)
+            out, sent = await fault_after(fault, request, resp, self.config.stall_ms / 1000)
+            stats.answered(out.status, sent)
+            return out
+        plan.refund(key)  # nothing to cut short (HEAD, 304): behave and keep the budget
+        return await self._finish(request, resp)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _neuron(self, host: str, neuron_id: int) -> dict[str, Any] | None:
+        record = self.cat.record(neuron_id)
+        if record is None:
+            return None
+        base = f"http://{host}/api"
+        links = {
+            "self": {"href": f"{base}/neuron/id/{neuron_id}"},
+            "measurements": {"href": f"{base}/morphometry/id/{neuron_id}"},
+            "persistence_vector": {"href": f"{base}/pvec/id/{neuron_id}"},
+        }
+        return {**record, "_links": links}
+
+    def _paging(self, request: web.Request) -> tuple[int, int] | web.Response:
+        query = request.query
+        try:
+            page = int(query.get("page", "0"))
+            size = int(query.get("size", str(DEFAULT_PAGE_SIZE)))
+        except ValueError:
+            return spring_error(400, "page and size must be integers", request.path)
+        if page < 0 or size < 1:
+            return spring_error(400, "page must be >= 0 and size >= 1", request.path)
+        if size > MAX_PAGE_SIZE:
+            if self.config.oversize == "400":
+                return spring_error(400, f"size must not exceed {MAX_PAGE_SIZE}", request.path)
+            size = MAX_PAGE_SIZE
+        return page, size
+
+    def _links(self, request: web.Request, page: int, size: int, pages: int) -> dict[str, Any]:
+        base = f"http://{request.host}"
+
+        def href(n: int) -> dict[str, str]:
+            return {"href": base + str(request.rel_url.update_query(page=n, size=size))}
+
+        links = {"first": href(0)}
+        if page > 0:
+            links["prev"] = href(page - 1)
+        links["self"] = href(page)
+        if page + 1 < pages:
+            links["next"] = href(page + 1)
+        links["last"] = href(max(pages - 1, 0))
+        return links
+
+    def _past_last(self, request: web.Request, page: int, pages: int) -> web.Response | None:
+        """``None`` for the default (an empty 200 page); else the error the switch asks for."""
+        mode = self.config.past_last
+        if mode == "empty":
+            return None
+        status = int(mode)
+        return spring_error(status, f"page {page} is past the last page ({max(pages - 1, 0)})", request.path)
+
+    def _neuron_page(self, request: web.Request, ids: Sequence[int]) -> web.Response:
+        paging = self._paging(request)
+        if isinstance(paging, web.Response):
+            return paging
+        page, size = paging
+        total = len(ids)
+        pages = math.ceil(total / size)
+        info = {"size": size, "totalElements": total, "totalPages": pages, "number": page}
+        body: dict[str, Any] = {}
+        if page < pages:
+            host = request.host
+            records = [self._neuron(host, i) for i in ids[page * size : (page + 1) * size]]
+            body["_embedded"] = {"neuronResources": records}
+        elif total:
+            error = self._past_last(request, page, pages)
+            if error is not None:
+                return error
+        body["_links"] = self._links(request, page, size, pages)
+        body["page"] = info
+        return _json(body)
+
+    def _select(self, *, q: str | None, fq: Sequence[str], body: Any, sort: str | None) -> Sequence[int]:
+        """Run (or reuse) a query: clients page through the same select hundreds of times."""
+        key = json.dumps([q, list(fq), body, sort], sort_keys=True)
+        hit = self._selects.get(key)
+        if hit is not None:
+            self._selects.move_to_end(key)
+            return hit
+        ids = select(self.cat, q=q, fq=tuple(fq), body=body, sort=sort)
+        self._selects[key] = ids
+        if len(self._selects) > SELECT_CACHE_ENTRIES:
+            self._selects.popitem(last=False)
+        return ids
+
+    def _select_page(self, request: web.Request, **query: Any) -> web.Response:
+        sort = request.query.get("sort")
+        try:
+            ids = () if self.config.empty_selects else self._select(sort=sort, **query)
+        except QueryError as exc:
+            return spring_error(400, str(exc), request.path)
+        if not ids and self.config.no_hits == "404":
+            return spring_error(404, "No neurons found for this query", request.path)
+        return self._neuron_page(request, ids)
+
+    # -- API routes --------------------------------------------------------------------------------
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _json({"status": "UP"})
+
+    async def neurons(self, request: web.Request) -> web.Response:
+        if self.config.empty_selects:
+            return self._neuron_page(request, ())
+        sort = request.query.get("sort")
+        if sort is None:
+            return self._neuron_page(request, self.cat.neuron_ids())
+        try:
+            ids = self._select(q=None, fq=(), body=None, sort=sort)
+        except QueryError as exc:
+            return spring_error(400, str(exc), request.path)
+        return self._neuron_page(request, ids)
+
+    async def neuron_by_id(self, request: web.Request) -> web.Response:
+        neuron_id = self._int_id(request)
+        if isinstance(neuron_id, web.Response):
+            return neuron_id
+        record = self._neuron(request.host, neuron_id)
+        if record is None:
+            return spring_error(404, "Requested neuron not found", request.path)
+        return _json(record)
+
+    async def neuron_by_name(self, request: web.Request) -> web.Response:
+        neuron_id = self.cat.id_by_name(request.match_info["name"])
+        record = None if neuron_id is None else self._neuron(request.host, neuron_id)
+        if record is None:
+            return spring_error(404, "Requested neuron not found", request.path)
+        return _json(record)
+
+    async def select_get(self, request: web.Request) -> web.Response:
+        q = request.query.get("q")
+        if q is None:
+            return spring_error(400, "Required request parameter 'q' is not present", request.path)
+        return self._select_page(request, q=q, fq=request.query.getall("fq", []), body=None)
+
+    async def select_post(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except ValueError:
+            return spring_error(400, "JSON parse error: the request body is not valid JSON", request.path)
+        if not isinstance(body, dict):
+            message = "the request body must be a JSON object of field: [values]"
+            return spring_error(400, message, request.path)
+        return self._select_page(request, q=None, fq=(), body=body)
+
+    async def fields(self, request: web.Request) -> web.Response:
+        return _json({"Neuron Fields": list(FIELDS)})
+
+    async def field_values(self, request: web.Request) -> web.Response:
+        field = request.match_info["field"]
+        try:
+            values = self.cat.field_values(field)
+        except KeyError:
+            return spring_error(400, f"Unknown field: {field}", request.path)
+        paging = self._paging(request)
+        if isinstance(paging, web.Response):
+            return paging
+        page, size = paging
+        total = len(values)
+        pages = math.ceil(total / size)
+        if page >= pages and total:
+            error = self._past_last(request, page, pages)
+            if error is not None:
+                return error
+        chunk = values[page * size : (page + 1) * size]
+        info = {"size": size, "totalElements": total, "totalPages": pages, "number": page}
+        return _json({"fields": chunk, "page": info})
+
+    async def partition(self, request: web.Request) -> web.Response:
+        field = request.match_info["field"]
+        try:
+            counts = self.cat.partition(field)
+        except KeyError:
+            return spring_error(400, f"Unknown field: {field}", request.path)
+        return _json({"fields": {} if self.config.empty_selects else counts})
+
+    async def morphometry_by_id(self, request: web.Request) -> web.Response:
+        neuron_id = self._int_id(request)
+        if isinstance(neuron_id, web.Response):
+            return neuron_id
+        return self._one(request, self.cat.morphometry(neuron_id), "morphometry")
+
+    async def morphometry_by_name(self, request: web.Request) -> web.Response:
+        neuron_id = self.cat.id_by_name(request.match_info["name"])
+        found = None if neuron_id is None else self.cat.morphometry(neuron_id)
+        return self._one(request, found, "morphometry")
+
+    async def pvec_by_id(self, request: web.Request) -> web.Response:
+        neuron_id = self._int_id(request)
+        if isinstance(neuron_id, web.Response):
+            return neuron_id
+        return self._one(request, self.cat.pvec(neuron_id), "persistence vector")
+
+    async def api_not_found(self, request: web.Request) -> web.Response:
+        return spring_error(404, "No message available", request.path)
+
+    def _int_id(self, request: web.Request) -> int | web.Response:
+        text = request.match_info["id"]
+        try:
+            return int(text)
+        except ValueError:
+            message = f"Failed to convert value of type 'java.lang.String' to required type 'int'; {text!r}"
+            return spring_error(400, message, request.path)
+
+    @staticmethod
+    def _one(request: web.Request, found: dict[str, Any] | None, what: str) -> web.Response:
+        if found is None:
+            return spring_error(404, f"Requested {what} not found", request.path)
+        return _json(found)
+
+    # -- files -------------------------------------------------------------------------------------
+
+    def _cached(self, key: tuple[str, ...], load: Callable[[], EmulatedFile | None]) -> _Served | None:
+        served = self._files.get(key)
+        if served is not None:
+            self._files.move_to_end(key)
+            return served
+        found = load()
+        if found is None:
+            return None
+        served = _Served.of(found)
+        self._files[key] = served
+        self._file_bytes += len(served.body)
+        while self._file_bytes > FILE_CACHE_BYTES and len(self._files) > 1:
+            _, old = self._files.popitem(last=False)
+            self._file_bytes -= len(old.body)
+        return served
+
+    async def dable_file(self, request: web.Request) -> web.Response:
+        if self.plan.missing(request.rel_url.raw_path):
+            return _not_found_html()
+        info = request.match_info
+        archive, folder, name = info["archive"], info["folder"], info["filename"]
+        sensitive = self._case_sensitive
+        served = self._cached(
+            ("dable", archive, folder, name),
+            lambda: self.cat.file(archive, folder, name, case_sensitive=sensitive),
+        )
+        return _not_found_html() if served is None else _send(request, served)
+
+    async def image(self, request: web.Request) -> web.Response:
+        if self.plan.missing(request.rel_url.raw_path):
+            return _not_found_html()
+        archive, name = request.match_info["archive"], request.match_info["filename"]
+        served = self._cached(("image", archive, name), lambda: self.cat.image(archive, name))
+        return _not_found_html() if served is None else _send(request, served)
+
+    async def neuron_info_jsp(self, request: web.Request) -> web.Response:
+        """The Terms of Use forbid scripted calls to .jsp pages; answering 403 lets tests prove we don't."""
+        page = b"<html><body><h1>403 Forbidden</h1><p>Use the API and direct file URLs.</p></body></html>"
+        return web.Response(status=403, body=page, content_type="text/html", charset="utf-8")
+
+
+def _not_found_html() -> web.Response:
+    return web.Response(status=404, body=HTML_ERROR_PAGE, content_type="text/html", charset="utf-8")
+
+
+def _send(request: web.Request, served: _Served) -> web.Response:
+    """200, 206, 304 or 416 for one file, honouring validators and a single byte range."""
+    headers = request.headers
+    if headers:
+        conditional = _conditional(headers, served)
+        if conditional is not None:
+            return conditional
+        range_header = headers.get("Range")
+        if range_header is not None and request.method == "GET" and _if_range_ok(headers, served):
+            return _ranged(range_header, served)
+    return web.Response(body=served.body, headers=served.headers)
+
+
+def _conditional(headers: Mapping[str, str], served: _Served) -> web.Response | None:
+    """304 when the client's copy is current; If-None-Match wins over If-Modified-Since."""
+    inm = headers.get("If-None-Match")
+    if inm is not None:
+        fresh = _etag_matches(inm, served.etag, weak=True)
+    else:
+        ims = headers.get("If-Modified-Since")
+        since = _http_date(ims) if ims is not None else None
+        fresh = since is not None and served.mtime <= since
+    if not fresh:
+        return None
+    return web.Response(status=304, headers={"ETag": served.etag, "Last-Modified": served.last_modified})
+
+
+def _if_range_ok(headers: Mapping[str, str], served: _Served) -> bool:
+    """If-Range: the range applies only to the exact representation the client names."""
+    if_range = headers.get("If-Range")
+    if if_range is None:
+        return True
+    if_range = if_range.strip()
+    if if_range.startswith(('"', "W/")):
+        return _etag_matches(if_range, served.etag, weak=False)
+    return _http_date(if_range) == served.mtime
+
+
+def _ranged(range_header: str, served: _Served) -> web.Response:
+    length = len(served.body)
+    parsed = _parse_range(range_header, length)
+    if parsed is False:
+        return web.Response(body=served.body, headers=served.headers)
+    if parsed is True:
+        return web.Response(status=416, headers={"Content-Range": f"bytes */{length}"})
+    start, end = parsed
+    out_headers = dict(served.headers)
+    out_headers["Content-Range"] = f"bytes {start}-{end}/{length}"
+    return web.Response(status=206, body=served.body[start : end + 1], headers=out_headers)
+
+
+async def _stats(request: web.Request) -> web.Response:
+    stats: Stats = request.app[STATS_KEY]
+    return _json(stats.snapshot())
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[STATS_KEY].reset()
+    if request.query.get("faults") in ("1", "true", "yes"):
+        request.app[PLAN_KEY].reset()
+    return _json({"reset": True})
+
+
+async def _config(request: web.Request) -> web.Response:
+    cfg: EmulatorConfig = request.app[CONFIG_KEY]
+    return _json({name: getattr(cfg, name) for name in cfg.__slots__})
+
+
+STATS_KEY = web.AppKey("stats", Stats)
+PLAN_KEY = web.AppKey("plan", FaultPlan)
+CONFIG_KEY = web.AppKey("config", EmulatorConfig)
+
+
+def build_app(catalogue: Catalogue, config: EmulatorConfig, stats: Stats, plan: FaultPlan) -> web.Application:
+    """The whole server: API, files, the .jsp trap and the ``/_emulator`` control routes."""
+    routes = _Routes(catalogue, config, stats, plan)
+    app = web.Application(client_max_size=2**20)
+    app[STATS_KEY] = stats
+    app[PLAN_KEY] = plan
+    app[CONFIG_KEY] = config
+    add = app.router.add_route
+
+    def api(method: str, path: str, handler: Handler) -> None:
+        add(method, path, routes.guard("api", handler))
+
+    api("GET", "/api/health", routes.health)
+    api("GET", "/api/neuron", routes.neurons)
+    api("GET", "/api/neuron/id/{id}", routes.neuron_by_id)
+    api("GET", "/api/neuron/name/{name:.+}", routes.neuron_by_name)
+    api("GET", "/api/neuron/select", routes.select_get)
+    api("POST", "/api/neuron/select", routes.select_post)
+    api("GET", "/api/neuron/fields", routes.fields)
+    api("GET", "/api/neuron/fields/{field}", routes.field_values)
+    api("GET", "/api/neuron/partition/{field}", routes.partition)
+    api("GET", "/api/morphometry/id/{id}", routes.morphometry_by_id)
+    api("GET", "/api/morphometry/name/{name:.+}", routes.morphometry_by_name)
+    api("GET", "/api/pvec/id/{id}", routes.pvec_by_id)
+    api("GET", "/api/{tail:.*}", routes.api_not_found)
+    add("GET", "/dableFiles/{archive}/{folder}/{filename:.+}", routes.guard("file", routes.dable_file))
+    add("GET", "/images/imageFiles/{archive}/{filename:.+}", routes.guard("file", routes.image))
+    add("GET", "/neuron_info.jsp", routes.guard("other", routes.neuron_info_jsp))
+    add("GET", "/_emulator/stats", _stats)
+    add("POST", "/_emulator/reset", _reset)
+    add("GET", "/_emulator/config", _config)
+    return app
+
+
+def redirect_app(https_base: str) -> web.Application:
+    """The plain-HTTP listener of ``--redirect-http``: 301 to the same path on HTTPS (reference A1)."""
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently(location=https_base + request.raw_path)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    return app

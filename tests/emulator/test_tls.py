@@ -1,0 +1,112 @@
+"""TLS modes over real sockets: the legacy server breaks stock clients exactly as neuromorpho.org did."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+
+import pytest
+import requests
+import urllib3
+
+from neuromorpho_fetch import ssl_context
+from neuromorpho_fetch.emulator import Catalogue, Emulator, EmulatorConfig, serve_in_thread
+
+from .conftest import SMALL, Start
+
+
+@pytest.fixture(scope="module")
+def legacy(small_catalogue: Catalogue) -> Iterator[Emulator]:
+    config = EmulatorConfig(tls="legacy-dh", neurons=SMALL.neurons)
+    with serve_in_thread(config, catalogue=small_catalogue) as emu:
+        yield emu
+
+
+def _handshake(emu: Emulator, ctx: ssl.SSLContext) -> tuple[str, str, int]:
+    with (
+        socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock,
+        ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        cipher = tls.cipher()
+        assert cipher is not None
+        return cipher
+
+
+def test_default_mode_is_legacy_dh() -> None:
+    assert EmulatorConfig().tls == "legacy-dh"
+
+
+def test_stock_ssl_context_fails_with_dh_key_too_small(legacy: Emulator) -> None:
+    assert legacy.ca_file is not None
+    with pytest.raises(ssl.SSLError, match="DH_KEY_TOO_SMALL"):
+        _handshake(legacy, ssl.create_default_context(cafile=legacy.ca_file))
+
+
+def test_stock_requests_fails_with_dh_key_too_small(legacy: Emulator) -> None:
+    with pytest.raises(requests.exceptions.SSLError, match="DH_KEY_TOO_SMALL"):
+        requests.get(f"{legacy.base_url}/api/health", verify=legacy.ca_file, timeout=5)
+
+
+def test_seclevel1_context_with_ca_file_negotiates_dhe(legacy: Emulator) -> None:
+    name, version, _ = _handshake(legacy, ssl_context(ca_file=legacy.ca_file))
+    assert name.startswith("DHE-RSA-")
+    assert version == "TLSv1.2"
+
+
+def test_seclevel1_without_ca_file_still_verifies(legacy: Emulator) -> None:
+    ctx = ssl.create_default_context()
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=1")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(legacy, ctx)
+
+
+def test_no_dh_cipher_list_negotiates_ecdhe(legacy: Emulator) -> None:
+    ctx = urllib3.util.create_urllib3_context(ciphers=":HIGH:!DH:!aNULL")
+    ctx.load_verify_locations(legacy.ca_file)
+    name, _, _ = _handshake(legacy, ctx)
+    assert name.startswith("ECDHE-RSA-")
+
+
+def test_no_dh_adapter_serves_the_api(legacy: Emulator) -> None:
+    """The neuromorpho-api package's adapter (reference A10 (2)) gets real answers."""
+    ctx = urllib3.util.create_urllib3_context(ciphers=":HIGH:!DH:!aNULL")
+    ctx.load_verify_locations(legacy.ca_file)
+    with urllib3.PoolManager(ssl_context=ctx) as pool:
+        resp = pool.request("GET", f"{legacy.base_url}/api/health")
+    assert resp.status == 200
+    assert resp.json() == {"status": "UP"}
+
+
+def test_modern_mode_works_with_stock_clients(start: Start) -> None:
+    emu = start(tls="modern")
+    assert emu.base_url.startswith("https://")
+    resp = requests.get(f"{emu.base_url}/api/health", verify=emu.ca_file, timeout=5)
+    assert resp.json() == {"status": "UP"}
+    name, version, _ = _handshake(emu, ssl.create_default_context(cafile=emu.ca_file))
+    assert not name.startswith("DHE-")
+    assert version in ("TLSv1.2", "TLSv1.3")
+
+
+def test_none_mode_is_plain_http(plain: Emulator) -> None:
+    assert plain.base_url.startswith("http://")
+    assert plain.ca_file is None
+    assert plain.http_url == plain.base_url
+    assert requests.get(f"{plain.base_url}/api/health", timeout=5).status_code == 200
+
+
+def test_redirect_http_answers_301_to_https(start: Start) -> None:
+    emu = start(tls="modern", redirect_http=True)
+    assert emu.http_url is not None and emu.http_url.startswith("http://")
+    path = "/dableFiles/some%20archive/CNG%20version/a%2Bb.CNG.swc?x=1"
+    resp = requests.get(emu.http_url + path, allow_redirects=False, timeout=5)
+    assert resp.status_code == 301
+    assert resp.headers["Location"] == emu.base_url + path
+    followed = requests.get(f"{emu.http_url}/api/health", verify=emu.ca_file, timeout=5)
+    assert followed.status_code == 200
+    assert followed.history[0].status_code == 301
+
+
+def test_redirect_needs_tls() -> None:
+    with pytest.raises(ValueError, match="redirect-http"):
+        EmulatorConfig(tls="none", redirect_http=True)
