@@ -81,6 +81,8 @@ PROJECT_URL = "https://github.com/neuromorpho-fetch/neuromorpho-fetch"
 USER_AGENT = f"neuromorpho-fetch/{__version__} (+{PROJECT_URL})"
 #: The documented maximum; the server may serve fewer per page and we follow what it says.
 PAGE_SIZE = 500
+#: The server's documented default page size: always accepted.
+FALLBACK_PAGE_SIZE = 50
 SORT = "neuron_id,asc"
 
 #: Statuses that mean "not now": retried, honouring Retry-After.
@@ -446,27 +448,52 @@ class NeuroMorpho:
         return parse_page(data, url)
 
     async def _pages(
-        self, segments: Sequence[str], params: Sequence[tuple[str, str]], *, first_page_404_is_empty: bool
+        self,
+        segments: Sequence[str],
+        params: Sequence[tuple[str, str]],
+        *,
+        first_page_404_is_empty: bool,
+        size: int = PAGE_SIZE,
     ) -> AsyncGenerator[Page, None]:
         """Every page in order, the next one fetched while the caller works on the current one.
 
-        Past the last page servers answer with an empty page, 404 or 400: all mean "done". Only one
-        prefetch task exists at a time; it is cancelled and awaited if the consumer stops early.
+        The server's ``page`` object decides whether there is a next page (it may serve fewer records
+        than asked). Past the last page servers answer with an empty page, 404 or 400: all mean "done".
+        A 400 on the very first page at a large size is retried once at the documented default size,
+        for servers that refuse an oversized page instead of clamping it. Only one prefetch task
+        exists at a time; it is cancelled and awaited if the consumer stops early.
         """
+        sized = [*params, ("size", str(size))]
         number = 0
-        pending: asyncio.Task[Page] | None = asyncio.ensure_future(self._page(segments, params, 0))
+        announced: int | None = None
+        pending: asyncio.Task[Page] | None = asyncio.ensure_future(self._page(segments, sized, 0))
         try:
             while pending is not None:
                 try:
                     page = await pending
                 except (NotFoundError, BadRequestError) as exc:
                     pending = None
-                    if number == 0 and not (first_page_404_is_empty and isinstance(exc, NotFoundError)):
-                        raise
-                    return
+                    if number > 0:
+                        if announced is not None and number < announced:
+                            log.warning(
+                                "%s: page %d of %d is gone (%s); stopping", segments, number, announced, exc
+                            )
+                        return
+                    if isinstance(exc, BadRequestError) and size > FALLBACK_PAGE_SIZE:
+                        log.info(
+                            "server refused page size %d (%s); retrying at %d", size, exc, FALLBACK_PAGE_SIZE
+                        )
+                        size = FALLBACK_PAGE_SIZE
+                        sized = [*params, ("size", str(size))]
+                        pending = asyncio.ensure_future(self._page(segments, sized, 0))
+                        continue
+                    if first_page_404_is_empty and isinstance(exc, NotFoundError):
+                        return
+                    raise
                 pending = None
+                announced = page.total_pages
                 if has_next_page(number, page):
-                    pending = asyncio.ensure_future(self._page(segments, params, number + 1))
+                    pending = asyncio.ensure_future(self._page(segments, sized, number + 1))
                 yield page
                 number += 1
         finally:
@@ -525,7 +552,7 @@ class NeuroMorpho:
         """Every value of ``field`` (``/api/neuron/fields/{field}``, all pages)."""
         real = await self._check_field(field)
         values: list[str] = []
-        params = [("size", str(PAGE_SIZE))]
+        params: list[tuple[str, str]] = []
         async with contextlib.aclosing(
             self._pages(("neuron", "fields", real), params, first_page_404_is_empty=True)
         ) as pages:
@@ -613,7 +640,7 @@ class NeuroMorpho:
         """
         full = await self._prepare(query, q, fq, criteria)
         segments = ("neuron",) if full.is_empty else ("neuron", "select")
-        params = [*full.params(), ("size", str(PAGE_SIZE)), ("sort", SORT)]
+        params = [*full.params(), ("sort", SORT)]
         dedupe = _Dedupe()
         pages = self._pages(segments, params, first_page_404_is_empty=True)
         try:

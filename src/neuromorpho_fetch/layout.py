@@ -23,7 +23,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from .models import Neuron, Version
 
@@ -34,6 +34,7 @@ __all__ = [
     "file_name",
     "file_task",
     "file_url",
+    "png_path",
     "relative_path",
     "safe_component",
     "source_extension",
@@ -89,8 +90,20 @@ def file_name(neuron: Neuron, version: Version) -> str:
         return f"{neuron.name}.std"
     if not neuron.png_url:
         raise NoSuchFileError(f"neuron {neuron.name!r} has no png_url, so no thumbnail")
-    last = posixpath.basename(urlsplit(neuron.png_url).path)
+    last = posixpath.basename(png_path(neuron.png_url))
     return last or f"{neuron.name}.png"
+
+
+def png_path(png_url: str) -> str:
+    """The path of a record's ``png_url`` as raw text: everything after ``scheme://host``.
+
+    ``png_url`` is built by the server from the archive and neuron names *without* encoding them
+    (``.../imageFiles/Allen Cell Types/a b.png``), so ``#``, ``?`` and ``%`` in a name are part of the
+    path, not a fragment, a query or an escape; ``urlsplit`` would cut the name at them.
+    """
+    rest = png_url.split("://", 1)[1] if "://" in png_url else png_url
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
 
 
 def file_url(base_url: str, neuron: Neuron, version: Version) -> str:
@@ -99,10 +112,10 @@ def file_url(base_url: str, neuron: Neuron, version: Version) -> str:
     if version is Version.PNG:
         if not neuron.png_url:
             raise NoSuchFileError(f"neuron {neuron.name!r} has no png_url, so no thumbnail")
-        # The record's png_url names the public host over http; keep its path, use our server.
-        parts = urlsplit(neuron.png_url)
-        origin = urlsplit(base)
-        return urlunsplit((origin.scheme, origin.netloc, parts.path, parts.query, ""))
+        # The record's png_url names the public host over http; keep its path, use our server, and
+        # percent-encode each segment of the raw path (names hold spaces, '#', '%', ...).
+        segments = png_path(neuron.png_url).split("/")
+        return base + "/".join(quote(segment, safe="") for segment in segments)
     archive = quote(neuron.archive.lower(), safe="")
     folder = quote(_SERVER_FOLDER[version], safe="")
     return f"{base}/dableFiles/{archive}/{folder}/{quote(file_name(neuron, version), safe='')}"

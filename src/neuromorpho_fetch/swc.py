@@ -20,11 +20,11 @@ __all__ = ["SwcChecker", "check_swc", "looks_like_html"]
 # Bytes a sample line may hold: digits, signs, decimal point, exponent, separators.
 _NUMERIC = b"0123456789.-+eE \t\r"
 _MIN_COLUMNS = 7
-_HTML_PREFIXES = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml")
+_HTML_PREFIXES = (b"<!doctype html", b"<html", b"<head", b"<body")
 
 
 def looks_like_html(head: bytes) -> bool:
-    """True for the start of an HTML (or XML error) page, after optional BOM and whitespace."""
+    """True for the start of an HTML page, after optional BOM and whitespace (XML source files pass)."""
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()[:16].lower()
     return text.startswith(_HTML_PREFIXES)
 

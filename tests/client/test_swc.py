@@ -70,5 +70,5 @@ def test_truncated_mid_line_is_caught() -> None:
 
 def test_looks_like_html() -> None:
     assert looks_like_html(b"\n <!DOCTYPE html>")
-    assert looks_like_html(b"<?xml version='1.0'?><error/>")
+    assert not looks_like_html(b"<?xml version='1.0'?><morph/>")
     assert not looks_like_html(b"# <html> in a comment\n")

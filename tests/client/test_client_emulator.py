@@ -1,0 +1,239 @@
+"""The client against the emulator: every call over each TLS mode, paging variants, errors, politeness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from neuromorpho_fetch import (
+    NeuroMorpho,
+    NotFoundError,
+    Query,
+    TLSError,
+    UnknownArchiveError,
+    UnknownFieldError,
+    Version,
+)
+from neuromorpho_fetch.emulator import Catalogue, Emulator
+from neuromorpho_fetch.emulator import app as emulator_app
+
+from .conftest import Start, client
+
+
+def body_of(emu: Emulator, neuron_id: int, version: Version = Version.CNG) -> bytes:
+    found = emu.catalogue.file_for(neuron_id, version.value)
+    assert found is not None
+    return found.body
+
+
+@pytest.mark.parametrize("tls", ["legacy-dh", "modern", "none"])
+async def test_every_call(start: Start, tls: str, tmp_path: Path) -> None:
+    emu = start(tls=tls)
+    assert emu.base_url.startswith("http://" if tls == "none" else "https://")
+    cat = emu.catalogue
+    first = cat.neuron_ids()[0]
+    async with client(emu) as nm:
+        assert (await nm.health())["status"] == "UP"
+        neuron = await nm.neuron(first)
+        assert neuron.id == first and neuron.record == {
+            **cat.record(first),
+            "_links": neuron.record["_links"],
+        }
+        assert (await nm.neuron_by_name(neuron.name)).id == first
+        fields = await nm.fields()
+        assert "neuron_name" in fields and "Physical_Integrity" in fields
+        species = await nm.field_values("species")
+        assert species and len(species) == len(set(species))
+        counts = await nm.counts("species")
+        assert set(counts) <= set(species) and sum(counts.values()) == len(cat)
+        archives = await nm.archives()
+        assert sum(archives.values()) == len(cat)
+        real = neuron.archive
+        assert await nm.resolve_archive(real.upper()) == real
+        morph = await nm.morphometry(first)
+        assert morph["neuron_id"] == first
+        assert (await nm.morphometry(neuron.name))["neuron_id"] == first
+        assert await nm.count() == len(cat)
+        in_archive = [n async for n in nm.select(archive=real)]
+        assert len(in_archive) == archives[real] == await nm.count(archive=real)
+        assert all(n.archive == real for n in in_archive)
+        result = await nm.download(neuron, "CNG", tmp_path)
+        assert result.path == tmp_path.joinpath(*Path(result.path).relative_to(tmp_path).parts)
+        assert result.path.read_bytes() == body_of(emu, first)
+        assert result.size == len(body_of(emu, first)) and result.etag and result.last_modified
+        assert not list(tmp_path.rglob("*.part"))
+
+
+async def test_select_walks_every_page_once(plain: Emulator) -> None:
+    async with client(plain) as nm:
+        ids = [n.id async for n in nm.select()]
+    assert ids == sorted(plain.catalogue.neuron_ids())
+
+
+@pytest.mark.parametrize("oversize", ["clamp", "400"])
+async def test_select_follows_a_server_that_serves_smaller_pages(
+    start: Start, oversize: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator_app, "MAX_PAGE_SIZE", 100)
+    emu = start(oversize=oversize)
+    async with client(emu) as nm:
+        ids = [n.id async for n in nm.select(Query(q="*:*"))]
+    assert ids == sorted(emu.catalogue.neuron_ids())
+    stats = emu.stats()
+    expected_pages = -(-len(emu.catalogue) // (100 if oversize == "clamp" else 50))
+    extra = 0 if oversize == "clamp" else 1  # the refused first request at size 500
+    assert stats["api_requests"] == expected_pages + extra
+
+
+@pytest.mark.parametrize("no_hits", ["404", "empty"])
+async def test_no_hits_yield_nothing(start: Start, no_hits: str) -> None:
+    emu = start(no_hits=no_hits)
+    async with client(emu) as nm:
+        assert [n async for n in nm.select(neuron_name="no_such_neuron_*")] == []
+        assert await nm.count(neuron_name="no_such_neuron_*") == 0
+
+
+@pytest.mark.parametrize("past_last", ["empty", "404", "400"])
+async def test_past_last_page_variants(start: Start, past_last: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server whose page object we cannot trust: the walk ends at whatever past-the-end looks like."""
+    monkeypatch.setattr(emulator_app, "MAX_PAGE_SIZE", 100)
+    emu = start(past_last=past_last)
+    original = NeuroMorpho._page
+
+    async def without_page_info(self: NeuroMorpho, *args: object) -> object:
+        page = await original(self, *args)  # type: ignore[arg-type]
+        return type(page)(items=page.items)  # drop totalPages: only an empty/404/400 page ends the walk
+
+    monkeypatch.setattr(NeuroMorpho, "_page", without_page_info)
+    async with client(emu) as nm:
+        ids = [n.id async for n in nm.select(Query(q="*:*"))]
+    assert ids == sorted(emu.catalogue.neuron_ids())
+    assert emu.stats()["api_requests"] == 6 + 1  # six pages of 100, one past the end (raw q: no fields check)
+
+
+async def test_prefetch_is_cancelled_when_the_consumer_stops(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator_app, "MAX_PAGE_SIZE", 100)
+    emu = start(latency_ms=50)
+    async with client(emu) as nm:
+        before = asyncio.all_tasks()
+        async with contextlib.aclosing(nm.select()) as neurons:
+            async for _ in neurons:
+                break
+        await asyncio.sleep(0)
+        assert asyncio.all_tasks() == before
+    assert emu.stats()["api_requests"] <= 2
+
+
+async def test_unknown_fields_are_named(plain: Emulator) -> None:
+    plain.reset()
+    async with client(plain) as nm:
+        with pytest.raises(UnknownFieldError) as info:
+            await nm.count(spcies="rat")
+        assert info.value.field == "spcies" and "species" in info.value.valid
+        with pytest.raises(UnknownFieldError):
+            [n async for n in nm.select(q="bogus_field:1")]
+        with pytest.raises(UnknownFieldError):
+            await nm.field_values("bogus")
+        # The JSON key spelling of the odd field is accepted and sent as the server lists it.
+        assert await nm.count(physical_Integrity="*") >= 0
+
+
+async def test_permanent_errors_are_not_retried(plain: Emulator) -> None:
+    async with client(plain) as nm:
+        await nm.fields()
+        plain.reset()
+        with pytest.raises(NotFoundError):
+            await nm.neuron(999_999_999)
+        with pytest.raises(NotFoundError):
+            await nm.neuron_by_name("no such neuron")
+    stats = plain.stats()
+    assert stats["api_requests"] == 2 and stats["by_status"] == {"404": 2}
+
+
+async def test_unknown_archive_lists_close_names(plain: Emulator) -> None:
+    async with client(plain) as nm:
+        with pytest.raises(UnknownArchiveError) as info:
+            await nm.resolve_archive("wearne-hof")
+    assert "Wearne_Hof" in info.value.suggestions
+
+
+async def test_conditional_fetch_returns_none_when_unchanged(plain: Emulator, tmp_path: Path) -> None:
+    async with client(plain) as nm:
+        neuron = await nm.neuron(plain.catalogue.neuron_ids()[3])
+        first = await nm.download(neuron, Version.CNG, tmp_path)
+        again = await nm.fetch_file(first.url, first.path, etag=first.etag)
+        assert again is None
+        again = await nm.fetch_file(first.url, first.path, last_modified=first.last_modified)
+        assert again is None
+    assert first.path.read_bytes() == body_of(plain, neuron.id)
+
+
+async def test_every_version_downloads(plain: Emulator, tmp_path: Path) -> None:
+    async with client(plain) as nm:
+        neuron = await nm.neuron(plain.catalogue.neuron_ids()[5])
+        for version in Version:
+            result = await nm.download(neuron, version, tmp_path)
+            assert result.path.read_bytes() == body_of(plain, neuron.id, version)
+            assert result.path.relative_to(tmp_path).parts[1] == version.value
+
+
+async def test_hostile_names_stay_under_dest(
+    start: Start, hostile_catalogue: Catalogue, tmp_path: Path
+) -> None:
+    emu = start(cat=hostile_catalogue, hostile_names=True)
+    dest = tmp_path / "out"
+    from neuromorpho_fetch.emulator.catalogue import HOSTILE_NAMES
+
+    async with client(emu) as nm:
+        neurons = [await nm.neuron_by_name(name) for name in HOSTILE_NAMES]
+        results = await asyncio.gather(*(nm.download(n, Version.CNG, dest) for n in neurons))
+    paths = {r.path.resolve() for r in results}
+    assert len(paths) == len(HOSTILE_NAMES)  # one-to-one
+    for neuron, result in zip(neurons, results, strict=True):
+        assert result.path.resolve().is_relative_to(dest.resolve())
+        assert result.path.read_bytes() == body_of(emu, neuron.id)
+    assert {p for p in tmp_path.rglob("*") if p.is_file()} == paths
+
+
+async def test_concurrency_limit_holds(start: Start, tmp_path: Path) -> None:
+    emu = start(latency_ms=40, file_kb=8)
+    async with client(emu, concurrency=3) as nm:
+        neurons = [n async for n in nm.select(Query(q="*:*"))][:24]
+        emu.reset()
+        await asyncio.gather(*(nm.download(n, Version.CNG, tmp_path) for n in neurons))
+        assert nm.pacer.max_in_flight == 3
+    assert emu.stats()["max_in_flight"] <= 3 and emu.stats()["file_requests"] == 24
+
+
+async def test_rate_limit_holds(plain: Emulator) -> None:
+    rate = 25.0
+    async with client(plain, rate=rate, concurrency=8) as nm:
+        await nm.health()  # the bucket's first slot is free
+        started = time.monotonic()
+        await asyncio.gather(*(nm.neuron(i) for i in plain.catalogue.neuron_ids()[:15]))
+        elapsed = time.monotonic() - started
+    assert elapsed >= 15 / rate - 0.02
+
+
+async def test_plain_http_and_insecure_warning(start: Start, caplog: pytest.LogCaptureFixture) -> None:
+    emu = start(tls="modern")
+    caplog.set_level(logging.WARNING, logger="neuromorpho_fetch")
+    async with NeuroMorpho(emu.base_url, insecure=True) as nm:
+        assert (await nm.health())["status"] == "UP"
+    assert any("verification is OFF" in r.getMessage() for r in caplog.records)
+
+
+async def test_untrusted_certificate_is_a_tls_error_not_retried(start: Start) -> None:
+    emu = start(tls="modern")
+    async with NeuroMorpho(emu.base_url, retries=3) as nm:
+        with pytest.raises(TLSError) as info:
+            await nm.health()
+    assert "--ca-file" in str(info.value)
+    assert emu.stats()["api_requests"] == 0
