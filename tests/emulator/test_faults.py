@@ -107,7 +107,13 @@ def test_stall_outlasts_a_read_timeout(start: Start) -> None:
 
 def test_fault_max_per_url_then_success_everywhere(start: Start) -> None:
     """A client with K+1 attempts gets every file; no URL sees more than K faults, however often asked."""
-    emu = start(fault_rate=0.7, fault_max_per_url=3, faults=("503", "500", "html404", "truncate"))
+    small_files = Catalogue(40, 7, file_kb=4)
+    emu = start(
+        catalogue=small_files,
+        fault_rate=0.7,
+        fault_max_per_url=3,
+        faults=("503", "500", "html404", "truncate"),
+    )
     for i in range(30):
         path = _file_path(emu, i)
         outcomes = [raw_get(emu.base_url, path) for _ in range(8)]

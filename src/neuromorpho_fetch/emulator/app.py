@@ -125,10 +125,12 @@ def _parse_range(header: str, length: int) -> tuple[int, int] | bool:
         end = int(last) if last else length - 1
     except ValueError:
         return False
-    if start < 0 or end < start:
+    if start < 0:
         return False
     if start >= length:
         return True
+    if end < start:
+        return False
     return start, min(end, length - 1)
 
 
@@ -547,7 +549,13 @@ def build_app(catalogue: Catalogue, config: EmulatorConfig, stats: Stats, plan: 
     app[STATS_KEY] = stats
     app[PLAN_KEY] = plan
     app[CONFIG_KEY] = config
-    add = app.router.add_route
+
+    def add(method: str, path: str, handler: Handler) -> None:
+        # add_route("GET") would not answer HEAD; add_get does (HEAD must work for files and size checks).
+        if method == "GET":
+            app.router.add_get(path, handler)
+        else:
+            app.router.add_route(method, path, handler)
 
     def api(method: str, path: str, handler: Handler) -> None:
         add(method, path, routes.guard("api", handler))
