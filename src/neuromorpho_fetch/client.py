@@ -646,7 +646,7 @@ class NeuroMorpho:
         try:
             try:
                 async for page in pages:
-                    neurons = [self._neuron(record, self._api_url(*segments)) for record in page.items]
+                    neurons = _neurons(page.items)
                     for neuron, fresh in zip(neurons, dedupe.keep([n.id for n in neurons]), strict=True):
                         if fresh:
                             yield neuron
@@ -739,6 +739,17 @@ class NeuroMorpho:
                 raise
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise translate_error(exc, url) from exc
+
+
+def _neurons(records: Sequence[Any]) -> list[Neuron]:
+    """The page's neurons; a malformed record is logged and skipped rather than ending the whole walk."""
+    out: list[Neuron] = []
+    for record in records:
+        try:
+            out.append(Neuron.from_record(record))
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("skipping a malformed neuron record in a select page: %s", exc)
+    return out
 
 
 class _Dedupe:

@@ -237,3 +237,20 @@ async def test_untrusted_certificate_is_a_tls_error_not_retried(start: Start) ->
             await nm.health()
     assert "--ca-file" in str(info.value)
     assert emu.stats()["api_requests"] == 0
+
+
+async def test_http_to_https_redirect_is_followed(start: Start, tmp_path: Path) -> None:
+    emu = start(tls="modern", redirect_http=True)
+    assert emu.http_url is not None and emu.http_url.startswith("http://")
+    async with NeuroMorpho(emu.http_url, ca_file=emu.ca_file, rate=1000) as nm:
+        neuron = await nm.neuron(emu.catalogue.neuron_ids()[0])
+        result = await nm.download(neuron, Version.CNG, tmp_path)
+    assert result.path.read_bytes() == body_of(emu, neuron.id)
+
+
+async def test_bad_raw_query_is_a_bad_request(plain: Emulator) -> None:
+    from neuromorpho_fetch import BadRequestError
+
+    async with client(plain) as nm:
+        with pytest.raises(BadRequestError):
+            [n async for n in nm.select(q='species:"unbalanced')]

@@ -156,3 +156,12 @@ async def test_requests_need_async_with() -> None:
     nm = NeuroMorpho("http://127.0.0.1:9")
     with pytest.raises(RuntimeError, match="async with"):
         await nm.health()
+
+
+def test_malformed_records_are_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    from neuromorpho_fetch.client import _neurons
+
+    good = {"neuron_id": 2, "neuron_name": "b", "archive": "A"}
+    found = _neurons([{"neuron_id": "x"}, good, "not a dict"])
+    assert [n.id for n in found] == [2]
+    assert "malformed" in caplog.text
