@@ -166,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="base of the exponential backoff between retries (default 0.5 s)",
     )
     how.add_argument(
+        "--retry-after-max",
+        type=_seconds,
+        default=120.0,
+        metavar="S",
+        help="longest pause honoured when the server sends Retry-After (default 120 s)",
+    )
+    how.add_argument(
         "--cool-down",
         type=_seconds,
         default=30.0,
@@ -246,6 +253,7 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
         "rate": args.rate if args.rate is not None else 5.0,
         "retries": args.retries,
         "retry_wait": args.retry_wait,
+        "retry_after_max": args.retry_after_max,
         "timeout": args.timeout,
         "ca_file": args.ca_file,
         "insecure": args.insecure,
@@ -262,14 +270,19 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
     return MirrorOptions(**values)
 
 
+_handler: logging.Handler | None = None
+
+
 def setup_logging(quiet: int, verbose: int) -> None:
+    """One stderr handler on the root logger (replacing the one a previous ``main()`` call added)."""
+    global _handler
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
+    if _handler is not None:
+        root.removeHandler(_handler)
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    root.addHandler(_handler)
     root.setLevel(level)
     # aiohttp's own loggers are noisy at INFO and say nothing our errors do not.
     logging.getLogger("aiohttp").setLevel(max(level, logging.WARNING))
@@ -388,7 +401,7 @@ def run_demo(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("neuromorpho-demo")
     config = EmulatorConfig(neurons=2000, seed=7)
     with serve_in_thread(config) as emu:
-        archives = emu.catalogue.archives()
+        archives = [name for name, _count in emu.catalogue.archives()]
         wanted = args.archive or [
             next((a for a in archives if a.lower() == DEMO_ARCHIVE.lower()), min(archives))
         ]

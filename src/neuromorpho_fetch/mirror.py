@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from .config import RetryPolicy, Timeouts, default_base_url
 from .errors import (
@@ -70,6 +70,8 @@ __all__ = [
 
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
+T = TypeVar("T")
+
 #: Neurons planned per state-store round trip (a select page is 500).
 PLAN_BATCH = 250
 #: Temp files of :mod:`neuromorpho_fetch.download` (``<name>.<8 hex>.part``) and of this module.
@@ -102,6 +104,7 @@ class MirrorOptions:
     rate: float = 5.0
     retries: int = 5
     retry_wait: float = 0.5
+    retry_after_max: float = 120.0
     timeout: float | None = None
     ca_file: str | None = None
     insecure: bool = False
@@ -136,6 +139,8 @@ class MirrorOptions:
             raise UsageError(f"--retries must be >= 0, got {self.retries}")
         if self.retry_wait < 0:
             raise UsageError(f"--retry-wait must be >= 0 seconds, got {self.retry_wait}")
+        if self.retry_after_max < 0:
+            raise UsageError(f"--retry-after-max must be >= 0 seconds, got {self.retry_after_max}")
         if self.timeout is not None and self.timeout <= 0:
             raise UsageError(f"--timeout must be > 0 seconds, got {self.timeout}")
         if self.max_duration is not None and self.max_duration <= 0:
@@ -153,6 +158,7 @@ class MirrorOptions:
             attempts=self.retries + 1,
             backoff_base=self.retry_wait,
             backoff_max=max(30.0, self.retry_wait),
+            retry_after_max=self.retry_after_max,
         )
 
     @property
@@ -439,7 +445,7 @@ class _Run:
                     selections = await self._selections(client)
                     await self._pass(client, lambda q: self._crawl(client, selections, q))
                 await self._second_pass(client)
-                await asyncio.to_thread(self._publish_writers)
+                await _disk(self._publish_writers)
             finally:
                 if flusher is not None:
                     flusher.cancel()
@@ -571,7 +577,7 @@ class _Run:
                 )
         paths = [job.path for job in jobs]
         rows: dict[str, FileRow] = await self.state.lookup(paths) if self.state is not None else {}
-        sizes = await asyncio.to_thread(self._prepare_batch, lines, paths)
+        sizes = await _disk(self._prepare_batch, lines, paths)
         self.counters.files += len(jobs)
         self.emit("listed")
         self.emit("planned")
@@ -670,7 +676,7 @@ class _Run:
         self.counters.neurons = len({j.neuron_name for j in jobs})
         paths = [j.path for j in jobs]
         rows = await self.state.lookup(paths) if self.state is not None else {}
-        sizes = await asyncio.to_thread(self._prepare_batch, {}, paths)
+        sizes = await _disk(self._prepare_batch, {}, paths)
         self.counters.files = len(jobs)
         self.counters.listing_done = True
         self.emit("planned")
@@ -706,7 +712,11 @@ class _Run:
     async def _handle(self, client: NeuroMorpho, job: _FileJob) -> None:
         target = safe_target(self.out, job.path)
         if job.action in (Action.ADOPT, Action.VERIFY):
-            size, digest = await asyncio.to_thread(_hash_file, target)
+            try:
+                size, digest = await asyncio.to_thread(_hash_file, target)
+            except OSError:  # gone or unreadable since planning: fetch it like a missing file
+                size, digest, job.action = -1, "", Action.FETCH
+        if job.action in (Action.ADOPT, Action.VERIFY):
             if job.action is Action.ADOPT:
                 self._record_complete(job, size, digest, None, None)
                 self.report.adopted += 1
@@ -779,7 +789,7 @@ class _Run:
         pending.append(line)
         if len(pending) >= 500:
             self.morph_lines[neuron.archive] = []
-            await asyncio.to_thread(self._write_morph, neuron.archive, pending)
+            await _disk(self._write_morph, neuron.archive, pending)
 
     def _write_morph(self, archive: str, lines: list[str]) -> None:
         writer = self.morph.get(archive)
@@ -888,6 +898,15 @@ class _Run:
             write_json_atomic(path, self.report.to_json())
         except OSError as exc:
             log.error("cannot write report %s: %s", path, exc)
+
+
+async def _disk(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking file work in a thread; an ``OSError`` (full disk, read-only) becomes a DiskError."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise DiskError(f"cannot write in the output directory{where}: {exc.strerror or exc}") from exc
 
 
 def _hash_file(path: Path) -> tuple[int, str]:

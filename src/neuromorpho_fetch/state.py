@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 from .errors import DiskError, OutputDirError
 
@@ -129,7 +130,11 @@ class StateStore:
         self.run_id: int | None = None
         try:
             if read_only:
-                self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+                # immutable: no -wal/-shm files are created, so --dry-run really writes nothing. It
+                # ignores a WAL a killed run left behind; those files are then planned as "adopt",
+                # which a dry run counts as skipped anyway.
+                uri = f"file:{quote(str(db.absolute()))}?mode=ro&immutable=1"
+                self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             else:
                 self.conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
                 self.conn.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,312 @@
+"""Every flag and every bad-input case of the mirror command, against the emulator over TLS."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neuromorpho_fetch.emulator import Emulator, EmulatorConfig, serve_in_thread
+from neuromorpho_fetch.lock import DirLock
+from neuromorpho_fetch.state import StateStore
+
+from .conftest import archive_neurons, base_args, data_files, expected_files, part_files, run_cli, tree
+
+ARCHIVE = "Siegert"
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("neuromorpho-fetch: error: ")]
+    assert len(errors) == 1, err
+    assert "Traceback" not in err
+    return errors[0]
+
+
+@pytest.fixture
+def mirrored(server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    out = tmp_path / "m"
+    assert run_cli([*base_args(server, out), "--archive", ARCHIVE], capsys).code == 0
+    server.reset()
+    return out
+
+
+def test_dry_run_writes_nothing_and_makes_no_file_requests(
+    server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fresh"
+    result = run_cli([*base_args(server, out, "--dry-run"), "--archive", ARCHIVE], capsys)
+    assert result.code == 0, result.err
+    n = len(expected_files(server, ARCHIVE))
+    assert f"would download {n}, would skip 0" in result.out
+    assert not out.exists()
+    assert server.stats()["file_requests"] == 0
+
+
+def test_dry_run_on_a_partial_mirror_counts_what_is_left(
+    mirrored: Path, server: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = sorted(p for p in (mirrored / "siegert" / "CNG").iterdir())
+    for path in files[:3]:
+        path.unlink()
+    before = {p: p.stat().st_mtime_ns for p in mirrored.rglob("*")}
+    report = mirrored.parent / "dry.json"
+    result = run_cli(
+        [*base_args(server, mirrored, "--dry-run", "--report", str(report)), "--archive", ARCHIVE], capsys
+    )
+    assert result.code == 0, result.err
+    assert f"would download 3, would skip {len(files) - 3}" in result.out
+    assert server.stats()["file_requests"] == 0
+    assert {p: p.stat().st_mtime_ns for p in mirrored.rglob("*")} == before  # nothing written in --out
+    assert json.loads(report.read_text())["dry_run"] is True
+
+
+def test_verify_refetches_a_damaged_file_and_records_it(
+    mirrored: Path, server: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = sorted((mirrored / "siegert" / "CNG").iterdir())[5]
+    data = bytearray(victim.read_bytes())
+    data[-2] ^= 0x01  # same size, different bytes: only a hash can tell
+    victim.write_bytes(bytes(data))
+    report = mirrored.parent / "v.json"
+    plain = run_cli([*base_args(server, mirrored), "--archive", ARCHIVE], capsys)
+    assert plain.code == 0 and server.stats()["file_requests"] == 0  # without --verify: trusted
+    result = run_cli(
+        [*base_args(server, mirrored, "--verify", "--report", str(report)), "--archive", ARCHIVE], capsys
+    )
+    assert result.code == 0, result.err
+    assert server.stats()["file_requests"] == 1
+    rel = victim.relative_to(mirrored).as_posix()
+    assert json.loads(report.read_text())["damaged"] == [rel]
+    assert data_files(mirrored) == expected_files(server, ARCHIVE)
+    assert "damaged" in result.err or "damaged" in result.out
+
+
+def test_refresh_revalidates_with_conditional_requests(
+    mirrored: Path, server: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = sorted((mirrored / "siegert" / "CNG").iterdir())
+    inodes = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in files}
+    result = run_cli([*base_args(server, mirrored, "--refresh"), "--archive", ARCHIVE], capsys)
+    assert result.code == 0, result.err
+    stats = server.stats()
+    assert stats["file_requests"] == len(files)
+    assert stats["by_status"].get("304") == len(files)
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in files} == inodes  # nothing rewritten
+    assert f"{len(files)} unchanged upstream (304)" in result.out
+    # A file whose recorded validators no longer match upstream is fetched again.
+    store = StateStore(mirrored / ".neuromorpho-fetch" / "state.sqlite")
+    rel = files[0].relative_to(mirrored).as_posix()
+    store.conn.execute("UPDATE files SET etag='\"stale\"', last_modified=NULL WHERE path=?", (rel,))
+    store.close()
+    server.reset()
+    again = run_cli([*base_args(server, mirrored, "--refresh"), "--archive", ARCHIVE], capsys)
+    assert again.code == 0
+    assert server.stats()["by_status"] == {"200": 1 + 3, "304": len(files) - 1}  # +3 API requests
+    assert files[0].stat().st_ino != inodes[files[0]][0]
+    assert data_files(mirrored) == expected_files(server, ARCHIVE)
+
+
+def test_list_archives(server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli([*base_args(server, tmp_path / "unused"), "--list-archives"], capsys)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    catalogue = server.catalogue.archives()
+    for name, count in catalogue:
+        assert any(line.startswith(name) and line.split()[-1] == str(count) for line in lines), name
+    assert lines[-1] == f"{len(catalogue)} archives, {sum(c for _, c in catalogue)} neurons"
+    assert not (tmp_path / "unused").exists()
+
+
+def test_limit_and_query_and_extra_versions(
+    server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m"
+    args = [
+        *base_args(server, out, "--version", "BOTH", "--with-logs", "--with-images", "--with-morphometry")
+    ]
+    result = run_cli([*args, "--archive", ARCHIVE, "--limit", "4"], capsys)
+    assert result.code == 0, result.out + result.err
+    folders = {p.name: len(list(p.iterdir())) for p in (out / "siegert").iterdir() if p.is_dir()}
+    assert folders.keys() <= {"CNG", "source", "remaining-issues", "standardization-log", "images"}
+    assert folders["CNG"] == 4 and folders["remaining-issues"] == 4 and "images" in folders
+    assert len((out / "siegert" / "metadata.jsonl").read_text().splitlines()) == 4
+    morph = [json.loads(line) for line in (out / "siegert" / "morphometry.jsonl").read_text().splitlines()]
+    assert len(morph) == 4 and all("n_bifs" in m or "neuron_id" in m for m in morph)
+    # --query alone: AND-ed with itself across archives; here: every Siegert neuron by archive field.
+    q_out = tmp_path / "q"
+    result = run_cli([*base_args(server, q_out), "--query", f"archive:{ARCHIVE}"], capsys)
+    assert result.code == 0, result.err
+    assert data_files(q_out) == expected_files(server, ARCHIVE)
+
+
+def test_max_duration_stops_scheduling_and_a_rerun_finishes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = EmulatorConfig(neurons=400, seed=7, tls="modern", latency_ms=40, file_kb=2)
+    with serve_in_thread(config) as slow:
+        out = tmp_path / "m"
+        report = tmp_path / "r.json"
+        args = [*base_args(slow, out, "--concurrency", "2", "--report", str(report)), "--archive", "Amaral"]
+        result = run_cli([*args, "--max-duration", "0.6s"], capsys)
+        assert result.code == 1, result.err
+        data = json.loads(report.read_text())
+        assert data["stopped_by_deadline"] is True and data["not_started"] > 0 and data["downloaded"] > 0
+        assert data["failed"] == 0
+        assert "stopped by --max-duration" in result.out
+        assert len(data_files(out)) == data["downloaded"]
+        assert not part_files(out)
+        assert len((out / "amaral" / "metadata.jsonl").read_text().splitlines()) == len(
+            archive_neurons(slow, "Amaral")
+        )  # listing went on after the deadline: metadata is complete
+        again = run_cli(args, capsys)
+        assert again.code == 0
+        assert data_files(out) == expected_files(slow, "Amaral")
+
+
+def test_a_second_run_on_the_same_out_exits_2(
+    server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m"
+    with DirLock(out):
+        result = run_cli([*base_args(server, out), "--archive", ARCHIVE], capsys)
+    assert result.code == 2
+    assert "another neuromorpho-fetch run" in one_line_error(result.err)
+    assert server.stats()["requests_total"] == 0
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[Emulator]:
+    with serve_in_thread(
+        EmulatorConfig(neurons=400, seed=7, tls="modern", hostile_names=True, file_kb=2)
+    ) as s:
+        yield s
+
+
+def test_hostile_names_never_leave_out(
+    hostile: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "deep" / "m"
+    out.parent.mkdir()
+    args = [
+        *base_args(hostile, out, "--version", "both", "--with-logs", "--with-images"),
+        "--archive",
+        "Allen Cell Types",
+    ]
+    result = run_cli(args, capsys)
+    assert result.code == 0, result.out + result.err
+    names = {n.name for n in archive_neurons(hostile, "Allen Cell Types")}
+    assert any(".." in n or "/" in n for n in names)  # the catalogue really is hostile
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m"]
+    root = out.resolve()
+    for path in out.rglob("*"):
+        assert path.resolve().is_relative_to(root), path
+        assert not path.is_symlink()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["allen cell types"]
+    assert data_files(out) == expected_files(hostile, "Allen Cell Types", _all_versions())
+
+
+def _all_versions() -> tuple:  # type: ignore[type-arg]
+    from neuromorpho_fetch.models import Version
+
+    return tuple(Version)
+
+
+# -- bad input ------------------------------------------------------------------------------------------
+def test_unknown_archive_suggests_close_names(
+    server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_cli([*base_args(server, tmp_path / "m"), "--archive", "siegrt"], capsys)
+    assert result.code == 2
+    line = one_line_error(result.err)
+    assert "siegrt" in line and "Siegert" in line
+    assert server.stats()["file_requests"] == 0
+
+
+def test_bad_query_field_names_the_valid_ones(
+    server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_cli(
+        [*base_args(server, tmp_path / "m"), "--archive", ARCHIVE, "--query", "specis:rat"], capsys
+    )
+    assert result.code == 2
+    line = one_line_error(result.err)
+    assert "specis" in line and "species" in line and "brain_region" in line
+    assert server.stats()["file_requests"] == 0
+
+
+def test_unreachable_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    args = ["--base-url", f"https://127.0.0.1:{port}", "--out", str(tmp_path / "m"), "--no-progress"]
+    result = run_cli([*args, "--retries", "1", "--retry-wait", "0.01", "--archive", ARCHIVE], capsys)
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert f"127.0.0.1:{port}" in line
+
+
+@pytest.mark.parametrize("tls", ["modern", "legacy-dh"])
+def test_tls_failure_names_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str], tls: str) -> None:
+    with serve_in_thread(EmulatorConfig(neurons=50, seed=7, tls=tls)) as strict:  # type: ignore[arg-type]
+        args = ["--base-url", strict.base_url, "--out", str(tmp_path / "m"), "--no-progress"]
+        result = run_cli([*args, "--archive", "Amaral"], capsys)
+        assert result.code == 2
+        line = one_line_error(result.err)
+        assert "--ca-file" in line and "--insecure" in line
+        # ... and --insecure is the documented way through (with a warning).
+        ok = run_cli([*args, "--insecure", "--rate", "500", "--archive", "Amaral"], capsys)
+        assert ok.code == 0, ok.err
+
+
+def test_unwritable_out(server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("precious")
+    result = run_cli([*base_args(server, blocker / "m"), "--archive", ARCHIVE], capsys)
+    assert result.code == 2
+    assert "cannot be written" in one_line_error(result.err)
+    assert blocker.read_text() == "precious"
+    assert server.stats()["requests_total"] == 0
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: a real ENOSPC (we run as root here; skipped where mounting is not allowed)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_is_one_line_and_damages_nothing(
+    server: Emulator, tiny_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tiny_disk / "m"
+    first = run_cli([*base_args(server, out), "--archive", "Wearne_Hof", "--limit", "5"], capsys)
+    assert first.code == 0, first.err
+    before = tree(out)
+    result = run_cli([*base_args(server, out), "--archive", "Allen Cell Types"], capsys)
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert "No space left on device" in line or "disk is full" in line, line
+    after = tree(out)
+    assert {k: after.get(k) for k in before} == before  # what was there is intact
+    assert not part_files(out)
+    store = StateStore(out / ".neuromorpho-fetch" / "state.sqlite", read_only=True)
+    assert store.counts().get("complete", 0) >= 5
+    store.close()
+    os.sync()
