@@ -110,3 +110,50 @@ def test_redirect_http_answers_301_to_https(start: Start) -> None:
 def test_redirect_needs_tls() -> None:
     with pytest.raises(ValueError, match="redirect-http"):
         EmulatorConfig(tls="none", redirect_http=True)
+
+
+def test_truncate_and_stall_over_tls_reach_an_aiohttp_client(start: Start) -> None:
+    import asyncio
+
+    import aiohttp
+
+    from neuromorpho_fetch import Neuron, Version, file_url
+
+    emu = start(
+        tls="legacy-dh", fault_rate=1.0, faults=("truncate", "stall"), fault_max_per_url=4, stall_ms=2000
+    )
+
+    async def attempts() -> list[str]:
+        connector = aiohttp.TCPConnector(ssl=ssl_context(ca_file=emu.ca_file))
+        timeout = aiohttp.ClientTimeout(sock_read=0.3)
+        seen = []
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            for index in range(4):
+                record = emu.catalogue.record(emu.catalogue.neuron_ids()[index])
+                assert record is not None
+                try:
+                    async with session.get(
+                        file_url(emu.base_url, Neuron.from_record(record), Version.CNG)
+                    ) as r:
+                        await r.read()
+                    seen.append("ok")
+                except aiohttp.ClientPayloadError:
+                    seen.append("truncate")
+                except TimeoutError:
+                    seen.append("stall")
+        return seen
+
+    seen = asyncio.run(attempts())
+    assert set(seen) <= {"truncate", "stall"} and seen
+    assert emu.stats()["faults_injected"] == 4
+
+
+def test_plain_http_needs_no_trustme(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from neuromorpho_fetch.emulator.tls import make_tls
+
+    monkeypatch.setitem(sys.modules, "trustme", None)  # import trustme now raises ImportError
+    assert make_tls("none", ("127.0.0.1",)) is None
+    with pytest.raises(RuntimeError, match=r"pip install 'neuromorpho-fetch\[emulator\]'"):
+        make_tls("modern", ("127.0.0.1",))

@@ -206,8 +206,11 @@ class _Routes:
         if request.method != "HEAD" and _body_len(resp) > 1:
             assert isinstance(resp, web.Response)
             stats.fault(fault)
+            # The status line goes out first; count it now, since a client that gives up on a stall
+            # cancels this handler before fault_after returns.
+            stats.answered(resp.status, 0)
             out, sent = await fault_after(fault, request, resp, self.config.stall_ms / 1000)
-            stats.answered(out.status, sent)
+            stats.bytes_sent += sent
             return out
         plan.refund(key)  # nothing to cut short (HEAD, 304): behave and keep the budget
         return await self._finish(request, resp)

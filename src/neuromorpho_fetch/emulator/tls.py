@@ -71,7 +71,7 @@ class TLSMaterial:
 def _trustme() -> Any:
     try:
         import trustme
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:
         raise RuntimeError(_MISSING_TRUSTME) from exc
     return trustme
 
