@@ -34,9 +34,10 @@ import bisect
 import math
 import random
 import statistics
+import zlib
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
@@ -90,6 +91,7 @@ _FOLDER_KIND = {
     "Standardization log": "standardization-log",
 }
 _COMPUTED = ("soma_surface", "surface", "volume")
+_PER_NEURON = frozenset({"neuron_id", "neuron_name", "png_url", *_COMPUTED})  # not held by groups
 #: Fields whose value may differ inside a group, and which random byte column picks it. Fields sharing
 #: a key vary together (an age range and its classification).
 _VARIANT_KEY = {
@@ -104,13 +106,14 @@ _SPECIAL_NAMES = (
 )  # fmt: skip
 
 _MASK64 = (1 << 64) - 1
-_BODY_CACHE_BYTES = 48 << 20
-_FILE_CACHE_BYTES = 32 << 20
+_BODY_CACHE_BYTES = 16 << 20  # Neurolucida ASCII bodies only
+_FILE_CACHE_BYTES = 24 << 20
 _MIN_FILE = 10 * 1024
 _MAX_FILE = 5 * 1024 * 1024
 _SIZE_STEP = 1.15
-_BODY_VARIANTS = 3
-_HEADER_ALLOWANCE = 200  # typical CNG header bytes, taken off the size class to aim the total at it
+_BODY_VARIANTS = 4
+_TIERS = (256 * 1024, 1536 * 1024, _MAX_FILE + 4096)  # sizes of the master bodies files are cut from
+_XML_MAX_NODES = 2000  # MBF XML files stay small
 _NORMAL = statistics.NormalDist()
 
 
@@ -307,10 +310,12 @@ class Catalogue:
         self._ids = self._make_ids(rng, len(self._names))
         variant_keys = sorted(set(_VARIANT_KEY.values()))
         self._variants = {key: rng.randbytes(len(self._names)) for key in variant_keys}
-        self._folded_index: dict[str, int] | None = None
+        self._folded_index: tuple[array[int], array[int]] | None = None
         self._bodies: _ByteLRU = _ByteLRU(_BODY_CACHE_BYTES)
+        self._masters: dict[tuple[str, int, int], bytes] = {}
         self._files: _ByteLRU = _ByteLRU(_FILE_CACHE_BYTES)
-        self._summaries: OrderedDict[str, Counter[str]] = OrderedDict()
+        self._summaries: dict[str, Counter[str]] = {}
+        self._sorted_names: list[str] | None = None
 
     # -- construction -----------------------------------------------------------------------------------
 
@@ -417,14 +422,36 @@ class Catalogue:
         return None if pos is None else self._ids[pos]
 
     def _position_by_name(self, name: str, case_sensitive: bool) -> int | None:
+        found = self.positions_named([name], case_sensitive=case_sensitive)
+        return found[0] if found else None
+
+    def positions_named(self, names: Iterable[str], *, case_sensitive: bool = True) -> list[int]:
+        """Positions of the neurons with these names, ascending; without case, every case variant."""
         if case_sensitive:
-            return self._index.get(name)
-        if self._folded_index is None:  # built on first use only: it costs memory at 265k neurons
-            folded: dict[str, int] = {}
-            for pos, known in enumerate(self._names):
-                folded.setdefault(known.casefold(), pos)
-            self._folded_index = folded
-        return self._folded_index.get(name.casefold())
+            return sorted({self._index[n] for n in names if n in self._index})
+        keys, positions = self._folded()
+        found = set()
+        for name in names:
+            folded = name.casefold()
+            digest = _fold_digest(folded)
+            i = bisect.bisect_left(keys, digest)
+            while i < len(keys) and keys[i] == digest:
+                if self._names[positions[i]].casefold() == folded:
+                    found.add(positions[i])
+                i += 1
+        return sorted(found)
+
+    def _folded(self) -> tuple[array[int], array[int]]:
+        """A case-insensitive name index, built on first use: CRC-32s of folded names, sorted, with positions.
+
+        Two flat arrays (about 2 MB at 265k neurons) instead of a second dict of folded strings (about
+        30 MB); lookups confirm each CRC hit against the name itself.
+        """
+        if self._folded_index is None:
+            digests = array("I", (_fold_digest(n.casefold()) for n in self._names))
+            order = array("I", sorted(range(len(digests)), key=digests.__getitem__))
+            self._folded_index = (array("I", (digests[p] for p in order)), order)
+        return self._folded_index
 
     def _group_at(self, pos: int) -> _Group:
         return self._groups[bisect.bisect_right(self._group_starts, pos) - 1]
@@ -514,24 +541,20 @@ class Catalogue:
         """
         key = self.field_key(field)
         mask = bytearray(len(self._names))
-        if key in ("neuron_id", "neuron_name", "png_url", *_COMPUTED):
-            for pos, value in enumerate(self.values(key, range(len(self._names)))):
-                if value is not None and accept(str(value)):
+        if key in _PER_NEURON:
+            for pos, value in enumerate(self._column(key)):
+                if accept(value):
                     mask[pos] = 1
             return mask
         memo: dict[Value, bool] = {}
 
         def hit(value: Value) -> bool:
             if value not in memo:
-                elements = value if isinstance(value, tuple) else () if value is None else (value,)
-                memo[value] = any(accept(e) for e in elements)
+                memo[value] = any(accept(e) for e in _elements(value))
             return memo[value]
 
         for group in self._groups:
-            if key == "archive":
-                hits = [hit(self._archives[group.archive])]
-            else:
-                hits = [hit(option) for option in group.options[key]]
+            hits = [hit(option) for option in self._options(key, group)]
             if all(hits):
                 mask[group.start : group.stop] = b"\x01" * (group.stop - group.start)
             elif any(hits):
@@ -541,31 +564,56 @@ class Catalogue:
                         mask[pos] = 1
         return mask
 
+    def _options(self, key: str, group: _Group) -> tuple[Value, ...]:
+        return (self._archives[group.archive],) if key == "archive" else group.options[key]
+
+    def _column(self, key: str) -> Iterator[str]:
+        """Values, in position order, of a field held per neuron (no field in ``_PER_NEURON`` is null)."""
+        if key == "neuron_name":
+            return iter(self._names)
+        if key == "neuron_id":
+            return map(str, self._ids)
+        if key == "png_url":
+            return (self._png_url(pos, g) for g in self._groups for pos in range(g.start, g.stop))
+        index = _COMPUTED.index(key)
+        return (self._surfaces(neuron_id)[index] for neuron_id in self._ids)
+
     def partition(self, field: str) -> dict[str, int]:
         """Value -> number of neurons having it (a neuron counts once per distinct list element)."""
-        return dict(self._summary(field))
+        key = self.field_key(field)
+        if key in _PER_NEURON:
+            return dict(Counter(self._column(key)))
+        return dict(self._summary(key))
 
     def field_values(self, field: str) -> list[str]:
         """Distinct values of a field, list fields flattened, nulls left out; ids sort as numbers."""
-        values = list(self._summary(field))
-        if self.field_key(field) == "neuron_id":
-            return sorted(values, key=int)
-        return sorted(values)
-
-    def _summary(self, field: str) -> Counter[str]:
-        """Counts per value for a field; the last few are kept, since the server pages through them."""
         key = self.field_key(field)
+        if key == "neuron_id":
+            return [str(i) for i in self._ids]
+        if key == "neuron_name":
+            if self._sorted_names is None:  # the server pages through it: keep it (references only)
+                self._sorted_names = sorted(self._names)
+            return self._sorted_names
+        if key in _PER_NEURON:
+            return sorted(set(self._column(key)))
+        return sorted(self._summary(key))
+
+    def _summary(self, key: str) -> Counter[str]:
+        """Neuron counts per value of a group-level field, counted group by group; small, so cached."""
         if key in self._summaries:
-            self._summaries.move_to_end(key)
             return self._summaries[key]
         counts = Counter[str]()
         for group in self._groups:
-            for value in self.values(key, range(group.start, group.stop)):
-                elements = value if isinstance(value, tuple) else () if value is None else (value,)
-                counts.update(set(elements))
+            options = self._options(key, group)
+            if len(options) == 1:
+                per_option = {0: group.stop - group.start}
+            else:
+                column = self._variants[_VARIANT_KEY[key]][group.start : group.stop]
+                per_option = Counter(byte % len(options) for byte in column)
+            for index, count in per_option.items():
+                for element in set(_elements(options[index])):
+                    counts[element] += count
         self._summaries[key] = counts
-        while len(self._summaries) > 6:
-            self._summaries.popitem(last=False)
         return counts
 
     # -- morphometry and persistence vectors ---------------------------------------------------------------
@@ -715,9 +763,35 @@ class Catalogue:
         self._bodies.put(key, made, len(made))
         return made
 
+    def _master(self, fmt: str, target: int, variant: int, make: Callable[[int, int], bytes]) -> bytes:
+        """The smallest master body of ``fmt`` that can hold ``target`` bytes, built once per run.
+
+        Files are prefixes of masters. A prefix of a tree written in creation order is itself a valid tree,
+        so a handful of masters (tiers of 256 KB, 1.5 MB and 5 MB; fewer variants for the big tiers) serve
+        every size: memory stays bounded (about 40 MB at most) and a rare big file never evicts them.
+        """
+        tier = next((t for t in _TIERS if t >= target), target)
+        if tier > _TIERS[0]:
+            variant %= 2
+        key = (fmt, tier, variant)
+        master = self._masters.get(key)
+        if master is None:
+            master = self._masters[key] = make(mix64(self.seed, tier, variant, len(fmt)), tier)
+        return master
+
+    def _swc_prefix(self, target: int, variant: int, aligned: bool) -> bytes:
+        """The first lines of a master tree, cut after the line that reaches ``target`` bytes."""
+        master = self._master(
+            "swc aligned" if aligned else "swc",
+            target,
+            variant,
+            lambda seed, tier: morphology.swc_body(seed, tier, aligned=aligned),
+        )
+        cut = master.find(b"\n", target - 1)
+        return master if cut < 0 else master[: cut + 1]
+
     def _cng(self, pos: int, h: int) -> bytes:
         name = self._names[pos]
-        size = self._size_class(h)
         variant, aligned = (h >> 3) % _BODY_VARIANTS, h % 100 < 15
         old_style, latin1 = (h >> 8) % 100 < 40, (h >> 16) % 100 < 5
         ext = self._source_ext(pos) or "swc"
@@ -726,38 +800,37 @@ class Catalogue:
             name, f"{name}.{ext}", old_style=old_style, when=(year, 1 + (h >> 32) % 12, 1 + (h >> 40) % 28),
             latin1_note="Traced at the Université de Montréal, Zellé lab (µm units)" if latin1 else None,
         )  # fmt: skip
-        # Pool by size class, not by exact header length, so that neurons really share bodies.
-        target = max(size - _HEADER_ALLOWANCE, 64)
-        seed = mix64(self.seed, size, variant)
-        body = self._pooled(
-            ("cng", target, variant, aligned), lambda: morphology.swc_body(seed, target, aligned=aligned)
-        )
-        return header + body
+        target = max(self._size_class(h) - len(header), 64)
+        return header + self._swc_prefix(target, variant, aligned)
 
     def _source(self, pos: int, h: int, ext: str) -> tuple[bytes, str]:
+        """The original upload, in the format its extension names; other extensions get SWC text."""
         name = self._names[pos]
         size = self._size_class(h >> 1)
         variant = (h >> 5) % _BODY_VARIANTS
-        seed = mix64(self.seed, size, variant, 0x50C)
         low = ext.lower()
         if low == "asc":
-            nodes = size // 45
+            # Nested text cannot be cut anywhere, so these are pooled per size (and capped at ~1 MB).
+            nodes = min(size // 45, 20_000)
+            seed = mix64(self.seed, nodes, variant, 0xA5C)
             body = self._pooled(("asc", nodes, variant), lambda: morphology.asc_body(seed, nodes))
             return morphology.asc_preamble(name) + body, "text/plain"
         if low == "dat":
-            nodes = size // 20
-            return self._pooled(("dat", nodes, variant), lambda: morphology.dat_body(seed, nodes)), (
-                "application/octet-stream"
+            step = morphology.DAT_RECORD_BYTES
+            records = self._master(
+                "dat", size, variant, lambda seed, tier: morphology.dat_records(seed, tier // step)
             )
+            count = max(size // step, 4)
+            return morphology.dat_file(records[: count * step]), "application/octet-stream"
         if low == "xml":
-            nodes = min(size // 90, 2000)
-            points = self._pooled(("xml", nodes, variant), lambda: morphology.xml_body(seed, nodes))
-            return morphology.xml_document(name, points), "application/xml"
+            points = self._master(
+                "xml", 0, variant, lambda seed, _: morphology.xml_body(seed, _XML_MAX_NODES)
+            )
+            cut = points.find(b"\n", min(size, len(points)) - 1)
+            return morphology.xml_document(name, points[: cut + 1]), "application/xml"
         software = self.value("reconstruction_software", pos)
         head = f"# Exported from {software} as {name}.{ext}\n".encode()
-        return head + self._pooled(("src", size, variant), lambda: morphology.swc_body(seed, size)), (
-            "text/plain"
-        )
+        return head + self._swc_prefix(size, (variant + 1) % _BODY_VARIANTS, False), "text/plain"
 
 
 class _ByteLRU:
@@ -786,6 +859,17 @@ class _ByteLRU:
         while self._used > self._limit:
             _, (_, dropped) = self._items.popitem(last=False)
             self._used -= dropped
+
+
+def _fold_digest(folded: str) -> int:
+    return zlib.crc32(folded.encode("utf-8", "surrogatepass"))
+
+
+def _elements(value: Value) -> tuple[str, ...]:
+    """A value as the strings a query or a partition sees: a list's elements, nothing for null."""
+    if isinstance(value, tuple):
+        return value
+    return () if value is None else (value,)
 
 
 # --- helpers for construction ---------------------------------------------------------------------------

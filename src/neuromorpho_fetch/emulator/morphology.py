@@ -16,14 +16,17 @@ import math
 import random
 import struct
 import zlib
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
 
 __all__ = [
+    "DAT_RECORD_BYTES",
     "Tree",
     "asc_body",
     "asc_preamble",
     "cng_header",
-    "dat_body",
+    "dat_file",
+    "dat_records",
     "grow_tree",
     "png_image",
     "std_log",
@@ -39,17 +42,29 @@ _ALIGNED_LINE_BYTES = 48
 
 @dataclass(frozen=True, slots=True)
 class Tree:
-    """A skeleton as parallel columns: node ``k`` (0-based) has SWC id ``k + 1``; parents are SWC ids."""
+    """A skeleton as parallel columns: node ``k`` (0-based) has SWC id ``k + 1``; parents are SWC ids.
 
-    kind: list[int]
-    x: list[float]
-    y: list[float]
-    z: list[float]
-    r: list[float]
-    parent: list[int]
+    Unboxed arrays, not lists: a 5 MB file has ~150,000 nodes, and a million boxed floats would leave
+    the emulator's heap fragmented long after the tree is gone.
+    """
+
+    kind: array[int] = field(default_factory=lambda: array("b"))
+    x: array[float] = field(default_factory=lambda: array("d"))
+    y: array[float] = field(default_factory=lambda: array("d"))
+    z: array[float] = field(default_factory=lambda: array("d"))
+    r: array[float] = field(default_factory=lambda: array("d"))
+    parent: array[int] = field(default_factory=lambda: array("i"))
 
     def __len__(self) -> int:
         return len(self.kind)
+
+    def add(self, kind: int, x: float, y: float, z: float, r: float, parent: int) -> None:
+        self.kind.append(kind)
+        self.x.append(x)
+        self.y.append(y)
+        self.z.append(z)
+        self.r.append(r)
+        self.parent.append(parent)
 
 
 def grow_tree(seed: int, nodes: int) -> Tree:
@@ -60,7 +75,9 @@ def grow_tree(seed: int, nodes: int) -> Tree:
     """
     rng = random.Random(seed)
     soma_r = rng.uniform(4.0, 12.0)
-    tree = Tree([1, 1, 1], [0.0, 0.0, 0.0], [0.0, soma_r, -soma_r], [0.0, 0.0, 0.0], [soma_r] * 3, [-1, 1, 1])
+    tree = Tree()
+    for y, parent in ((0.0, -1), (soma_r, 1), (-soma_r, 1)):
+        tree.add(1, 0.0, y, 0.0, soma_r, parent)
     total = max(nodes, 3)
     stem = 0
     while len(tree) < total:
@@ -108,12 +125,7 @@ def _grow_run(
         step = rng.uniform(0.8, 3.0)
         x, y, z = x + step * dx / norm, y + step * dy / norm, z + step * dz / norm
         radius = max(0.1, radius * rng.uniform(0.97, 1.0))
-        tree.kind.append(kind)
-        tree.x.append(x)
-        tree.y.append(y)
-        tree.z.append(z)
-        tree.r.append(radius)
-        tree.parent.append(parent)
+        tree.add(kind, x, y, z, radius, parent)
         parent = len(tree)
 
 
@@ -125,8 +137,8 @@ def swc_body(seed: int, target_bytes: int, *, aligned: bool = False) -> bytes:
     """
     per_line = _ALIGNED_LINE_BYTES if aligned else _SWC_LINE_BYTES
     tree = grow_tree(seed, target_bytes // per_line + 8)
-    lines: list[str] = []
-    size = 0
+    out = bytearray()
+    chunk: list[str] = []  # flushed every 1,024 lines, so no million-string list ever exists
     for k in range(len(tree)):
         if aligned:
             line = (
@@ -138,11 +150,15 @@ def swc_body(seed: int, target_bytes: int, *, aligned: bool = False) -> bytes:
                 f"{k + 1} {tree.kind[k]} {tree.x[k]:.2f} {tree.y[k]:.2f} {tree.z[k]:.2f} "
                 f"{tree.r[k]:.5g} {tree.parent[k]}\n"
             )
-        lines.append(line)
-        size += len(line)
-        if size >= target_bytes and k >= 3:
+        chunk.append(line)
+        if len(chunk) == 1024:
+            out += "".join(chunk).encode("ascii")
+            chunk.clear()
+        if len(out) >= target_bytes:
             break
-    return "".join(lines).encode("ascii")
+    out += "".join(chunk).encode("ascii")
+    cut = out.find(b"\n", target_bytes - 1)
+    return bytes(out if cut < 0 else out[: cut + 1])
 
 
 def cng_header(
@@ -242,14 +258,26 @@ def _asc_branch(tree: Tree, children: list[list[int]], node: int, depth: int, ou
     out.append(f"{pad})  ;  End of split")
 
 
-def dat_body(seed: int, nodes: int) -> bytes:
-    """Neurolucida binary DAT look-alike: a magic header, then tagged blocks of packed float32 points."""
+DAT_RECORD_BYTES = 20
+_DAT_MAGIC = b"\x00\x00\x00\x00\x00V3 DAT file\x00"
+_DAT_END = b"\x00\x00\xff\xff"
+
+
+def dat_records(seed: int, nodes: int) -> bytes:
+    """Neurolucida-DAT-like point records, :data:`DAT_RECORD_BYTES` each: tag, type, x, y, z, d (float32)."""
     tree = grow_tree(seed, nodes)
-    out = bytearray(b"\x00\x00\x00\x00\x00V3 DAT file\x00" + struct.pack("<I", len(tree)))
+    record = struct.Struct("<HHffff")
+    out = bytearray(record.size * len(tree))
     for k in range(len(tree)):
-        out += struct.pack("<HHffff", 0x0101, tree.kind[k], tree.x[k], tree.y[k], tree.z[k], 2 * tree.r[k])
-    out += b"\x00\x00\xff\xff"
+        record.pack_into(
+            out, k * record.size, 0x0101, tree.kind[k], tree.x[k], tree.y[k], tree.z[k], 2 * tree.r[k]
+        )
     return bytes(out)
+
+
+def dat_file(records: bytes) -> bytes:
+    """A binary DAT file around whole records (any prefix of :func:`dat_records` at a record boundary)."""
+    return _DAT_MAGIC + records + _DAT_END
 
 
 def xml_body(seed: int, nodes: int) -> bytes:

@@ -21,7 +21,7 @@ a ``*:*`` select over 265,000 neurons to a few milliseconds.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from itertools import compress
 
 from .catalogue import Catalogue, Value
@@ -50,41 +50,88 @@ def select(
     case_sensitive: bool = False,
 ) -> Sequence[int]:
     """Ids of the neurons matching every clause, in ``sort`` order; no clause at all selects everything."""
-    clauses: list[tuple[str, Callable[[str], bool]]] = []
+    order = _parse_sort(sort)
+    clauses: list[_Clause] = []
     for text in ([q] if q is not None else []) + list(fq):
         clauses += _parse_query(text, case_sensitive)
     for field, values in (body or {}).items():
         if isinstance(values, str | int | float):
             values = [str(values)]
-        criteria = [_literal(str(v), case_sensitive) for v in values]
-        if not criteria:
+        clause = _Clause(_checked_field(field), case_sensitive)
+        for value in values:
+            clause.add_literal(str(value))
+        if clause.empty:
             raise QueryError(f"No values given for field: {field}")
-        clauses.append((_checked_field(field), _any_of(criteria)))
+        clauses.append(clause)
     mask: int | None = None
-    for field, accept in clauses:
-        if field == _MATCH_ALL:
-            continue
-        bits = int.from_bytes(cat.scan(field, accept), "little")
-        mask = bits if mask is None else mask & bits
-    ids = cat.neuron_ids()
+    for clause in clauses:
+        if clause.field != _MATCH_ALL:
+            bits = int.from_bytes(clause.mask(cat), "little")
+            mask = bits if mask is None else mask & bits
+    count = len(cat)
     if mask is None:
-        positions: Sequence[int] = range(len(ids))
+        positions: Sequence[int] = range(count)
     else:
-        flags = mask.to_bytes(len(ids), "little")
-        positions = list(compress(range(len(ids)), flags))
-    return _sorted_ids(cat, positions, _parse_sort(sort))
+        positions = list(compress(range(count), mask.to_bytes(count, "little")))
+    return _sorted_ids(cat, positions, order)
+
+
+class _Clause:
+    """One field and its OR-ed criteria: whole values (``exact``) and wildcard ``patterns``."""
+
+    def __init__(self, field: str, case_sensitive: bool) -> None:
+        self.field = field
+        self.case_sensitive = case_sensitive
+        self.exact: set[str] = set()
+        self.patterns: list[re.Pattern[str]] = []
+
+    @property
+    def empty(self) -> bool:
+        return not self.exact and not self.patterns
+
+    def add_literal(self, text: str) -> None:
+        """A whole-value criterion in which ``*`` and ``?`` are wildcards."""
+        if "*" not in text and "?" not in text:
+            self.add_exact(text)
+            return
+        pattern = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in text)
+        flags = re.DOTALL if self.case_sensitive else re.DOTALL | re.IGNORECASE
+        self.patterns.append(re.compile(pattern, flags))
+
+    def add_exact(self, text: str) -> None:
+        self.exact.add(text if self.case_sensitive else text.casefold())
+
+    def accept(self, value: str) -> bool:
+        if (value if self.case_sensitive else value.casefold()) in self.exact:
+            return True
+        return any(p.fullmatch(value) for p in self.patterns)
+
+    def mask(self, cat: Catalogue) -> bytearray:
+        """Matching positions; names and ids without wildcards are looked up instead of scanned."""
+        if self.patterns or self.field not in ("neuron_name", "neuron_id"):
+            return cat.scan(self.field, self.accept)
+        mask = bytearray(len(cat))
+        if self.field == "neuron_name":
+            for pos in cat.positions_named(self.exact, case_sensitive=self.case_sensitive):
+                mask[pos] = 1
+            return mask
+        for text in self.exact:
+            at = cat.position(int(text)) if text.isdigit() and str(int(text)) == text else None
+            if at is not None:
+                mask[at] = 1
+        return mask
 
 
 # --- parsing -------------------------------------------------------------------------------------------
 
 
-def _parse_query(text: str, case_sensitive: bool) -> list[tuple[str, Callable[[str], bool]]]:
+def _parse_query(text: str, case_sensitive: bool) -> list[_Clause]:
     """Split ``text`` into ``field:criteria`` terms (outside quotes) and compile each one."""
     quoted = _quoted_spans(text)
     starts = [m for m in _TERM_START.finditer(text) if not any(a <= m.start() < b for a, b in quoted)]
     if not starts or text[: starts[0].start()].strip():
         raise QueryError(f"Malformed query, expected field:value: {text!r}")
-    terms: list[tuple[str, Callable[[str], bool]]] = []
+    clauses: list[_Clause] = []
     for i, match in enumerate(starts):
         end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
         criteria = re.sub(r"\s+AND\s*$", "", text[match.end() : end].strip())
@@ -92,17 +139,23 @@ def _parse_query(text: str, case_sensitive: bool) -> list[tuple[str, Callable[[s
         if field == _MATCH_ALL:
             if criteria != _MATCH_ALL:
                 raise QueryError(f"Unknown field: {field}")
-            terms.append((_MATCH_ALL, _always))
+            clauses.append(_Clause(_MATCH_ALL, case_sensitive))
             continue
-        parts = _split_criteria(criteria)
-        if not parts:
+        clause = _Clause(_checked_field(field), case_sensitive)
+        for part in _split_criteria(criteria):
+            if len(part) >= 2 and part[0] == part[-1] == '"':
+                clause.add_exact(part[1:-1])  # a phrase: the whole value, literally
+            else:
+                clause.add_literal(part.split()[-1])  # the real server keeps only the trailing token
+        if clause.empty:
             raise QueryError(f"No criteria given for field: {field}")
-        terms.append((_checked_field(field), _any_of([_criterion(p, case_sensitive) for p in parts])))
-    return terms
+        clauses.append(clause)
+    return clauses
 
 
 def _quoted_spans(text: str) -> list[tuple[int, int]]:
-    spans, start = [], None
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
     for i, ch in enumerate(text):
         if ch == '"':
             if start is None:
@@ -137,39 +190,6 @@ def _checked_field(field: str) -> str:
         return Catalogue.field_key(field)
     except KeyError:
         raise QueryError(f"Unknown field: {field}") from None
-
-
-def _criterion(raw: str, case_sensitive: bool) -> Callable[[str], bool]:
-    """One query criterion: a quoted phrase (literal), or a term that keeps only its trailing token."""
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        return _exact(raw[1:-1], case_sensitive)
-    return _literal(raw.split()[-1], case_sensitive)
-
-
-def _literal(text: str, case_sensitive: bool) -> Callable[[str], bool]:
-    """Whole-value match with ``*`` and ``?`` wildcards."""
-    if "*" not in text and "?" not in text:
-        return _exact(text, case_sensitive)
-    pattern = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in text)
-    regex = re.compile(pattern, re.DOTALL if case_sensitive else re.DOTALL | re.IGNORECASE)
-    return lambda value: regex.fullmatch(value) is not None
-
-
-def _exact(text: str, case_sensitive: bool) -> Callable[[str], bool]:
-    if case_sensitive:
-        return lambda value: value == text
-    folded = text.casefold()
-    return lambda value: value.casefold() == folded
-
-
-def _any_of(criteria: list[Callable[[str], bool]]) -> Callable[[str], bool]:
-    if len(criteria) == 1:
-        return criteria[0]
-    return lambda value: any(accept(value) for accept in criteria)
-
-
-def _always(value: str) -> bool:
-    return True
 
 
 # --- sorting -------------------------------------------------------------------------------------------
