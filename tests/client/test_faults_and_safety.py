@@ -152,3 +152,16 @@ async def test_client_closes_its_session(plain: Emulator) -> None:
         session = nm._session
         assert session is not None and not session.closed
     assert session.closed and nm._session is None
+
+
+async def test_unwritable_destination_is_a_disk_error(plain: Emulator, tmp_path: Path) -> None:
+    from neuromorpho_fetch import DiskError
+
+    async with client(plain) as nm:
+        neuron = await nm.neuron(plain.catalogue.neuron_ids()[0])
+        blocker = tmp_path / neuron.archive.lower()
+        blocker.write_text("a file where the archive folder should be")
+        plain.reset()
+        with pytest.raises(DiskError):
+            await nm.download(neuron, Version.CNG, tmp_path)
+    assert plain.stats()["file_requests"] == 1  # not retried: the disk will not change its mind
