@@ -21,6 +21,7 @@ thread hops: open, write, fsync, close, rename.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -161,7 +162,9 @@ async def save_body(
     finally:
         # Synchronous on purpose: it must run even when the task is being cancelled again, and
         # unlinking one small file costs microseconds. After a successful replace it is a no-op.
-        tmp.unlink(missing_ok=True)
+        # OSError beyond "missing" (the folder is a file, permissions) must not hide the real error.
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     return DownloadResult(
         url=url,
         path=target,
