@@ -254,3 +254,27 @@ async def test_bad_raw_query_is_a_bad_request(plain: Emulator) -> None:
     async with client(plain) as nm:
         with pytest.raises(BadRequestError):
             [n async for n in nm.select(q='species:"unbalanced')]
+
+
+async def test_quoted_values_match_exactly(plain: Emulator) -> None:
+    """Multi-word and punctuated values: an unquoted one would match only its last word on the server."""
+    async with client(plain) as nm:
+        for field in ("brain_region", "cell_type", "stain"):
+            counts = await nm.counts(field)
+            tricky = [v for v in counts if " " in v or "(" in v][:3]
+            assert tricky, field
+            for value in tricky:
+                assert await nm.count(**{field: value}) == counts[value], (field, value)
+            both = tricky[:2]
+            hits = {n.id async for n in nm.select(**{field: both})}
+            each = [{n.id async for n in nm.select(**{field: v})} for v in both]
+            assert hits == set().union(*each)  # a list is OR-ed
+
+
+async def test_fields_are_anded(plain: Emulator) -> None:
+    async with client(plain) as nm:
+        rats = {n.id async for n in nm.select(species="rat")}
+        archive = (await nm.neuron(next(iter(sorted(rats))))).archive
+        in_archive = {n.id async for n in nm.select(archive=archive)}
+        both = [n.id async for n in nm.select(species="rat", archive=archive)]
+    assert set(both) == rats & in_archive and len(both) == len(set(both))
