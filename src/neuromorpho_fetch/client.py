@@ -297,9 +297,7 @@ class NeuroMorpho:
             )
         else:
             # An explicit config wins; keywords still override where they differ from the defaults.
-            changes: dict[str, Any] = {}
-            if base_url:
-                changes["base_url"] = _normalise_base(base_url)
+            changes: dict[str, Any] = {"base_url": _normalise_base(base_url or config.base_url)}
             if concurrency != 4:
                 changes["concurrency"] = concurrency
             if rate != 5.0:
@@ -315,8 +313,6 @@ class NeuroMorpho:
             if insecure:
                 changes["insecure"] = True
             cfg = replace(config, **changes)
-            if not changes:
-                cfg = replace(cfg, base_url=_normalise_base(cfg.base_url))
         self.config: ClientConfig = cfg
         self._ssl = ssl
         self._on_retry = on_retry
