@@ -278,3 +278,14 @@ async def test_fields_are_anded(plain: Emulator) -> None:
         in_archive = {n.id async for n in nm.select(archive=archive)}
         both = [n.id async for n in nm.select(species="rat", archive=archive)]
     assert set(both) == rats & in_archive and len(both) == len(set(both))
+
+
+async def test_next_page_is_prefetched_one_ahead(start: Start, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(emulator_app, "MAX_PAGE_SIZE", 100)
+    emu = start()
+    async with client(emu) as nm, contextlib.aclosing(nm.select(Query(q="*:*"))) as neurons:
+        await anext(neurons)
+        await asyncio.sleep(0.3)  # the consumer is busy with page 0 ...
+        assert emu.stats()["api_requests"] == 2  # ... while page 1 is fetched, and only page 1
+        rest = [n async for n in neurons]
+    assert len(rest) == len(emu.catalogue) - 1
