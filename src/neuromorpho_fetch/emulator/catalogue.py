@@ -108,6 +108,7 @@ _SPECIAL_NAMES = (
 _MASK64 = (1 << 64) - 1
 _BODY_CACHE_BYTES = 16 << 20  # Neurolucida ASCII bodies only
 _FILE_CACHE_BYTES = 24 << 20
+_MASTER_CACHE_BYTES = 64 << 20
 _MIN_FILE = 10 * 1024
 _MAX_FILE = 5 * 1024 * 1024
 _SIZE_STEP = 1.15
@@ -312,7 +313,6 @@ class Catalogue:
         self._variants = {key: rng.randbytes(len(self._names)) for key in variant_keys}
         self._folded_index: tuple[array[int], array[int]] | None = None
         self._bodies: _ByteLRU = _ByteLRU(_BODY_CACHE_BYTES)
-        self._masters: dict[tuple[str, int, int], bytes] = {}
         self._files: _ByteLRU = _ByteLRU(_FILE_CACHE_BYTES)
         self._summaries: dict[str, Counter[str]] = {}
         self._sorted_names: list[str] | None = None
@@ -768,15 +768,17 @@ class Catalogue:
 
         Files are prefixes of masters. A prefix of a tree written in creation order is itself a valid tree,
         so a handful of masters (tiers of 256 KB, 1.5 MB and 5 MB; fewer variants for the big tiers) serve
-        every size: memory stays bounded (about 40 MB at most) and a rare big file never evicts them.
+        every size: about 45 MB at most, and a rare big file never evicts them. They are shared by all
+        catalogues of a seed in the process, because tests and in-process emulators build many.
         """
         tier = next((t for t in _TIERS if t >= target), target)
         if tier > _TIERS[0]:
             variant %= 2
-        key = (fmt, tier, variant)
-        master = self._masters.get(key)
-        if master is None:
-            master = self._masters[key] = make(mix64(self.seed, tier, variant, len(fmt)), tier)
+        key = (self.seed, fmt, tier, variant)
+        master = _MASTERS.get(key)
+        if not isinstance(master, bytes):
+            master = make(mix64(self.seed, tier, variant, len(fmt)), tier)
+            _MASTERS.put(key, master, len(master))
         return master
 
     def _swc_prefix(self, target: int, variant: int, aligned: bool) -> bytes:
@@ -870,6 +872,10 @@ def _elements(value: Value) -> tuple[str, ...]:
     if isinstance(value, tuple):
         return value
     return () if value is None else (value,)
+
+
+#: Master bodies by (seed, format, tier, variant); see :meth:`Catalogue._master`.
+_MASTERS = _ByteLRU(_MASTER_CACHE_BYTES)
 
 
 # --- helpers for construction ---------------------------------------------------------------------------

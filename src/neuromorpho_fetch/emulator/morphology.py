@@ -324,7 +324,7 @@ def std_log(seed: int, title: str, *, cng: bool) -> bytes:
         lines.append(f"  {check}: {rng.randint(1, 40)} node(s)")
     lines.append("")
     lines.append("No other irregularities found." if cng else "File written after corrections.")
-    return ("\n".join(lines) + "\n").encode("ascii")
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def png_image(seed: int, size: int = 32) -> bytes:
