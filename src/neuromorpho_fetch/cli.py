@@ -277,6 +277,10 @@ def setup_logging(quiet: int, verbose: int) -> None:
     """One stderr handler on the root logger (replacing the one a previous ``main()`` call added)."""
     global _handler
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    # -v: our own debug lines (every retry, every skip); -vv: everything, aiohttp included.
+    logging.getLogger("neuromorpho_fetch").setLevel(
+        logging.DEBUG if verbose and not quiet else logging.NOTSET
+    )
     root = logging.getLogger()
     if _handler is not None:
         root.removeHandler(_handler)

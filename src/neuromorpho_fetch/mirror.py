@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import glob
 import hashlib
 import json
 import logging
@@ -76,6 +77,8 @@ T = TypeVar("T")
 PLAN_BATCH = 250
 #: Temp files of :mod:`neuromorpho_fetch.download` (``<name>.<8 hex>.part``) and of this module.
 _PART = re.compile(r"\.[0-9a-f]{8}\.part$|^\..*\.part$")
+#: Every run's report, also without --report (inside the state folder).
+LAST_REPORT = "last-report.json"
 #: After this many files in a row failed with no answer from the server, it is down: stop the run.
 UNREACHABLE_STREAK = 50
 
@@ -291,6 +294,9 @@ class _JsonlWriter:
     @classmethod
     def open(cls, final: Path) -> _JsonlWriter:
         final.parent.mkdir(parents=True, exist_ok=True)
+        # A killed run leaves its temp file behind; we hold the lock, so any such file is stale.
+        for stale in final.parent.glob(f".{glob.escape(final.name)}.*.part"):
+            stale.unlink(missing_ok=True)
         tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
         return cls(final, tmp, open(tmp, "w", encoding="utf-8"))
 
@@ -330,6 +336,8 @@ class _Run:
         self.report = MirrorReport(dry_run=options.dry_run, out=str(options.out))
         if options.report_path is not None:
             self.report.report_path = str(options.report_path)
+        elif not options.dry_run:
+            self.report.report_path = str(options.out / STATE_DIR / LAST_REPORT)
         self.failures: dict[str, Failure] = {}
         self.retry_later: list[_FileJob] = []
         self.state: AsyncStateStore | None = None
@@ -891,13 +899,22 @@ class _Run:
         log.debug("state store: %d flushes, %.3fs in commits", self.state.flushes, self.state.flush_seconds)
 
     def _write_report(self) -> None:
-        path = self.options.report_path
-        if path is None or self.usage_error:
+        """``--report PATH`` if given, and always ``<out>/.neuromorpho-fetch/last-report.json``.
+
+        The latter means a failed overnight run always says where its full list of failures is, even
+        when nobody thought of ``--report``. A usage error (nothing ran) and a dry run write nothing.
+        """
+        if self.usage_error:
             return
-        try:
-            write_json_atomic(path, self.report.to_json())
-        except OSError as exc:
-            log.error("cannot write report %s: %s", path, exc)
+        paths = [] if self.options.dry_run else [self.out / STATE_DIR / LAST_REPORT]
+        if self.options.report_path is not None:
+            paths.append(self.options.report_path)
+        data = self.report.to_json()
+        for path in paths:
+            try:
+                write_json_atomic(path, data)
+            except OSError as exc:
+                log.error("cannot write report %s: %s", path, exc.strerror or exc)
 
 
 async def _disk(fn: Callable[..., T], *args: Any) -> T:

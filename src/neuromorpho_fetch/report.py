@@ -121,8 +121,8 @@ class MirrorReport:
                 lines.append(f"  failed: {failure.neuron_name} ({failure.url}): {failure.reason}")
             if len(self.failures) > 5:
                 lines.append(f"  ... and {len(self.failures) - 5} more")
-            where = self.report_path or "(pass --report PATH to keep the full list)"
-            lines.append(f"  full list of failures: {where}")
+            if self.report_path:
+                lines.append(f"  full list of failures: {self.report_path}")
         return "\n".join(lines)
 
 

@@ -86,6 +86,11 @@ def test_files_missing_for_good_are_reported_exactly(
     assert 2 <= len(missing) < 0.1 * len(expected)
     data = json.loads(report.read_text())
     assert {f["path"] for f in data["failures"]} == missing
+    # Every run also leaves its report in the state folder, --report or not.
+    assert (
+        json.loads((out / ".neuromorpho-fetch" / "last-report.json").read_text())["failures"]
+        == data["failures"]
+    )
     assert data["failed"] == len(missing)
     for failure in data["failures"]:
         assert failure["neuron_name"] and failure["url"].startswith(prefix) and "404" in failure["reason"]

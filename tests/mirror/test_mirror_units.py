@@ -162,16 +162,19 @@ def test_state_store_roundtrip(tmp_path: Path) -> None:
     assert conn.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 2
 
 
-def test_state_store_read_only_sees_committed_rows(tmp_path: Path) -> None:
+def test_state_store_read_only_view_writes_nothing(tmp_path: Path) -> None:
+    """--dry-run's view: the store as the last run left it, without creating -wal/-shm files."""
     db = tmp_path / "s.sqlite"
     store = StateStore(db)
     store.apply([("complete", ("a/x", "u", "A", "x", "CNG", 1, "h", None, None, 0.0, None))])
+    store.close()  # checkpoints the WAL into the main file
+    before = sorted(p.name for p in tmp_path.iterdir())
     ro = StateStore(db, read_only=True)
     assert ro.get("a/x") is not None
     ro.apply([("failed", ("a/x", "u", "A", "x", "CNG", "e", 0.0, None))])  # a no-op, never an error
     assert ro.get("a/x").status == "complete"  # type: ignore[union-attr]
     ro.close()
-    store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["s.sqlite"]
 
 
 def test_state_store_rejects_garbage(tmp_path: Path) -> None:
@@ -235,6 +238,7 @@ def test_lock_on_unwritable_out(tmp_path: Path) -> None:
 # -- report --------------------------------------------------------------------------------------------
 def test_report_json_and_retry_roundtrip(tmp_path: Path) -> None:
     report = MirrorReport(downloaded=3, skipped=2, bytes=2048, elapsed_s=1.5, files=6, neurons=6)
+    report.report_path = str(tmp_path / "r.json")
     report.failures = [Failure("n1", "https://x/n1.CNG.swc", "HTTP 404", "a/CNG/n1.CNG.swc", "A", "CNG")]
     report.failed = 1
     data = report.to_json()
