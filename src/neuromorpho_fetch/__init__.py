@@ -23,6 +23,7 @@ from .errors import (
     UsageError,
 )
 from .layout import FileTask, file_task, file_url, relative_path
+from .mirror import MirrorOptions, MirrorReport, ProgressEvent, mirror
 from .models import Neuron, Version
 from .query import Query
 from .retry import RetryEvent
@@ -37,12 +38,15 @@ __all__ = [
     "FileTask",
     "HTTPStatusError",
     "IntegrityError",
+    "MirrorOptions",
+    "MirrorReport",
     "NeuroMorpho",
     "NeuroMorphoError",
     "Neuron",
     "NotFoundError",
     "NotFoundPageError",
     "OutputDirError",
+    "ProgressEvent",
     "Query",
     "RequestTimeout",
     "RetryEvent",
@@ -58,6 +62,7 @@ __all__ = [
     "__version__",
     "file_task",
     "file_url",
+    "mirror",
     "relative_path",
     "ssl_context",
 ]

@@ -45,3 +45,44 @@ def test_mirror_then_rerun_makes_no_file_requests(
     assert store.counts() == {"complete": len(expected)}
     assert [r["status"] for r in store.runs()] == ["complete", "complete"]
     store.close()
+
+
+async def test_library_call_with_a_shared_client_and_progress(server: Emulator, tmp_path: Path) -> None:
+    from neuromorpho_fetch import MirrorOptions, NeuroMorpho, ProgressEvent, mirror
+
+    events: list[ProgressEvent] = []
+    options = MirrorOptions(out=tmp_path / "lib", archives=("siegert",), concurrency=4)
+    async with NeuroMorpho(server.base_url, ca_file=server.ca_file, rate=1000, concurrency=4) as client:
+        report = await mirror(options, client=client, progress=events.append)
+    expected = expected_files(server, ARCHIVE)
+    assert report.downloaded == len(expected) and report.exit_code == 0
+    assert data_files(tmp_path / "lib") == expected
+    kinds = [e.kind for e in events]
+    assert kinds[-1] == "finished" and events[-1].report is report
+    assert {"listed", "planned", "downloaded"} <= set(kinds)
+    assert server.stats()["max_in_flight"] <= 4
+
+
+async def test_cancelling_the_library_call_cleans_up_and_reports(server: Emulator, tmp_path: Path) -> None:
+    import asyncio
+
+    from neuromorpho_fetch import MirrorOptions, ProgressEvent, mirror
+
+    events: list[ProgressEvent] = []
+    out = tmp_path / "lib"
+    options = MirrorOptions(
+        out=out, archives=("Allen Cell Types",), base_url=server.base_url, ca_file=server.ca_file, rate=1000
+    )
+    task = asyncio.create_task(mirror(options, progress=events.append))
+    while not any(e.kind == "downloaded" for e in events):
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    final = events[-1]
+    assert final.kind == "finished" and final.report is not None and final.report.interrupted
+    assert final.report.exit_code == 130
+    assert not part_files(out)
+    store = StateStore(out / ".neuromorpho-fetch" / "state.sqlite", read_only=True)
+    assert store.counts().get("complete", 0) == final.report.downloaded
+    store.close()
