@@ -21,6 +21,7 @@ a ``*:*`` select over 265,000 neurons to a few milliseconds.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Mapping, Sequence
 from itertools import compress
 
@@ -68,12 +69,8 @@ def select(
         if clause.field != _MATCH_ALL:
             bits = int.from_bytes(clause.mask(cat), "little")
             mask = bits if mask is None else mask & bits
-    count = len(cat)
-    if mask is None:
-        positions: Sequence[int] = range(count)
-    else:
-        positions = list(compress(range(count), mask.to_bytes(count, "little")))
-    return _sorted_ids(cat, positions, order)
+    flags = None if mask is None else mask.to_bytes(len(cat), "little")
+    return _sorted_ids(cat, flags, order)
 
 
 class _Clause:
@@ -214,19 +211,25 @@ def _parse_sort(sort: str | None) -> tuple[list[str], bool]:
     return keys, descending
 
 
-def _sorted_ids(cat: Catalogue, positions: Sequence[int], order: tuple[list[str], bool]) -> Sequence[int]:
+def _sorted_ids(cat: Catalogue, flags: bytes | None, order: tuple[list[str], bool]) -> array[int]:
+    """Selected ids (``flags`` marks positions; None = all) in order, as a compact ``array('I')``.
+
+    An array, not a list: the server caches results, and 265,000 ids are 1 MB here but 10 MB as ints.
+    """
     keys, descending = order
     ids = cat.neuron_ids()
     if all(key == "neuron_id" for key in keys):
-        chosen = [ids[p] for p in positions] if not isinstance(positions, range) else list(ids)
-        return chosen[::-1] if descending else chosen
-    ranked = list(positions)
+        chosen = array("I", ids if flags is None else compress(ids, flags))
+        if descending:
+            chosen.reverse()
+        return chosen
+    ranked = list(range(len(ids)) if flags is None else compress(range(len(ids)), flags))
     # Stable sorts from the last key to the first; positions start in id order, which breaks ties.
     for key in reversed(keys):
         ascending = sorted(ranked)
         column = dict(zip(ascending, _sort_keys(cat, key, ascending), strict=True))
         ranked.sort(key=column.__getitem__, reverse=descending)
-    return [ids[p] for p in ranked]
+    return array("I", map(ids.__getitem__, ranked))
 
 
 def _sort_keys(cat: Catalogue, key: str, positions: list[int]) -> list[tuple[int, int | str]]:
