@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
+from .errors import NeuroMorphoError
 from .models import Neuron, Version
 
 __all__ = [
@@ -53,8 +54,11 @@ _SERVER_FOLDER = {
 }
 
 
-class NoSuchFileError(ValueError):
-    """The record says this version cannot exist (no ``original_format``, no ``png_url``)."""
+class NoSuchFileError(NeuroMorphoError, ValueError):
+    """The record says this version cannot exist (no ``original_format``, no ``png_url``).
+
+    Permanent and known before any request: the mirror reports such a file as unavailable.
+    """
 
 
 @dataclass(frozen=True, slots=True)
