@@ -385,7 +385,8 @@ def test_file_lookup_rejects_wrong_parts(cat: Catalogue) -> None:
     assert cat.file(archive_dir, "Source-Version", f"{neuron.name}.nope") is None
     assert cat.file(archive_dir, "Source-Version", neuron.name.replace(".", "")) is None
     assert cat.file(archive_dir, "CNG version", "nobody.CNG.swc") is None
-    assert cat.image(neuron.archive.lower(), f"{neuron.name}.png") is None or neuron.archive.islower()
+    assert cat.image(neuron.archive.swapcase(), f"{neuron.name}.png") is None
+    assert cat.image(neuron.archive, f"{neuron.name}.jpg") is None
 
 
 def test_case_insensitive_lookup_is_a_switch(cat: Catalogue) -> None:
@@ -396,6 +397,11 @@ def test_case_insensitive_lookup_is_a_switch(cat: Catalogue) -> None:
         assert cat.file(*shouted, case_sensitive=False) == expected
         if shouted[2] != f"{neuron.name}.CNG.swc":
             assert cat.file(*shouted) is None
+    neuron = neuron_of(cat, cat.neuron_ids()[0])
+    thumbnail = cat.file_for(neuron.id, "images")
+    assert cat.image(neuron.archive, f"{neuron.name}.png") == thumbnail
+    assert cat.image(neuron.archive.lower(), f"{neuron.name.upper()}.PNG") is None
+    assert cat.image(neuron.archive.lower(), f"{neuron.name.upper()}.PNG", case_sensitive=False) == thumbnail
     # R's neuromorphr lower-cases only the first letter of each word: wearne_Hof.
     wearne = next(i for i in cat.neuron_ids() if rec(cat, i)["archive"] == "Wearne_Hof")
     name = rec(cat, wearne)["neuron_name"]

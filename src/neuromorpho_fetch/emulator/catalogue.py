@@ -689,12 +689,13 @@ class Catalogue:
                 return None
         return self._file(pos, kind)
 
-    def image(self, archive: str, filename: str) -> EmulatedFile | None:
-        """The thumbnail at ``/images/imageFiles/{archive}/{filename}``; the archive keeps its case."""
-        if not filename.endswith(".png"):
+    def image(self, archive: str, filename: str, *, case_sensitive: bool = True) -> EmulatedFile | None:
+        """The thumbnail at ``/images/imageFiles/{archive}/{filename}`` (archive in its original case)."""
+        fold = (lambda s: s) if case_sensitive else str.casefold
+        if not fold(filename).endswith(".png"):
             return None
-        pos = self._index.get(filename[:-4])
-        if pos is None or self._archives[self._group_at(pos).archive] != archive:
+        pos = self._position_by_name(filename[:-4], case_sensitive)
+        if pos is None or fold(self._archives[self._group_at(pos).archive]) != fold(archive):
             return None
         return self._file(pos, "images")
 
@@ -746,11 +747,11 @@ class Catalogue:
         return self._source(pos, h, ext)
 
     def _size_class(self, h: int) -> int:
-        """Target size in bytes: log-normal (median 50 KB, sigma 1.29: ~1% above 1 MB), snapped to a class."""
+        """Target size in bytes: log-normal (median 50 KB, sigma 1.33: ~1% above 1 MB), snapped to a class."""
         if self.file_kb is not None:
             return max(200, int(self.file_kb * 1024))
         u = ((h >> 11) & 0xFFFFFFFF) / 2**32
-        wanted = 50 * 1024 * math.exp(1.29 * _NORMAL.inv_cdf(min(max(u, 1e-9), 1 - 1e-9)))
+        wanted = 50 * 1024 * math.exp(1.33 * _NORMAL.inv_cdf(min(max(u, 1e-9), 1 - 1e-9)))
         wanted = min(max(wanted, _MIN_FILE), _MAX_FILE)
         step = round(math.log(wanted / _MIN_FILE) / math.log(_SIZE_STEP))
         return min(int(_MIN_FILE * _SIZE_STEP**step), _MAX_FILE)
