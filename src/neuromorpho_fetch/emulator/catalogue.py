@@ -106,14 +106,15 @@ _SPECIAL_NAMES = (
 )  # fmt: skip
 
 _MASK64 = (1 << 64) - 1
-_BODY_CACHE_BYTES = 16 << 20  # Neurolucida ASCII bodies only
-_FILE_CACHE_BYTES = 24 << 20
+_BODY_CACHE_BYTES = 8 << 20  # Neurolucida ASCII bodies only
+_FILE_CACHE_BYTES = 8 << 20  # the server keeps its own cache; misses are cheap
 _MASTER_CACHE_BYTES = 64 << 20
 _MIN_FILE = 10 * 1024
 _MAX_FILE = 5 * 1024 * 1024
 _SIZE_STEP = 1.15
 _BODY_VARIANTS = 4
 _TIERS = (256 * 1024, 1536 * 1024, _MAX_FILE + 4096)  # sizes of the master bodies files are cut from
+_TIER_VARIANTS = (_BODY_VARIANTS, 2, 1)  # big files are rare: fewer distinct big bodies
 _XML_MAX_NODES = 2000  # MBF XML files stay small
 _NORMAL = statistics.NormalDist()
 
@@ -769,12 +770,12 @@ class Catalogue:
 
         Files are prefixes of masters. A prefix of a tree written in creation order is itself a valid tree,
         so a handful of masters (tiers of 256 KB, 1.5 MB and 5 MB; fewer variants for the big tiers) serve
-        every size: about 45 MB at most, and a rare big file never evicts them. They are shared by all
+        every size: about 30 MB at most, and a rare big file never evicts them. They are shared by all
         catalogues of a seed in the process, because tests and in-process emulators build many.
         """
-        tier = next((t for t in _TIERS if t >= target), target)
-        if tier > _TIERS[0]:
-            variant %= 2
+        level = next((i for i, t in enumerate(_TIERS) if t >= target), len(_TIERS) - 1)
+        tier = max(_TIERS[level], target)
+        variant %= _TIER_VARIANTS[level]
         key = (self.seed, fmt, tier, variant)
         master = _MASTERS.get(key)
         if not isinstance(master, bytes):
