@@ -348,9 +348,11 @@ def _print_summary(report: MirrorReport, quiet: int) -> None:
     print(report.summary(), flush=True)
 
 
-async def _list_archives(options: MirrorOptions) -> dict[str, int]:
+async def _list_archives(args: argparse.Namespace) -> dict[str, int]:
     from .client import NeuroMorpho
 
+    # The same client settings a mirror would use; "what to mirror" does not matter here.
+    options = options_from_args(args, archives=("*",), all_archives=False, query=(), retry_failed=None)
     async with NeuroMorpho(
         options.base_url,
         concurrency=options.concurrency,
@@ -364,8 +366,9 @@ async def _list_archives(options: MirrorOptions) -> dict[str, int]:
         return await client.archives()
 
 
-def list_archives(options: MirrorOptions) -> int:
-    counts = asyncio.run(_list_archives(options))
+def list_archives(args: argparse.Namespace) -> int:
+    """``--list-archives``: name and neuron count, one per line, then the totals; takes no lock."""
+    counts = asyncio.run(_list_archives(args))
     width = max((len(name) for name in counts), default=0)
     for name in sorted(counts, key=str.lower):
         print(f"{name:<{width}}  {counts[name]:>7}")
@@ -436,9 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.demo:
             return run_demo(args)
         if args.list_archives:
-            return list_archives(
-                options_from_args(args, archives=("-",), all_archives=False, query=(), retry_failed=None)
-            )
+            return list_archives(args)
         options = options_from_args(args)
         return run_mirror(options, quiet=args.quiet, no_progress=args.no_progress)
     except NeuroMorphoError as exc:

@@ -378,7 +378,9 @@ class _Run:
         store: StateStore | None = None
         outcome = "complete"
         try:
-            retry_items = read_failures(opts.retry_failed) if opts.retry_failed is not None else None
+            retry_items = None
+            if opts.retry_failed is not None:
+                retry_items = await asyncio.to_thread(read_failures, opts.retry_failed)
             if opts.dry_run:
                 store = await asyncio.to_thread(self._open_read_only)
             else:
@@ -726,7 +728,11 @@ class _Run:
                 size, digest, job.action = -1, "", Action.FETCH
         if job.action in (Action.ADOPT, Action.VERIFY):
             if job.action is Action.ADOPT:
-                self._record_complete(job, size, digest, None, None)
+                # Keep the validators when the bytes are the ones recorded (a run killed mid-refresh).
+                same = job.row is not None and job.row.sha256 == digest
+                etag = job.row.etag if same and job.row else None
+                modified = job.row.last_modified if same and job.row else None
+                self._record_complete(job, size, digest, etag, modified)
                 self.report.adopted += 1
                 self._skipped(job)
                 return

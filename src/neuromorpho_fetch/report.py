@@ -88,13 +88,17 @@ class MirrorReport:
     def summary(self) -> str:
         """A few lines for a person: what happened, and where the full list is when anything failed."""
         rate = self.bytes / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        verb = "would download" if self.dry_run else "downloaded"
-        skip_verb = "would skip" if self.dry_run else "skipped"
-        head = (
-            f"{verb} {self.downloaded}, {skip_verb} {self.skipped}, failed {self.failed}"
-            f" of {self.files} files ({self.neurons} neurons); "
-            f"{format_bytes(self.bytes)} in {format_duration(self.elapsed_s)} ({format_bytes(rate)}/s)"
-        )
+        if self.dry_run:
+            head = (
+                f"dry run: would download {self.downloaded}, would skip {self.skipped}"
+                f" of {self.files} files ({self.neurons} neurons); nothing written"
+            )
+        else:
+            head = (
+                f"downloaded {self.downloaded}, skipped {self.skipped}, failed {self.failed}"
+                f" of {self.files} files ({self.neurons} neurons); "
+                f"{format_bytes(self.bytes)} in {format_duration(self.elapsed_s)} ({format_bytes(rate)}/s)"
+            )
         lines = [head]
         extras = []
         if self.revalidated:

@@ -310,3 +310,27 @@ def test_full_disk_is_one_line_and_damages_nothing(
     assert store.counts().get("complete", 0) >= 5
     store.close()
     os.sync()
+
+
+def test_all_archives_dry_run_plans_every_neuron(
+    server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_cli([*base_args(server, tmp_path / "all", "--dry-run"), "--all"], capsys)
+    assert result.code == 0, result.err
+    total = sum(count for _, count in server.catalogue.archives())
+    assert f"would download {total}, would skip 0 of {total} files ({total} neurons)" in result.out
+    assert server.stats()["file_requests"] == 0
+    assert not (tmp_path / "all").exists()
+
+
+def test_usage_errors_before_anything_happens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nothing = run_cli(["--out", str(tmp_path / "m")], capsys)
+    assert nothing.code == 2 and "say what to mirror" in one_line_error(nothing.err)
+    both = run_cli(["--out", str(tmp_path / "m"), "--archive", "a", "--retry-failed", "r.json"], capsys)
+    assert both.code == 2 and "--retry-failed" in one_line_error(both.err)
+    missing = run_cli(["--out", str(tmp_path / "m"), "--retry-failed", str(tmp_path / "nope.json")], capsys)
+    assert missing.code == 2 and "does not exist" in one_line_error(missing.err)
+    with pytest.raises(SystemExit) as bad_flag:  # argparse's own usage error: also exit 2
+        run_cli(["--max-duration", "soon", "--all"], capsys)
+    assert bad_flag.value.code == 2
+    assert not (tmp_path / "m").exists()
