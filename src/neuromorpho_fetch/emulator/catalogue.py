@@ -23,9 +23,12 @@ therefore scans a few thousand groups, and only the groups whose options partly 
 neuron by neuron (see :meth:`Catalogue.scan`).
 
 **Files.** A CNG file is a per-neuron header (either CNG header style, sometimes with a Latin-1 line)
-followed by a body taken from a bounded pool of generated SWC trees, keyed by size class (10 KB x 1.15^k,
-up to 5 MB), variant and column alignment. Sizes are log-normal (median 50 KB, about 1% over 1 MB,
-capped at 5 MB) unless ``file_kb`` fixes them. Built files sit in a byte-bounded LRU cache.
+followed by a prefix of a *master* SWC body: a tree written parents-first stays a valid tree when cut
+after any line, so a few masters per run (by size tier, variant and column alignment; shared by every
+catalogue of the seed in the process) give every neuron its body by slicing. Sizes are log-normal
+(median 50 KB, about 1% over 1 MB, capped at 5 MB, snapped to classes 10 KB x 1.15^k) unless ``file_kb``
+fixes them. Source files are cut the same way (SWC, binary DAT, MBF XML), except Neurolucida ASCII, whose
+nesting cannot be cut and which is pooled per size. Built files sit in a small byte-bounded LRU cache.
 """
 
 from __future__ import annotations

@@ -112,21 +112,30 @@ def _grow_run(
     radius: float,
     total: int,
 ) -> None:
-    """Append one unbranched run of nodes starting from SWC id ``parent``."""
+    """Append one unbranched run of nodes starting from SWC id ``parent``.
+
+    The hot loop of every master body (a 5 MB file is ~150,000 nodes), so it uses uniform jitter (cheaper
+    than Gaussian) and bound methods.
+    """
     dx, dy, dz = heading
     x, y, z = tree.x[parent - 1], tree.y[parent - 1], tree.z[parent - 1]
-    for _ in range(rng.randint(8, 60)):
-        if len(tree) >= total:
-            return
-        dx += rng.gauss(0, 0.25)
-        dy += rng.gauss(0, 0.25)
-        dz += rng.gauss(0, 0.1)
-        norm = math.sqrt(dx * dx + dy * dy + dz * dz) or 1.0
-        step = rng.uniform(0.8, 3.0)
-        x, y, z = x + step * dx / norm, y + step * dy / norm, z + step * dz / norm
-        radius = max(0.1, radius * rng.uniform(0.97, 1.0))
-        tree.add(kind, x, y, z, radius, parent)
-        parent = len(tree)
+    rnd, sqrt = rng.random, math.sqrt
+    add_kind, add_x, add_y, add_z = tree.kind.append, tree.x.append, tree.y.append, tree.z.append
+    add_r, add_parent = tree.r.append, tree.parent.append
+    for _ in range(min(rng.randint(8, 60), total - len(tree))):
+        dx += (rnd() - 0.5) * 0.86
+        dy += (rnd() - 0.5) * 0.86
+        dz += (rnd() - 0.5) * 0.35
+        step = (0.8 + 2.2 * rnd()) / (sqrt(dx * dx + dy * dy + dz * dz) or 1.0)
+        x, y, z = x + step * dx, y + step * dy, z + step * dz
+        radius = max(0.1, radius * (0.97 + 0.03 * rnd()))
+        add_kind(kind)
+        add_x(x)
+        add_y(y)
+        add_z(z)
+        add_r(radius)
+        add_parent(parent)
+        parent = len(tree.kind)
 
 
 def swc_body(seed: int, target_bytes: int, *, aligned: bool = False) -> bytes:
