@@ -138,7 +138,18 @@ def test_limit_and_query_and_extra_versions(
     assert len((out / "siegert" / "metadata.jsonl").read_text().splitlines()) == 4
     morph = [json.loads(line) for line in (out / "siegert" / "morphometry.jsonl").read_text().splitlines()]
     assert len(morph) == 4 and all("n_bifs" in m or "neuron_id" in m for m in morph)
-    # --query alone: AND-ed with itself across archives; here: every Siegert neuron by archive field.
+    # --archive with --query: both must hold.
+    neurons = archive_neurons(server, ARCHIVE)
+    species = neurons[0].record["species"]
+    wanted = {n.name for n in neurons if n.record["species"] == species}
+    assert 0 < len(wanted) <= len(neurons)
+    aq_out = tmp_path / "aq"
+    result = run_cli(
+        [*base_args(server, aq_out), "--archive", ARCHIVE, "--query", f"species:{species}"], capsys
+    )
+    assert result.code == 0, result.err
+    assert len(data_files(aq_out)) == len(wanted)
+    # --query alone: every archive; here: every Siegert neuron by its archive field.
     q_out = tmp_path / "q"
     result = run_cli([*base_args(server, q_out), "--query", f"archive:{ARCHIVE}"], capsys)
     assert result.code == 0, result.err

@@ -145,3 +145,27 @@ def test_demo_in_a_terminal_shows_bars_and_the_tree(tmp_path: Path) -> None:
     assert f"{out}/" in text and "siegert/" in text and "metadata.jsonl  (140 records)" in text
     assert "CNG/  (140 files" in text
     assert len(list((out / "siegert" / "CNG").iterdir())) == 140
+
+
+def test_a_second_process_on_the_same_out_is_refused(throttled: Emulator, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    first = spawn(args_for(throttled, out))
+    try:
+        wait_for_files(first, out, 2)
+        second = subprocess.run(
+            [sys.executable, "-m", "neuromorpho_fetch", *args_for(throttled, out)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=30,
+        )
+        assert second.returncode == 2
+        assert (
+            second.stderr.strip()
+            .splitlines()[-1]
+            .startswith(f"neuromorpho-fetch: error: another neuromorpho-fetch run (pid {first.pid}) is using")
+        )
+        assert first.poll() is None  # the first run is unharmed
+    finally:
+        first.kill()
+        first.communicate(timeout=10)
