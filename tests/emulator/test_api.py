@@ -347,10 +347,13 @@ def test_morphometry_and_pvec(plain: Emulator) -> None:
         assert get(plain, path).status_code == 404
 
 
-def test_unknown_api_route_is_a_spring_404(plain: Emulator) -> None:
+def test_unknown_api_route_is_a_spring_404_and_wrong_method_a_405(plain: Emulator) -> None:
     resp = get(plain, "/api/neuron/query/neuron_name/x")
     assert resp.status_code == 404
     assert set(resp.json()) == SPRING_KEYS
+    wrong = requests.delete(plain.base_url + "/api/neuron/id/1", timeout=10)
+    assert wrong.status_code == 405
+    assert wrong.json()["error"] == "Method Not Allowed"
 
 
 def test_neuron_info_jsp_is_forbidden(plain: Emulator) -> None:

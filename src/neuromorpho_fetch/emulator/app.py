@@ -408,8 +408,11 @@ class _Routes:
             return neuron_id
         return self._one(request, self.cat.pvec(neuron_id), "persistence vector")
 
-    async def api_not_found(self, request: web.Request) -> web.Response:
-        return spring_error(404, "No message available", request.path)
+    async def api_fallback(self, request: web.Request) -> web.Response:
+        """Anything no route took: Spring's 404 for a GET, its 405 for other methods (reference A6)."""
+        if request.method in ("GET", "HEAD"):
+            return spring_error(404, "No message available", request.path)
+        return spring_error(405, f"Request method '{request.method}' is not supported", request.path)
 
     def _int_id(self, request: web.Request) -> int | web.Response:
         text = request.match_info["id"]
@@ -575,7 +578,7 @@ def build_app(catalogue: Catalogue, config: EmulatorConfig, stats: Stats, plan: 
     api("GET", "/api/morphometry/id/{id}", routes.morphometry_by_id)
     api("GET", "/api/morphometry/name/{name:.+}", routes.morphometry_by_name)
     api("GET", "/api/pvec/id/{id}", routes.pvec_by_id)
-    api("GET", "/api/{tail:.*}", routes.api_not_found)
+    api("*", "/api/{tail:.*}", routes.api_fallback)  # last: only what no route above took
     add("GET", "/dableFiles/{archive}/{folder}/{filename:.+}", routes.guard("file", routes.dable_file))
     add("GET", "/images/imageFiles/{archive}/{filename:.+}", routes.guard("file", routes.image))
     add("GET", "/neuron_info.jsp", routes.guard("other", routes.neuron_info_jsp))
