@@ -273,6 +273,7 @@ class _FileJob:
     action: Action
     row: FileRow | None = None
     check_swc: bool = False
+    local_size: int | None = None  # size on disk when planned; None = no file there
 
 
 @dataclass(slots=True)
@@ -598,7 +599,7 @@ class _Run:
                 verify=self.options.verify,
                 refresh=self.options.refresh,
             )
-            job.action, job.row = action, rows.get(job.path)
+            job.action, job.row, job.local_size = action, rows.get(job.path), sizes.get(job.path)
             if action is Action.SKIP or job.path in self.in_flight:
                 self._skipped(job)
                 continue
@@ -691,8 +692,8 @@ class _Run:
         self.counters.listing_done = True
         self.emit("planned")
         for job in jobs:
-            job.row = rows.get(job.path)
-            job.action = plan_file(job.row, sizes.get(job.path), verify=False, refresh=False)
+            job.row, job.local_size = rows.get(job.path), sizes.get(job.path)
+            job.action = plan_file(job.row, job.local_size, verify=False, refresh=False)
             if job.action is Action.SKIP:
                 self._skipped(job)
             elif self.options.dry_run:
@@ -762,6 +763,9 @@ class _Run:
                 etag=job.row.etag if conditional and job.row else None,
                 last_modified=job.row.last_modified if conditional and job.row else None,
             )
+        except asyncio.CancelledError:
+            self._record_if_renamed(job, target)
+            raise
         except NeuroMorphoError as exc:
             if failure_kind(exc) == "fatal":
                 raise
@@ -783,6 +787,26 @@ class _Run:
         self.report.downloaded += 1
         self.report.bytes += result.size
         self.emit("downloaded", path=job.path, nbytes=result.size)
+
+    def _record_if_renamed(self, job: _FileJob, target: Path) -> None:
+        """Cancelled between the client's rename and our bookkeeping: record the file anyway.
+
+        The rename runs in a worker thread, so a cancellation can land after it completed. A file
+        that was absent when planned and is present now can only be this download, complete (only
+        checked bodies are renamed into place). Hashing it here, synchronously, keeps the state exact
+        on Ctrl-C; after ``kill -9`` the next run's adoption does the same.
+        """
+        if job.local_size is not None or job.action is not Action.FETCH:
+            return
+        try:
+            size, digest = _hash_file(target)
+        except OSError:
+            return  # not renamed: nothing to record
+        self._record_complete(job, size, digest, None, None)
+        self.counters.downloaded += 1
+        self.counters.bytes += size
+        self.report.downloaded += 1
+        self.report.bytes += size
 
     async def _morphometry(self, client: NeuroMorpho, neuron: Neuron) -> None:
         if self.past_deadline():
