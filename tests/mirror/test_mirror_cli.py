@@ -159,25 +159,30 @@ def test_limit_and_query_and_extra_versions(
 def test_max_duration_stops_scheduling_and_a_rerun_finishes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = EmulatorConfig(neurons=400, seed=7, tls="modern", latency_ms=40, file_kb=2)
+    config = EmulatorConfig(neurons=400, seed=7, tls="modern", latency_ms=50, file_kb=2)
     with serve_in_thread(config) as slow:
         out = tmp_path / "m"
         report = tmp_path / "r.json"
-        args = [*base_args(slow, out, "--concurrency", "2", "--report", str(report)), "--archive", "Amaral"]
-        result = run_cli([*args, "--max-duration", "0.6s"], capsys)
+        args = [
+            *base_args(slow, out, "--concurrency", "2", "--report", str(report)),
+            "--archive",
+            "Allen Cell Types",
+        ]
+        result = run_cli([*args, "--max-duration", "1.2s"], capsys)
         assert result.code == 1, result.err
         data = json.loads(report.read_text())
         assert data["stopped_by_deadline"] is True and data["not_started"] > 0 and data["downloaded"] > 0
         assert data["failed"] == 0
+        assert data["downloaded"] + data["not_started"] == data["files"] == 120  # in-flight ones finished
         assert "stopped by --max-duration" in result.out
         assert len(data_files(out)) == data["downloaded"]
         assert not part_files(out)
-        assert len((out / "amaral" / "metadata.jsonl").read_text().splitlines()) == len(
-            archive_neurons(slow, "Amaral")
+        assert len((out / "allen cell types" / "metadata.jsonl").read_text().splitlines()) == len(
+            archive_neurons(slow, "Allen Cell Types")
         )  # listing went on after the deadline: metadata is complete
         again = run_cli(args, capsys)
         assert again.code == 0
-        assert data_files(out) == expected_files(slow, "Amaral")
+        assert data_files(out) == expected_files(slow, "Allen Cell Types")
 
 
 def test_a_second_run_on_the_same_out_exits_2(
