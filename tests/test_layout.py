@@ -130,3 +130,18 @@ def test_version_parse_accepts_names_and_values_in_any_case() -> None:
     assert Version.parse("png") is Version.PNG
     with pytest.raises(UsageError, match="choose one of"):
         Version.parse("zip")
+
+
+@pytest.mark.parametrize("name", ["../../escape", "..", "sub/dir/name", "a#b?c%d e"])
+def test_thumbnail_of_a_hostile_name_is_one_segment(name: str) -> None:
+    png = f"http://neuromorpho.org/images/imageFiles/Allen Cell Types/{name}.png"
+    n = neuron(name, archive="Allen Cell Types", png_url=png)
+    url = file_url(BASE, n, Version.PNG)
+    prefix = f"{BASE}/images/imageFiles/Allen%20Cell%20Types/"
+    assert url.startswith(prefix)
+    tail = url[len(prefix) :]
+    assert "/" not in tail and unquote(tail) == f"{name}.png"
+    escaped = relative_path(n, Version.PNG)
+    plain_png = "http://neuromorpho.org/images/imageFiles/Allen Cell Types/escape.png"
+    plain = relative_path(neuron("escape", archive="Allen Cell Types", png_url=plain_png), Version.PNG)
+    assert escaped.parent == PurePosixPath("allen cell types/images") and escaped != plain

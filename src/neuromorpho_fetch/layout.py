@@ -19,7 +19,6 @@ name. The archive folder is made safe the same way.
 from __future__ import annotations
 
 import hashlib
-import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -92,10 +91,7 @@ def file_name(neuron: Neuron, version: Version) -> str:
         return f"{neuron.name}.CNG.swc.std"
     if version is Version.SOURCE_LOG:
         return f"{neuron.name}.std"
-    if not neuron.png_url:
-        raise NoSuchFileError(f"neuron {neuron.name!r} has no png_url, so no thumbnail")
-    last = posixpath.basename(png_path(neuron.png_url))
-    return last or f"{neuron.name}.png"
+    return _png_parts(neuron)[1]
 
 
 def png_path(png_url: str) -> str:
@@ -110,16 +106,33 @@ def png_path(png_url: str) -> str:
     return rest[slash:] if slash >= 0 else "/"
 
 
+def _png_parts(neuron: Neuron) -> tuple[str, str]:
+    """Split a thumbnail's raw path into its folder (ending in ``/``) and its file name.
+
+    The file name is everything after ``/<archive>/`` when the path is laid out as usual
+    (``/images/imageFiles/<Archive>/<name>.png``), so a name holding ``/`` or ``..`` stays one
+    segment: encoded as one, it cannot be collapsed as a dot-segment by an HTTP client, and locally it
+    cannot collide with another neuron's basename. Any other layout falls back to the last segment.
+    """
+    if not neuron.png_url:
+        raise NoSuchFileError(f"neuron {neuron.name!r} has no png_url, so no thumbnail")
+    path = png_path(neuron.png_url)
+    marker = f"/{neuron.archive}/"
+    cut = path.find(marker)
+    usual = cut >= 0 and len(path) > cut + len(marker)
+    split = cut + len(marker) if usual else path.rfind("/") + 1
+    return path[:split], path[split:] or f"{neuron.name}.png"
+
+
 def file_url(base_url: str, neuron: Neuron, version: Version) -> str:
     """Absolute URL of the file on the server at ``base_url``."""
     base = base_url.rstrip("/")
     if version is Version.PNG:
-        if not neuron.png_url:
-            raise NoSuchFileError(f"neuron {neuron.name!r} has no png_url, so no thumbnail")
-        # The record's png_url names the public host over http; keep its path, use our server, and
-        # percent-encode each segment of the raw path (names hold spaces, '#', '%', ...).
-        segments = png_path(neuron.png_url).split("/")
-        return base + "/".join(quote(segment, safe="") for segment in segments)
+        # The record's png_url names the public host over http; keep its path, use our server.
+        folder, name = _png_parts(neuron)
+        return (
+            base + "/".join(quote(segment, safe="") for segment in folder.split("/")) + quote(name, safe="")
+        )
     archive = quote(neuron.archive.lower(), safe="")
     folder = quote(_SERVER_FOLDER[version], safe="")
     return f"{base}/dableFiles/{archive}/{folder}/{quote(file_name(neuron, version), safe='')}"
