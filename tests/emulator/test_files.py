@@ -99,6 +99,12 @@ def test_path_case_switch(start: Start, plain: Emulator) -> None:
     assert fetch(upper).status_code == 404
     lenient = start(path_case="insensitive")
     assert fetch(upper.replace(plain.base_url, lenient.base_url)).status_code == 200
+    png = url(plain, 0, Version.PNG).split("/")  # .../images/imageFiles/<Archive>/<name>.png
+    assert png[5] != png[5].lower()
+    png[5] = png[5].lower()
+    lowered = "/".join(png)
+    assert fetch(lowered).status_code == 404
+    assert fetch(lowered.replace(plain.base_url, lenient.base_url)).status_code == 200
 
 
 def test_head_sends_headers_only(plain: Emulator) -> None:

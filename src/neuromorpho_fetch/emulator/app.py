@@ -462,7 +462,10 @@ class _Routes:
         if self.plan.missing(request.rel_url.raw_path):
             return _not_found_html()
         archive, name = request.match_info["archive"], request.match_info["filename"]
-        served = self._cached(("image", archive, name), lambda: self.cat.image(archive, name))
+        sensitive = self._case_sensitive
+        served = self._cached(
+            ("image", archive, name), lambda: self.cat.image(archive, name, case_sensitive=sensitive)
+        )
         return _not_found_html() if served is None else _send(request, served)
 
     async def neuron_info_jsp(self, request: web.Request) -> web.Response:
