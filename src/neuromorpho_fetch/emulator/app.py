@@ -45,7 +45,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 #: Prepared file responses kept in memory; the catalogue may build bodies on demand.
-FILE_CACHE_BYTES = 64 * 2**20
+FILE_CACHE_BYTES = 32 * 2**20
 SELECT_CACHE_ENTRIES = 64
 
 _JSON = "application/json"
