@@ -513,12 +513,33 @@ class _Run:
         elif self.options.all_archives and user is None:
             names = sorted(await client.archives(), key=str.lower)
         else:
-            return [_Selection(label="query", archive=None, query=user)]
-        out = []
+            names = []
+        out = [_Selection(label="query", archive=None, query=user)] if not names else []
         for name in names:
             query = Query.build(archive=name)
             out.append(_Selection(label=name, archive=name, query=user.merge(query) if user else query))
+        self.counters.neurons_total = await self._expected_neurons(client, out, user is not None)
+        if self.counters.neurons_total is not None:
+            self.counters.files_expected = self.counters.neurons_total * len(self.options.versions)
         return out
+
+    async def _expected_neurons(
+        self, client: NeuroMorpho, selections: list[_Selection], queried: bool
+    ) -> int | None:
+        """How many neurons the listing will yield, for the progress bars (and an early field check).
+
+        Archive counts are already cached by the client (no request); a query costs one ``count``
+        per selection, which also rejects an unknown field before anything else happens.
+        """
+        if queried:
+            total = 0
+            for selection in selections:
+                total += await client.count(selection.query)
+        else:
+            counts = await client.archives()
+            total = sum(counts.get(s.archive or "", 0) for s in selections)
+        limit = self.options.limit
+        return min(total, limit) if limit is not None else total
 
     async def _crawl(
         self, client: NeuroMorpho, selections: list[_Selection], queue: asyncio.Queue[_Job | None]
@@ -555,6 +576,7 @@ class _Run:
             self.listing_complete.update(archives)
         self.counters.listing_done = True
         self.emit("listed")
+        self.emit("planned")  # the files bar now shows the exact total
 
     def _tasks_for(self, neuron: Neuron) -> list[_FileJob]:
         jobs = []

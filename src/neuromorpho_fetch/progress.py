@@ -40,6 +40,9 @@ class Counters:
     bytes: int = 0
     retries: int = 0
     listing_done: bool = False
+    #: What the listing is expected to yield (from archive counts or ``count``); None when unknown.
+    neurons_total: int | None = None
+    files_expected: int | None = None
 
     @property
     def done(self) -> int:
@@ -104,10 +107,14 @@ class ProgressDisplay:
             return
         if self._files is not None and self._neurons is not None and self._bytes is not None:
             if event.kind == "listed":
+                if c.neurons_total is not None and self._neurons.total != c.neurons_total:
+                    self._neurons.total = c.neurons_total
                 self._neurons.n = c.neurons
                 self._neurons.refresh()
             elif event.kind == "planned":
-                self._files.total = c.files
+                # Until the listing ends, the estimate (neurons x versions) gives the bar an ETA.
+                estimate = 0 if c.listing_done else (c.files_expected or 0)
+                self._files.total = max(c.files, estimate)
                 self._files.refresh()
             elif event.kind in ("downloaded", "skipped", "failed", "retry"):
                 if event.nbytes:

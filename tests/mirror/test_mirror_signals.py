@@ -140,7 +140,10 @@ def test_demo_in_a_terminal_shows_bars_and_the_tree(tmp_path: Path) -> None:
     env_path = subprocess_env()["PYTHONPATH"]
     text = run_in_pty(f"import sys; sys.path.insert(0, {env_path.split(os.pathsep)[0]!r}); {code}")
     assert "mirroring Siegert" in text
-    assert "neurons listed" in text and "files" in text  # tqdm bars on the terminal
+    # tqdm bars on the terminal, with totals from the archive counts and live postfix counters.
+    assert "neurons listed: 100%" in text and "140/140" in text
+    assert "files: 100%" in text and "new=140, skipped=0, retries=0, failed=0" in text
+    assert "bytes:" in text
     assert "downloaded 140, skipped 0, failed 0" in text
     assert f"{out}/" in text and "siegert/" in text and "metadata.jsonl  (140 records)" in text
     assert "CNG/  (140 files" in text
