@@ -379,6 +379,8 @@ class _Run:
         store: StateStore | None = None
         outcome = "complete"
         try:
+            if opts.report_path is not None:
+                await asyncio.to_thread(_check_report_path, opts.report_path)
             retry_items = None
             if opts.retry_failed is not None:
                 retry_items = await asyncio.to_thread(read_failures, opts.retry_failed)
@@ -976,6 +978,18 @@ async def _disk(fn: Callable[..., T], *args: Any) -> T:
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         raise DiskError(f"cannot write in the output directory{where}: {exc.strerror or exc}") from exc
+
+
+def _check_report_path(path: Path) -> None:
+    """Refuse an unwritable ``--report`` before the run, not after a night of downloads."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--report {str(path)!r}: cannot create its folder ({exc.strerror or exc})"
+        ) from None
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise UsageError(f"--report {str(path)!r} cannot be written; choose another path")
 
 
 def _hash_file(path: Path) -> tuple[int, str]:

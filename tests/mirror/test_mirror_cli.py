@@ -344,6 +344,10 @@ def test_usage_errors_before_anything_happens(tmp_path: Path, capsys: pytest.Cap
     assert nothing.code == 2 and "say what to mirror" in one_line_error(nothing.err)
     both = run_cli(["--out", str(tmp_path / "m"), "--archive", "a", "--retry-failed", "r.json"], capsys)
     assert both.code == 2 and "--retry-failed" in one_line_error(both.err)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    report = run_cli(["--out", str(tmp_path / "m"), "--all", "--report", str(blocker / "r.json")], capsys)
+    assert report.code == 2 and "--report" in one_line_error(report.err)
     missing = run_cli(["--out", str(tmp_path / "m"), "--retry-failed", str(tmp_path / "nope.json")], capsys)
     assert missing.code == 2 and "does not exist" in one_line_error(missing.err)
     with pytest.raises(SystemExit) as bad_flag:  # argparse's own usage error: also exit 2
