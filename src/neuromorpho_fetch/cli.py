@@ -30,6 +30,7 @@ from typing import Any
 from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
 
 from ._version import __version__
+from .client import NeuroMorpho
 from .errors import NeuroMorphoError, TLSError, UsageError
 from .mirror import MirrorOptions, mirror, parse_duration
 from .models import Version
@@ -349,8 +350,6 @@ def _print_summary(report: MirrorReport, quiet: int) -> None:
 
 
 async def _list_archives(args: argparse.Namespace) -> dict[str, int]:
-    from .client import NeuroMorpho
-
     # The same client settings a mirror would use; "what to mirror" does not matter here.
     options = options_from_args(args, archives=("*",), all_archives=False, query=(), retry_failed=None)
     async with NeuroMorpho(

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from .client import NeuroMorpho
 from .config import RetryPolicy, Timeouts, default_base_url
 from .errors import (
     DiskError,
@@ -50,11 +51,11 @@ from .layout import NoSuchFileError, file_task, safe_component
 from .lock import STATE_DIR, DirLock
 from .models import Neuron, Version
 from .progress import Counters, EventKind, ProgressEvent
+from .query import Query
 from .report import Failure, MirrorReport, read_failures, write_json_atomic
 from .state import STATE_FILE, AsyncStateStore, FileRow, StateStore
 
 if TYPE_CHECKING:
-    from .client import NeuroMorpho
     from .retry import RetryEvent
 
 __all__ = [
@@ -322,7 +323,7 @@ class _Selection:
 
     label: str
     archive: str | None
-    query: Any
+    query: Query | None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -394,8 +395,6 @@ class _Run:
                 self.state = AsyncStateStore(store)
                 await self.state.call(lambda s: s.begin_run(opts.describe()))
             if client is None:
-                from .client import NeuroMorpho
-
                 async with NeuroMorpho(
                     self.base_url,
                     concurrency=opts.concurrency,
@@ -503,8 +502,6 @@ class _Run:
 
     # -- listing -----------------------------------------------------------------------------------
     async def _selections(self, client: NeuroMorpho) -> list[_Selection]:
-        from .query import Query
-
         user = Query.parse(self.options.query) if self.options.query else None
         if self.options.archives:
             names: list[str] = []
