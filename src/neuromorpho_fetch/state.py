@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at  REAL NOT NULL,
     finished_at REAL,
-    status      TEXT NOT NULL,        -- running | complete | failed | interrupted
+    status      TEXT NOT NULL,        -- running | complete | incomplete | failed | interrupted | killed
     options     TEXT,
     downloaded  INTEGER,
     skipped     INTEGER,
@@ -194,6 +194,9 @@ class StateStore:
         if self.read_only:
             return 0
         try:
+            # The caller holds the directory lock, so a run still marked running died without
+            # finishing (kill -9, power loss): say so.
+            self.conn.execute("UPDATE runs SET status='killed' WHERE status='running'")
             cursor = self.conn.execute(
                 "INSERT INTO runs (started_at, status, options) VALUES (?, 'running', ?)",
                 (time.time(), options),

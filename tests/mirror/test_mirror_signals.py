@@ -94,7 +94,7 @@ def test_sigkill_at_several_points_then_resume(throttled: Emulator, tmp_path: Pa
     assert {k: v for k, v in tree(out).items() if k.startswith(FOLDER)} == expected_files(throttled, ARCHIVE)
     store = StateStore(out / ".neuromorpho-fetch" / "state.sqlite", read_only=True)
     assert store.counts() == {"complete": 120}
-    assert [r["status"] for r in store.runs()] == ["running", "running", "running", "complete"]
+    assert [r["status"] for r in store.runs()] == ["killed", "killed", "killed", "complete"]
     store.close()
 
 
