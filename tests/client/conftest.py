@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,3 +71,7 @@ def client(emu: Emulator, **options: Any) -> NeuroMorpho:
     options.setdefault("concurrency", 8)
     options.setdefault("timeout", Timeouts(connect=5, read=5, total=20))
     return NeuroMorpho(emu.base_url, ca_file=emu.ca_file, **options)
+
+
+def files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]

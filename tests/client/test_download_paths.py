@@ -1,0 +1,75 @@
+"""Both ways a body reaches the disk: in memory then one worker-thread write (small), or streamed (large)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from neuromorpho_fetch import DiskError, Timeouts, Version
+from neuromorpho_fetch.download import CHUNK_SIZE
+from neuromorpho_fetch.emulator import Catalogue
+
+from .conftest import BASE, Start, client, files_under
+
+
+@pytest.fixture(scope="module")
+def big_files() -> Catalogue:
+    return Catalogue(BASE.neurons, BASE.seed, file_kb=1500)  # every CNG file ~1.5 MB: above one chunk
+
+
+async def test_large_body_streams_to_disk_intact(start: Start, big_files: Catalogue, tmp_path: Path) -> None:
+    emu = start(cat=big_files)
+    async with client(emu) as nm:
+        neuron = await nm.neuron(emu.catalogue.neuron_ids()[0])
+        result = await nm.download(neuron, Version.CNG, tmp_path)
+    served = emu.catalogue.file_for(neuron.id, "CNG")
+    assert served is not None and len(served.body) > CHUNK_SIZE
+    assert result.path.read_bytes() == served.body and result.size == len(served.body)
+    assert files_under(tmp_path) == [result.path]
+
+
+async def test_cancel_while_streaming_a_large_body(
+    start: Start, big_files: Catalogue, tmp_path: Path
+) -> None:
+    emu = start(cat=big_files, bandwidth_kbps=1500)  # ~1 s per file: cancel once the .part exists
+    async with client(emu, timeout=Timeouts(connect=5, read=30, total=60)) as nm:
+        neuron = await nm.neuron(emu.catalogue.neuron_ids()[0])
+        task = asyncio.create_task(nm.download(neuron, Version.CNG, tmp_path))
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if list(tmp_path.rglob("*.part")):
+                break
+        assert list(tmp_path.rglob("*.part")), "the large-body path never opened its temp file"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert files_under(tmp_path) == []  # neither the final name nor a .part
+
+
+async def test_small_body_disk_failure_leaves_nothing(start: Start, tmp_path: Path) -> None:
+    emu = start()
+    async with client(emu) as nm:
+        neuron = await nm.neuron(emu.catalogue.neuron_ids()[0])
+        result = await nm.download(neuron, Version.CNG, tmp_path)
+        assert result.size < CHUNK_SIZE
+        folder = result.path.parent
+        result.path.unlink()
+        folder.chmod(0o500)  # the folder exists but refuses new files (root ignores modes: checked below)
+        try:
+            probe = folder / "probe"
+            try:
+                probe.touch()
+            except PermissionError:
+                with pytest.raises(DiskError, match="cannot write"):
+                    await nm.download(neuron, Version.CNG, tmp_path)
+            else:
+                probe.unlink()
+                (folder / result.path.name).mkdir()  # a folder where the file must go: rename fails
+                with pytest.raises(DiskError, match="cannot write"):
+                    await nm.download(neuron, Version.CNG, tmp_path)
+                (folder / result.path.name).rmdir()
+        finally:
+            folder.chmod(0o700)
+    assert list(tmp_path.rglob("*.part")) == []
