@@ -33,7 +33,7 @@ from yarl import URL
 
 from ._version import __version__
 from .config import ClientConfig, RetryPolicy, Timeouts, default_base_url
-from .download import DownloadResult, save_body
+from .download import DownloadResult, Publisher, save_body
 from .errors import (
     BadRequestError,
     ConnectError,
@@ -318,6 +318,7 @@ class NeuroMorpho:
         self._on_retry = on_retry
         self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self._session: aiohttp.ClientSession | None = None
+        self._publisher = Publisher()
         self._pacer: Pacer | None = None
         self._fields: list[str] | None = None
         self._archives: dict[str, int] | None = None
@@ -377,8 +378,11 @@ class NeuroMorpho:
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        try:
+            await self._publisher.aclose()
+        finally:
+            if session is not None:
+                await session.close()
 
     def _require_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -730,7 +734,9 @@ class NeuroMorpho:
                             return None
                         if resp.status != 200:
                             raise await self._error_for(resp, url)
-                        return await save_body(resp, url, target, check_swc=check_swc)
+                        return await save_body(
+                            resp, url, target, check_swc=check_swc, publisher=self._publisher
+                        )
             except NeuroMorphoError:
                 raise
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:

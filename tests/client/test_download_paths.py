@@ -73,3 +73,38 @@ async def test_small_body_disk_failure_leaves_nothing(start: Start, tmp_path: Pa
         finally:
             folder.chmod(0o700)
     assert list(tmp_path.rglob("*.part")) == []
+
+
+async def test_group_commit_publishes_each_file_and_isolates_failures(tmp_path: Path) -> None:
+    """Bodies handed over together are written in one batch; one bad target does not sink the rest."""
+    from neuromorpho_fetch.download import Publisher
+
+    publisher = Publisher()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a folder must be")
+    targets = [tmp_path / "a" / f"n{i}.CNG.swc" for i in range(20)] + [blocked / "x.CNG.swc"]
+    bodies = [[f"1 1 0 0 0 1 -{i}\n".encode()] for i in range(len(targets))]
+    results = await asyncio.gather(
+        *(
+            publisher.publish(body, target, f"u{i}")
+            for i, (body, target) in enumerate(zip(bodies, targets, strict=True))
+        ),
+        return_exceptions=True,
+    )
+    await publisher.aclose()
+    assert results[:-1] == [None] * 20
+    assert isinstance(results[-1], DiskError)
+    for body, target in zip(bodies[:-1], targets[:-1], strict=True):
+        assert target.read_bytes() == body[0]
+    assert list(tmp_path.rglob("*.part")) == []
+
+
+async def test_many_concurrent_small_downloads_all_land(start: Start, tmp_path: Path) -> None:
+    emu = start()
+    async with client(emu, concurrency=16, rate=10_000) as nm:
+        neurons = [n async for n in nm.select(archive="Siegert")][:60]
+        results = await asyncio.gather(*(nm.download(n, Version.CNG, tmp_path) for n in neurons))
+    for neuron, result in zip(neurons, results, strict=True):
+        served = emu.catalogue.file_for(neuron.id, "CNG")
+        assert served is not None and result.path.read_bytes() == served.body
+    assert list(tmp_path.rglob("*.part")) == []
