@@ -30,7 +30,6 @@ from typing import Any
 from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
 
 from ._version import __version__
-from .client import NeuroMorpho
 from .errors import NeuroMorphoError, TLSError, UsageError
 from .mirror import MirrorOptions, mirror, parse_duration
 from .models import Version
@@ -352,16 +351,7 @@ def _print_summary(report: MirrorReport, quiet: int) -> None:
 async def _list_archives(args: argparse.Namespace) -> dict[str, int]:
     # The same client settings a mirror would use; "what to mirror" does not matter here.
     options = options_from_args(args, archives=("*",), all_archives=False, query=(), retry_failed=None)
-    async with NeuroMorpho(
-        options.base_url,
-        concurrency=options.concurrency,
-        rate=options.rate,
-        retries=options.retry_policy,
-        timeout=options.timeouts,
-        ca_file=options.ca_file,
-        insecure=options.insecure,
-        user_agent=options.user_agent,
-    ) as client:
+    async with options.client() as client:
         return await client.archives()
 
 

@@ -172,6 +172,20 @@ class MirrorOptions:
             return None
         return Timeouts(connect=self.timeout, read=self.timeout, total=max(600.0, 10 * self.timeout))
 
+    def client(self, on_retry: Callable[[RetryEvent], None] | None = None) -> NeuroMorpho:
+        """The client these options describe (not yet open: use it with ``async with``)."""
+        return NeuroMorpho(
+            self.base_url,
+            concurrency=self.concurrency,
+            rate=self.rate,
+            retries=self.retry_policy,
+            timeout=self.timeouts,
+            ca_file=self.ca_file,
+            insecure=self.insecure,
+            user_agent=self.user_agent,
+            on_retry=on_retry,
+        )
+
     def describe(self) -> str:
         """JSON of the options for the ``runs`` table (what a later reader needs to know)."""
         data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -395,17 +409,7 @@ class _Run:
                 self.state = AsyncStateStore(store)
                 await self.state.call(lambda s: s.begin_run(opts.describe()))
             if client is None:
-                async with NeuroMorpho(
-                    self.base_url,
-                    concurrency=opts.concurrency,
-                    rate=opts.rate,
-                    retries=opts.retry_policy,
-                    timeout=opts.timeouts,
-                    ca_file=opts.ca_file,
-                    insecure=opts.insecure,
-                    user_agent=opts.user_agent,
-                    on_retry=self.on_retry,
-                ) as own_client:
+                async with opts.client(on_retry=self.on_retry) as own_client:
                     await self._run(own_client, retry_items)
             else:
                 self.base_url = str(getattr(client, "base_url", self.base_url))
