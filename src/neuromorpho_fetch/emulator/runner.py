@@ -56,6 +56,11 @@ class Emulator:
         """The same JSON as ``GET /_emulator/stats``, read in-process (safe from any thread)."""
         return self._on_loop(self._stats.snapshot)
 
+    def is_missing(self, url: str) -> bool:
+        """Whether the file at ``url`` is one ``missing_rate`` removed for good (it answers 404)."""
+        path = url.removeprefix(self.base_url) if url.startswith(self.base_url) else url
+        return self._plan.missing(path)
+
     def reset(self, *, faults: bool = False) -> None:
         """Clear the counters; with ``faults=True`` also the per-URL fault history."""
 
