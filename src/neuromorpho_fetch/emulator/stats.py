@@ -7,7 +7,8 @@ snapshot on the loop thread, so no lock is needed here.
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections import Counter, deque
 from typing import Any
 
 __all__ = ["Stats"]
@@ -26,7 +27,9 @@ class Stats:
         "file_requests_by_path",
         "in_flight",
         "max_in_flight",
+        "max_per_second",
         "other_requests",
+        "recent",
         "rejected_busy",
         "requests_total",
     )
@@ -48,6 +51,10 @@ class Stats:
         self.file_requests_by_path: Counter[str] = Counter()
         self.rejected_busy = 0
         self.max_in_flight = self.in_flight
+        # Arrival times within the last second: the most requests any one-second window held is the
+        # server's own measure of a client's request rate (politeness, seen from this side).
+        self.recent: deque[float] = deque()
+        self.max_per_second = 0
 
     def enter(self, kind: str, raw_path: str) -> None:
         """A request arrived; ``kind`` is ``api``, ``file`` or ``other``."""
@@ -62,6 +69,13 @@ class Stats:
         self.in_flight += 1
         if self.in_flight > self.max_in_flight:
             self.max_in_flight = self.in_flight
+        now = time.monotonic()
+        recent = self.recent
+        recent.append(now)
+        while recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) > self.max_per_second:
+            self.max_per_second = len(recent)
 
     def leave(self) -> None:
         self.in_flight -= 1
@@ -87,6 +101,7 @@ class Stats:
             "faults_by_kind": dict(sorted(self.faults_by_kind.items())),
             "rejected_busy": self.rejected_busy,
             "max_in_flight": self.max_in_flight,
+            "max_per_second": self.max_per_second,
             "in_flight": self.in_flight,
             "file_requests_by_path": dict(self.file_requests_by_path),
         }
