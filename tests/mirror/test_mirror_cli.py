@@ -354,3 +354,23 @@ def test_usage_errors_before_anything_happens(tmp_path: Path, capsys: pytest.Cap
         run_cli(["--max-duration", "soon", "--all"], capsys)
     assert bad_flag.value.code == 2
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--archive", "x", "--concurrency", "0"], "--concurrency: must be >= 1"),
+        (["--archive", "x", "--rate", "fast"], "--rate"),
+        (["--archive", "x", "--version", "zip"], "--version"),
+        (["--archive", "x", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_2(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_cli([*args, "--out", str(tmp_path / "out")], capsys)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and "--help" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

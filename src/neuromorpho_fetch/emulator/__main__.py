@@ -17,19 +17,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
+from .._argparse import OneLineParser
 from ._config import FAULT_KINDS, EmulatorConfig
 from .runner import Emulator, run_emulator
 
 __all__ = ["main", "parse_args"]
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line on stderr (no usage dump) and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _fault_list(text: str) -> tuple[str, ...]:
@@ -41,8 +34,8 @@ def _fault_list(text: str) -> tuple[str, ...]:
     return kinds
 
 
-def _parser() -> _Parser:
-    p = _Parser(prog="python -m neuromorpho_fetch.emulator", description="An offline NeuroMorpho.Org.")
+def _parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m neuromorpho_fetch.emulator", description="An offline NeuroMorpho.Org.")
     add = p.add_argument
     add("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     add("--port", type=int, default=8443, help="port; 0 = any free port (default 8443)")
