@@ -23,12 +23,13 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
 
+from ._argparse import OneLineParser
 from ._version import __version__
 from .errors import NeuroMorphoError, TLSError, UsageError
 from .mirror import MirrorOptions, mirror, parse_duration
@@ -41,36 +42,27 @@ __all__ = ["build_parser", "main", "options_from_args", "print_tree"]
 PROG = "neuromorpho-fetch"
 DEMO_ARCHIVE = "Siegert"
 log = logging.getLogger("neuromorpho_fetch")
+_N = TypeVar("_N", int, float)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _at_least(convert: Callable[[str], _N], minimum: _N, what: str) -> Callable[[str], _N]:
+    """An argparse ``type=``: ``convert`` the text, refuse values below ``minimum`` in one line."""
+
+    def parse(text: str) -> _N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+_positive_int = _at_least(int, 1, "a whole number")
+_non_negative_int = _at_least(int, 0, "a whole number")
+_seconds = _at_least(float, 0.0, "a number of seconds")
 
 
 def _duration(text: str) -> float:
@@ -88,7 +80,7 @@ def _version_choice(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Mirror NeuroMorpho.Org (or part of it) into a local folder: fast, polite, resumable.",
         epilog="Exit codes: 0 all files present, 1 some failed (listed), 2 usage/configuration error, "
