@@ -13,51 +13,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 
 from neuromorpho_fetch import Neuron, Version, file_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import emulator
+
 TARGET = 1500.0
-
-
-@contextlib.contextmanager
-def emulator(neurons: int, file_kb: float) -> Iterator[str]:
-    """The emulator in a child process on core 0; yields its base URL."""
-    with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready.json"
-        cmd = [
-            sys.executable, "-m", "neuromorpho_fetch.emulator", "--tls", "none", "--port", "0",
-            "--neurons", str(neurons), "--file-kb", str(file_kb), "--ready-file", str(ready),
-        ]  # fmt: skip
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-        try:
-            with contextlib.suppress(OSError, AttributeError):
-                os.sched_setaffinity(proc.pid, {0})
-            deadline = time.monotonic() + 60
-            while not ready.exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"emulator did not start: {' '.join(cmd)}")
-                time.sleep(0.05)
-            yield json.loads(ready.read_text())["base_url"]
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def pin_load_generator() -> str:
@@ -138,7 +109,9 @@ def main() -> int:
     parser.add_argument("--wrk", action="store_true", help="load with wrk (must be on PATH)")
     args = parser.parse_args()
     placement = pin_load_generator()
-    with emulator(args.neurons, args.file_kb) as base_url:
+    settings = ("--tls", "none", "--neurons", str(args.neurons), "--file-kb", str(args.file_kb))
+    with emulator(*settings) as emu:
+        base_url = emu.base_url
         if args.wrk:
             if shutil.which("wrk") is None:
                 raise SystemExit("wrk is not installed")
