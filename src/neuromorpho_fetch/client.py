@@ -32,7 +32,7 @@ import aiohttp
 from yarl import URL
 
 from ._version import __version__
-from .config import ClientConfig, RetryPolicy, Timeouts, default_base_url
+from .config import ClientConfig, RetryPolicy, Timeouts
 from .download import DownloadResult, Publisher, save_body
 from .errors import (
     BadRequestError,
@@ -84,6 +84,8 @@ PAGE_SIZE = 500
 #: The server's documented default page size: always accepted.
 FALLBACK_PAGE_SIZE = 50
 SORT = "neuron_id,asc"
+#: Retries after the first attempt when neither ``retries`` nor ``config`` says otherwise.
+DEFAULT_RETRIES = 6
 
 #: Statuses that mean "not now": retried, honouring Retry-After.
 BUSY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -272,9 +274,9 @@ class NeuroMorpho:
         self,
         base_url: str | None = None,
         *,
-        concurrency: int = 4,
-        rate: float = 5.0,
-        retries: int | RetryPolicy = 6,
+        concurrency: int | None = None,
+        rate: float | None = None,
+        retries: int | RetryPolicy | None = None,
         timeout: float | Timeouts | None = None,
         ssl: ssl.SSLContext | None = None,
         ca_file: str | None = None,
@@ -284,35 +286,25 @@ class NeuroMorpho:
         on_retry: Callable[[RetryEvent], None] | None = None,
         sleep: Sleep | None = None,
     ) -> None:
-        if config is None:
-            cfg = ClientConfig(
-                concurrency=concurrency,
-                rate=rate,
-                retry=_resolve_retry(retries),
-                timeouts=_resolve_timeouts(timeout, Timeouts()),
-                user_agent=user_agent,
-                ca_file=ca_file,
-                insecure=insecure,
-                base_url=_normalise_base(base_url or default_base_url()),
-            )
-        else:
-            # An explicit config wins; keywords still override where they differ from the defaults.
-            changes: dict[str, Any] = {"base_url": _normalise_base(base_url or config.base_url)}
-            if concurrency != 4:
-                changes["concurrency"] = concurrency
-            if rate != 5.0:
-                changes["rate"] = rate
-            if retries != 6:
-                changes["retry"] = _resolve_retry(retries)
-            if timeout is not None:
-                changes["timeouts"] = _resolve_timeouts(timeout, config.timeouts)
-            if user_agent is not None:
-                changes["user_agent"] = user_agent
-            if ca_file is not None:
-                changes["ca_file"] = ca_file
-            if insecure:
-                changes["insecure"] = True
-            cfg = replace(config, **changes)
+        # Start from ``config`` (or the defaults) and apply every keyword the caller gave, whatever its
+        # value: ``None`` is the only "not given".
+        base = config if config is not None else ClientConfig(retry=_resolve_retry(DEFAULT_RETRIES))
+        changes: dict[str, Any] = {"base_url": _normalise_base(base_url or base.base_url)}
+        if concurrency is not None:
+            changes["concurrency"] = concurrency
+        if rate is not None:
+            changes["rate"] = rate
+        if retries is not None:
+            changes["retry"] = _resolve_retry(retries)
+        if timeout is not None:
+            changes["timeouts"] = _resolve_timeouts(timeout, base.timeouts)
+        if user_agent is not None:
+            changes["user_agent"] = user_agent
+        if ca_file is not None:
+            changes["ca_file"] = ca_file
+        if insecure:
+            changes["insecure"] = True
+        cfg = replace(base, **changes)
         self.config: ClientConfig = cfg
         self._ssl = ssl
         self._on_retry = on_retry

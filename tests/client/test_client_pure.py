@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import ssl
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -146,6 +147,9 @@ def test_client_config_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     base = ClientConfig(base_url="https://a.org", concurrency=8, retry=RetryPolicy(attempts=2))
     nm = NeuroMorpho(config=base, rate=2.0)
     assert (nm.config.concurrency, nm.config.rate, nm.config.retry.attempts) == (8, 2.0, 2)
+    # A keyword given is applied even when it equals the default value.
+    nm = NeuroMorpho(config=replace(base, rate=1.0), concurrency=4, rate=5.0, retries=6)
+    assert (nm.config.concurrency, nm.config.rate, nm.config.retry.attempts) == (4, 5.0, 7)
     with pytest.raises(UsageError):
         NeuroMorpho(concurrency=0)
     with pytest.raises(UsageError):
