@@ -48,7 +48,7 @@ from .errors import (
     UnknownFieldError,
     UsageError,
 )
-from .layout import file_task
+from .layout import file_task, safe_target
 from .models import Neuron, Version
 from .pacing import Pacer
 from .query import Query
@@ -683,12 +683,7 @@ class NeuroMorpho:
         """
         wanted = version if isinstance(version, Version) else Version.parse(version)
         task = file_task(self.config.base_url, neuron, wanted)
-        root = Path(dest_dir)
-        target = root.joinpath(*task.path.parts)
-        # layout already makes every component safe; this is the belt to its braces.
-        parts = task.path.parts
-        if task.path.is_absolute() or any(p in ("", ".", "..") or "/" in p or "\\" in p for p in parts):
-            raise UsageError(f"refusing to write outside {str(root)!r}: {str(target)!r}")
+        target = safe_target(Path(dest_dir), task.path.as_posix())
         result = await self.fetch_file(task.url, target, check_swc=wanted is Version.CNG)
         assert result is not None  # no validators sent, so no 304
         return result

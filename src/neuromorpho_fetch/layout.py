@@ -19,9 +19,10 @@ name. The archive folder is made safe the same way.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from .errors import NeuroMorphoError
@@ -37,6 +38,7 @@ __all__ = [
     "png_path",
     "relative_path",
     "safe_component",
+    "safe_target",
     "source_extension",
 ]
 
@@ -176,3 +178,15 @@ def file_task(base_url: str, neuron: Neuron, version: Version) -> FileTask:
         url=file_url(base_url, neuron, version),
         path=relative_path(neuron, version),
     )
+
+
+def safe_target(out: Path, relative: str) -> Path:
+    """``out / relative``, refusing anything that could land outside ``out`` (hostile names)."""
+    parts = relative.split("/")  # the raw text: PurePosixPath would quietly normalise "a//b", "./a"
+    if any(p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts):
+        raise ValueError(f"unsafe relative path {relative!r}")
+    target = out.joinpath(*parts)
+    base = str(out.absolute())
+    if os.path.commonpath([base, str(target.absolute())]) != base:  # pragma: no cover - belt and braces
+        raise ValueError(f"path {relative!r} escapes {str(out)!r}")
+    return target

@@ -12,7 +12,7 @@ Shape (rclone's layering, asyncio discipline):
   client removes its ``.part`` file there) runs before the state is committed and the report written;
 * failures of the first pass get one more pass after a cool-down (the second level of retries).
 
-Every decision is a small pure function (:func:`plan_file`, :func:`failure_kind`, :func:`safe_target`,
+Every decision is a small pure function (:func:`plan_file`, :func:`failure_kind`, layout's ``safe_target``,
 :func:`parse_duration`), tested without sockets.
 """
 
@@ -47,7 +47,7 @@ from .errors import (
     TransportError,
     UsageError,
 )
-from .layout import NoSuchFileError, file_task, safe_component
+from .layout import NoSuchFileError, file_task, safe_component, safe_target
 from .lock import STATE_DIR, DirLock
 from .models import Neuron, Version
 from .progress import Counters, EventKind, ProgressEvent
@@ -67,7 +67,6 @@ __all__ = [
     "mirror",
     "parse_duration",
     "plan_file",
-    "safe_target",
 ]
 
 log = logging.getLogger("neuromorpho_fetch.mirror")
@@ -256,18 +255,6 @@ def failure_kind(error: BaseException) -> str:
     if isinstance(error, TransportError | HTTPStatusError | IntegrityError):
         return "file"
     return "fatal"
-
-
-def safe_target(out: Path, relative: str) -> Path:
-    """``out / relative``, refusing anything that could land outside ``out`` (hostile names)."""
-    parts = relative.split("/")  # the raw text: PurePosixPath would quietly normalise "a//b", "./a"
-    if any(p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts):
-        raise ValueError(f"unsafe relative path {relative!r}")
-    target = out.joinpath(*parts)
-    base = str(out.absolute())
-    if os.path.commonpath([base, str(target.absolute())]) != base:  # pragma: no cover - belt and braces
-        raise ValueError(f"path {relative!r} escapes {str(out)!r}")
-    return target
 
 
 def _reason(error: BaseException) -> str:

@@ -22,6 +22,7 @@ from neuromorpho_fetch.errors import (
     UnknownArchiveError,
     UsageError,
 )
+from neuromorpho_fetch.layout import safe_target
 from neuromorpho_fetch.lock import DirLock
 from neuromorpho_fetch.mirror import (
     Action,
@@ -29,7 +30,6 @@ from neuromorpho_fetch.mirror import (
     failure_kind,
     parse_duration,
     plan_file,
-    safe_target,
 )
 from neuromorpho_fetch.report import Failure, MirrorReport, read_failures, write_json_atomic
 from neuromorpho_fetch.state import AsyncStateStore, FileRow, StateStore
