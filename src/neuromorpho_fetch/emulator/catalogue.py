@@ -319,7 +319,7 @@ class Catalogue:
         self._bodies: _ByteLRU = _ByteLRU(_BODY_CACHE_BYTES)
         self._files: _ByteLRU = _ByteLRU(_FILE_CACHE_BYTES)
         self._summaries: dict[str, Counter[str]] = {}
-        self._sorted_names: list[str] | None = None
+        self._field_values: dict[str, list[str]] = {}
 
     # -- construction -----------------------------------------------------------------------------------
 
@@ -590,17 +590,23 @@ class Catalogue:
         return dict(self._summary(key))
 
     def field_values(self, field: str) -> list[str]:
-        """Distinct values of a field, list fields flattened, nulls left out; ids sort as numbers."""
+        """Distinct values of a field, list fields flattened, nulls left out; ids sort as numbers.
+
+        The server pages through these lists, one call per page, so each is built once and kept: callers
+        get the cached list and must not change it.
+        """
         key = self.field_key(field)
+        cached = self._field_values.get(key)
+        if cached is not None:
+            return cached
         if key == "neuron_id":
-            return [str(i) for i in self._ids]
-        if key == "neuron_name":
-            if self._sorted_names is None:  # the server pages through it: keep it (references only)
-                self._sorted_names = sorted(self._names)
-            return self._sorted_names
-        if key in _PER_NEURON:
-            return sorted(set(self._column(key)))
-        return sorted(self._summary(key))
+            values = [str(i) for i in self._ids]
+        elif key in _PER_NEURON:
+            values = sorted(set(self._column(key)))
+        else:
+            values = sorted(self._summary(key))
+        self._field_values[key] = values
+        return values
 
     def _summary(self, key: str) -> Counter[str]:
         """Neuron counts per value of a group-level field, counted group by group; small, so cached."""
