@@ -535,9 +535,11 @@ class NeuroMorpho:
         return list(self._fields)
 
     async def _check_field(self, field: str) -> str:
-        real = match_field(field, await self.fields())
+        """The server's spelling of ``field``, or :class:`UnknownFieldError` naming the valid ones."""
+        fields = await self.fields()
+        real = match_field(field, fields)
         if real is None:
-            raise UnknownFieldError(field, await self.fields())
+            raise UnknownFieldError(field, fields)
         return real
 
     async def field_values(self, field: str) -> list[str]:
@@ -594,14 +596,7 @@ class NeuroMorpho:
         built = Query.build(q=q, fq=fq, **criteria)
         full = built if query is None else query.merge(built)
         if full.criteria:
-            fields = await self.fields()
-            renames: dict[str, str] = {}
-            for name in full.fields:
-                real = match_field(name, fields)
-                if real is None:
-                    raise UnknownFieldError(name, fields)
-                renames[name] = real
-            full = full.rename_fields(renames)
+            full = full.rename_fields({name: await self._check_field(name) for name in full.fields})
         return full
 
     async def _explain_bad_request(self, query: Query, error: BadRequestError) -> NeuroMorphoError:

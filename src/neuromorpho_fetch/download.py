@@ -1,4 +1,4 @@
-"""One download attempt: response body → unique temp file → verify → fsync → rename into place.
+"""One download attempt: response body → verify as it streams → temp file → fsync → rename into place.
 
 A crash, a Ctrl-C or a cancelled task at any point leaves either the old file or the new one under the
 final name, never a partial one: bytes only ever go to ``<name>.<random>.part`` beside the target (same
@@ -13,9 +13,9 @@ Checks, each answering a failure seen with real servers (reference A9.6, aiohttp
   body is longer than its header says; files are requested with ``Accept-Encoding: identity``);
 * for standardized SWC files, :class:`~neuromorpho_fetch.swc.SwcChecker` over the stream.
 
-Two ways to disk, chosen by size, because a thread hop costs ~0.2 ms of CPU on our 2-core machines
-(measured: ``asyncio.to_thread`` round trip 210 us CPU, against ~0.3 ms to write, fsync and rename a
-20 KB file) and a NeuroMorpho.Org file is typically tens of kilobytes:
+Two ways to disk, chosen by size, because on our 2-core machines one ``asyncio.to_thread`` round trip
+cost 55-210 us of CPU (measured twice, quiet and loaded machine), a sizeable share of what writing,
+fsyncing and renaming a 20 KB file costs, and a NeuroMorpho.Org file is typically tens of kilobytes:
 
 * a body that ends within one chunk (1 MiB: nearly every SWC file) is checked in memory and handed to
   the client's :class:`Publisher`, which writes, fsyncs and renames a whole batch of such files in
@@ -258,37 +258,31 @@ async def save_body(
     url: str,
     target: Path,
     *,
+    publisher: Publisher,
     check_swc: bool = False,
-    chunk_size: int = CHUNK_SIZE,
-    publisher: Publisher | None = None,
 ) -> DownloadResult:
     """Stream ``response``'s body into ``target`` atomically; raise :class:`IntegrityError` if it is wrong.
 
     The caller owns the request (status already checked) and the retry; this is the part of one attempt
-    that touches the disk. Small bodies go through ``publisher`` (the client's group commit) when given.
+    that touches the disk. Small bodies go through ``publisher``, the client's group commit.
     """
     headers = response.headers
     if _is_html_type(headers.get("Content-Type")):
         raise IntegrityError(f"{url} served an HTML page instead of the file", url=url)
     verifier = _Verifier(url, expected_length(headers), check_swc)
-    stream = response.content.iter_chunked(chunk_size)
+    stream = response.content.iter_chunked(CHUNK_SIZE)
     buffered: list[bytes] = []
     in_memory = 0
     async for chunk in stream:
         verifier.feed(chunk)
         buffered.append(chunk)
         in_memory += len(chunk)
-        if in_memory > chunk_size:
+        if in_memory > CHUNK_SIZE:
             await _stream_to_disk(stream, buffered, verifier, target)
             break
     else:
         verifier.finish()
-        if publisher is not None:
-            await publisher.publish(buffered, target, url)
-        else:
-            [error] = await asyncio.to_thread(_publish_batch, [(buffered, target, url)])
-            if error is not None:
-                raise error
+        await publisher.publish(buffered, target, url)
     return DownloadResult(
         url=url,
         path=target,

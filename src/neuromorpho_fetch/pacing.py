@@ -27,6 +27,7 @@ from .errors import UsageError
 __all__ = ["Pacer", "TokenBucket"]
 
 Clock = Callable[[], float]
+#: An awaitable sleep, injectable so tests record waits instead of spending them.
 Sleep = Callable[[float], Awaitable[None]]
 
 

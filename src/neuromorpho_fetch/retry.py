@@ -27,6 +27,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_base, stop_never
 
 from .config import RetryPolicy
 from .errors import HTTPStatusError, IntegrityError, NeuroMorphoError, NotFoundPageError
+from .pacing import Sleep
 
 __all__ = [
     "NOT_FOUND_PAGE_ATTEMPTS",
@@ -44,9 +45,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: An awaitable sleep, injectable so tests record waits instead of spending them.
-Sleep = Callable[[float], Awaitable[None]]
 
 Classification = Literal["transient", "permanent", "integrity"]
 
