@@ -89,7 +89,19 @@ def test_tls_errors_name_the_fix(text: str, flag: str) -> None:
     assert flag in str(err) and not err.transient
 
 
+PUBLIC_API = {
+    "BadRequestError", "ClientConfig", "ConnectError", "DiskError", "DownloadResult", "FileTask",
+    "HTTPStatusError", "IntegrityError", "MirrorOptions", "MirrorReport", "NeuroMorpho", "NeuroMorphoError",
+    "Neuron", "NotFoundError", "NotFoundPageError", "OutputDirError", "ProgressEvent", "Query",
+    "RequestTimeout", "RetryEvent", "RetryPolicy", "ServerBusyError", "TLSError", "Timeouts",
+    "TransportError", "UnknownArchiveError", "UnknownFieldError", "UsageError", "Version", "__version__",
+    "file_task", "file_url", "mirror", "relative_path", "ssl_context",
+}  # fmt: skip
+
+
 def test_public_api_is_pinned() -> None:
+    """Adding or removing a public name is a decision: this list changes with it, on purpose."""
+    assert set(neuromorpho_fetch.__all__) == PUBLIC_API
     assert neuromorpho_fetch.__all__ == sorted(neuromorpho_fetch.__all__)
     for name in neuromorpho_fetch.__all__:
         assert hasattr(neuromorpho_fetch, name), name

@@ -99,7 +99,7 @@ def test_hostile_names_stay_inside_the_tree(name: str, tmp_path: Path) -> None:
     rel = relative_path(neuron(name, archive="../Evil/Archive"), Version.CNG)
     assert len(rel.parts) == 3
     for part in rel.parts:
-        assert part not in ("", ".", "..") and "/" not in part and "\\" not in part and "\x00" not in part
+        assert part not in ("", ".", "..") and "\\" not in part and "\x00" not in part
         assert not part.startswith(".")
     target = (tmp_path / rel).resolve()
     assert target.is_relative_to(tmp_path.resolve())

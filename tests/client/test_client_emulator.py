@@ -291,7 +291,11 @@ async def test_next_page_is_prefetched_one_ahead(start: Start, monkeypatch: pyte
     emu = start()
     async with client(emu) as nm, contextlib.aclosing(nm.select(Query(q="*:*"))) as neurons:
         await anext(neurons)
-        await asyncio.sleep(0.3)  # the consumer is busy with page 0 ...
+        for _ in range(500):  # the consumer is busy with page 0 ...
+            if emu.stats()["api_requests"] >= 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # room for a wrong third request to show up
         assert emu.stats()["api_requests"] == 2  # ... while page 1 is fetched, and only page 1
         rest = [n async for n in neurons]
     assert len(rest) == len(emu.catalogue) - 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ async def test_real_retry_after_wait_is_measured(start: Start) -> None:
 
 async def test_retries_give_up_with_the_typed_error(start: Start) -> None:
     emu = start(fault_rate=1.0, fault_max_per_url=10, faults=("500",))
-    async with client(emu, retries=2) as nm:
+    async with client(emu, retries=replace(FAST, attempts=3)) as nm:
         with pytest.raises(ServerBusyError):
             await nm.health()
     assert emu.stats()["api_requests"] == 3
@@ -115,7 +116,7 @@ async def test_cancel_mid_body_leaves_no_file(start: Start, how: str, tmp_path: 
 
 async def test_replace_keeps_old_file_until_new_one_is_complete(start: Start, tmp_path: Path) -> None:
     emu = start(fault_rate=1.0, fault_max_per_url=10, faults=("truncate",), fault_scope="files")
-    async with client(emu, retries=1) as nm:
+    async with client(emu, retries=replace(FAST, attempts=2)) as nm:
         neuron = await nm.neuron(emu.catalogue.neuron_ids()[0])
         from neuromorpho_fetch.layout import relative_path
 

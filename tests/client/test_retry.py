@@ -30,15 +30,9 @@ from neuromorpho_fetch.retry import (
     should_retry,
 )
 
+from .conftest import FakeSleep
+
 URL = "https://example/x"
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def test_classify() -> None:
