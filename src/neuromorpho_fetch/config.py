@@ -1,7 +1,7 @@
 """Small frozen configuration objects with validated defaults.
 
 Everything that shapes a client's behaviour sits in one of these, so a run can be described (and
-logged, and tested) as a value. Validation happens here, once, and raises :class:`UsageError` with a
+logged, and tested) as a value. Each object validates itself when built and raises :class:`UsageError` with a
 one-line message, so the CLI never prints a traceback for a bad flag.
 """
 
@@ -32,7 +32,8 @@ class RetryPolicy:
     """How transient failures are retried (see :mod:`neuromorpho_fetch.retry`).
 
     ``attempts`` counts every try, the first included. Backoff is exponential with full jitter:
-    the n-th wait is uniform in ``[0, min(backoff_max, backoff_base * 2**n)]``; a server's
+    the wait after failed attempt n (1-based) is uniform in
+    ``[0, min(backoff_max, backoff_base * 2**(n-1))]``; a server's
     ``Retry-After`` raises the wait to what it asks, never above ``retry_after_max``.
     """
 

@@ -33,6 +33,9 @@ LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=1"
 def ssl_context(ca_file: str | os.PathLike[str] | None = None, insecure: bool = False) -> ssl.SSLContext:
     """Build the client's TLS context: verified, but willing to accept the legacy DH key."""
     ctx = ssl.create_default_context()  # system store, hostname checks, TLS >= 1.2
+    # OpenSSL already reads SSL_CERT_FILE, but silently skips a missing or broken one (the failure then
+    # surfaces later as CERTIFICATE_VERIFY_FAILED); loading it again here costs one file read and turns
+    # that into a one-line error naming the variable.
     env_bundle = os.environ.get("SSL_CERT_FILE")
     for bundle in (env_bundle, ca_file):
         if bundle is None or bundle == "":
