@@ -530,9 +530,10 @@ class Catalogue:
         if pos is None:
             return None
         group = self._group_at(pos)
+        computed = dict(zip(_COMPUTED, self._surfaces(neuron_id), strict=True))  # one hash, three fields
         out: dict[str, Any] = {}
         for key in _RECORD_KEYS:
-            value = self.value(key, pos, group)
+            value = computed[key] if key in computed else self.value(key, pos, group)
             out[key] = list(value) if isinstance(value, tuple) else value
         out["neuron_id"] = neuron_id
         return out
