@@ -41,6 +41,7 @@ from .stats import Stats
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "build_app", "redirect_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Lookup = Callable[[int], dict[str, Any] | None]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -80,6 +81,27 @@ class _Served:
             "Accept-Ranges": "bytes",
         }
         return cls(f.body, f.etag, int(f.last_modified.timestamp()), last_modified, headers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One requested page of a listing of ``total`` items (0-based ``number``)."""
+
+    number: int
+    size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return math.ceil(self.total / self.size)
+
+    def items(self, items: Sequence[Any]) -> Sequence[Any]:
+        return items[self.number * self.size : (self.number + 1) * self.size]
+
+    def info(self) -> dict[str, int]:
+        """Spring's ``page`` object."""
+        pages = self.pages
+        return {"size": self.size, "totalElements": self.total, "totalPages": pages, "number": self.number}
 
 
 def _http_date(text: str) -> int | None:
@@ -267,25 +289,29 @@ class _Routes:
         status = int(mode)
         return spring_error(status, f"page {page} is past the last page ({max(pages - 1, 0)})", request.path)
 
-    def _neuron_page(self, request: web.Request, ids: Sequence[int]) -> web.Response:
+    def _page(self, request: web.Request, total: int) -> _Page | web.Response:
+        """The page asked for, or the error for bad paging or (if so configured) a page past the last."""
         paging = self._paging(request)
         if isinstance(paging, web.Response):
             return paging
-        page, size = paging
-        total = len(ids)
-        pages = math.ceil(total / size)
-        info = {"size": size, "totalElements": total, "totalPages": pages, "number": page}
-        body: dict[str, Any] = {}
-        if page < pages:
-            host = request.host
-            records = [self._neuron(host, i) for i in ids[page * size : (page + 1) * size]]
-            body["_embedded"] = {"neuronResources": records}
-        elif total:
-            error = self._past_last(request, page, pages)
+        page = _Page(*paging, total)
+        if page.number >= page.pages and total:
+            error = self._past_last(request, page.number, page.pages)
             if error is not None:
                 return error
-        body["_links"] = self._links(request, page, size, pages)
-        body["page"] = info
+        return page
+
+    def _neuron_page(self, request: web.Request, ids: Sequence[int]) -> web.Response:
+        page = self._page(request, len(ids))
+        if isinstance(page, web.Response):
+            return page
+        body: dict[str, Any] = {}
+        if page.number < page.pages:
+            host = request.host
+            records = [self._neuron(host, i) for i in page.items(ids)]
+            body["_embedded"] = {"neuronResources": records}
+        body["_links"] = self._links(request, page.number, page.size, page.pages)
+        body["page"] = page.info()
         return _json(body)
 
     def _select(self, *, q: str | None, fq: Sequence[str], body: Any, sort: str | None) -> Sequence[int]:
@@ -301,12 +327,17 @@ class _Routes:
             self._selects.popitem(last=False)
         return ids
 
-    def _select_page(self, request: web.Request, **query: Any) -> web.Response:
-        sort = request.query.get("sort")
+    def _selected(self, request: web.Request, **query: Any) -> Sequence[int] | web.Response:
+        """The ids a query selects, in the request's ``sort`` order, or its 400."""
         try:
-            ids = () if self.config.empty_selects else self._select(sort=sort, **query)
+            return self._select(sort=request.query.get("sort"), **query)
         except QueryError as exc:
             return spring_error(400, str(exc), request.path)
+
+    def _select_page(self, request: web.Request, **query: Any) -> web.Response:
+        ids = () if self.config.empty_selects else self._selected(request, **query)
+        if isinstance(ids, web.Response):
+            return ids
         if not ids and self.config.no_hits == "404":
             return spring_error(404, "No neurons found for this query", request.path)
         return self._neuron_page(request, ids)
@@ -319,30 +350,17 @@ class _Routes:
     async def neurons(self, request: web.Request) -> web.Response:
         if self.config.empty_selects:
             return self._neuron_page(request, ())
-        sort = request.query.get("sort")
-        if sort is None:
+        if request.query.get("sort") is None:
             return self._neuron_page(request, self.cat.neuron_ids())
-        try:
-            ids = self._select(q=None, fq=(), body=None, sort=sort)
-        except QueryError as exc:
-            return spring_error(400, str(exc), request.path)
-        return self._neuron_page(request, ids)
+        # The whole listing is not a query: no no_hits 404, even from an empty catalogue.
+        ids = self._selected(request, q=None, fq=(), body=None)
+        return ids if isinstance(ids, web.Response) else self._neuron_page(request, ids)
 
     async def neuron_by_id(self, request: web.Request) -> web.Response:
-        neuron_id = self._int_id(request)
-        if isinstance(neuron_id, web.Response):
-            return neuron_id
-        record = self._neuron(request.host, neuron_id)
-        if record is None:
-            return spring_error(404, "Requested neuron not found", request.path)
-        return _json(record)
+        return self._by_id(request, lambda neuron_id: self._neuron(request.host, neuron_id), "neuron")
 
     async def neuron_by_name(self, request: web.Request) -> web.Response:
-        neuron_id = self.cat.id_by_name(request.match_info["name"])
-        record = None if neuron_id is None else self._neuron(request.host, neuron_id)
-        if record is None:
-            return spring_error(404, "Requested neuron not found", request.path)
-        return _json(record)
+        return self._by_name(request, lambda neuron_id: self._neuron(request.host, neuron_id), "neuron")
 
     async def select_get(self, request: web.Request) -> web.Response:
         q = request.query.get("q")
@@ -369,19 +387,10 @@ class _Routes:
             values = self.cat.field_values(field)
         except KeyError:
             return spring_error(400, f"Unknown field: {field}", request.path)
-        paging = self._paging(request)
-        if isinstance(paging, web.Response):
-            return paging
-        page, size = paging
-        total = len(values)
-        pages = math.ceil(total / size)
-        if page >= pages and total:
-            error = self._past_last(request, page, pages)
-            if error is not None:
-                return error
-        chunk = values[page * size : (page + 1) * size]
-        info = {"size": size, "totalElements": total, "totalPages": pages, "number": page}
-        return _json({"fields": chunk, "page": info})
+        page = self._page(request, len(values))
+        if isinstance(page, web.Response):
+            return page
+        return _json({"fields": page.items(values), "page": page.info()})
 
     async def partition(self, request: web.Request) -> web.Response:
         field = request.match_info["field"]
@@ -392,21 +401,13 @@ class _Routes:
         return _json({"fields": {} if self.config.empty_selects else counts})
 
     async def morphometry_by_id(self, request: web.Request) -> web.Response:
-        neuron_id = self._int_id(request)
-        if isinstance(neuron_id, web.Response):
-            return neuron_id
-        return self._one(request, self.cat.morphometry(neuron_id), "morphometry")
+        return self._by_id(request, self.cat.morphometry, "morphometry")
 
     async def morphometry_by_name(self, request: web.Request) -> web.Response:
-        neuron_id = self.cat.id_by_name(request.match_info["name"])
-        found = None if neuron_id is None else self.cat.morphometry(neuron_id)
-        return self._one(request, found, "morphometry")
+        return self._by_name(request, self.cat.morphometry, "morphometry")
 
     async def pvec_by_id(self, request: web.Request) -> web.Response:
-        neuron_id = self._int_id(request)
-        if isinstance(neuron_id, web.Response):
-            return neuron_id
-        return self._one(request, self.cat.pvec(neuron_id), "persistence vector")
+        return self._by_id(request, self.cat.pvec, "persistence vector")
 
     async def api_fallback(self, request: web.Request) -> web.Response:
         """Anything no route took: Spring's 404 for a GET, its 405 for other methods (reference A6)."""
@@ -427,6 +428,17 @@ class _Routes:
         if found is None:
             return spring_error(404, f"Requested {what} not found", request.path)
         return _json(found)
+
+    def _by_id(self, request: web.Request, lookup: _Lookup, what: str) -> web.Response:
+        """``/{what}/id/{id}``: 400 for an id that is not an int, 404 for an unknown one."""
+        neuron_id = self._int_id(request)
+        if isinstance(neuron_id, web.Response):
+            return neuron_id
+        return self._one(request, lookup(neuron_id), what)
+
+    def _by_name(self, request: web.Request, lookup: _Lookup, what: str) -> web.Response:
+        neuron_id = self.cat.id_by_name(request.match_info["name"])
+        return self._one(request, None if neuron_id is None else lookup(neuron_id), what)
 
     # -- files -------------------------------------------------------------------------------------
 
