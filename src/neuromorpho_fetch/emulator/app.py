@@ -27,11 +27,11 @@ from aiohttp import web
 from ._config import EmulatorConfig
 from .catalogue import FIELDS, Catalogue, EmulatedFile
 from .faults import (
-    HTML_ERROR_PAGE,
     PRE_FAULTS,
     FaultPlan,
     fault_after,
     fault_before,
+    html_error,
     send_throttled,
     spring_error,
 )
@@ -460,7 +460,7 @@ class _Routes:
 
     async def dable_file(self, request: web.Request) -> web.Response:
         if self.plan.missing(request.rel_url.raw_path):
-            return _not_found_html()
+            return html_error(404)
         info = request.match_info
         archive, folder, name = info["archive"], info["folder"], info["filename"]
         sensitive = self._case_sensitive
@@ -468,26 +468,22 @@ class _Routes:
             ("dable", archive, folder, name),
             lambda: self.cat.file(archive, folder, name, case_sensitive=sensitive),
         )
-        return _not_found_html() if served is None else _send(request, served)
+        return html_error(404) if served is None else _send(request, served)
 
     async def image(self, request: web.Request) -> web.Response:
         if self.plan.missing(request.rel_url.raw_path):
-            return _not_found_html()
+            return html_error(404)
         archive, name = request.match_info["archive"], request.match_info["filename"]
         sensitive = self._case_sensitive
         served = self._cached(
             ("image", archive, name), lambda: self.cat.image(archive, name, case_sensitive=sensitive)
         )
-        return _not_found_html() if served is None else _send(request, served)
+        return html_error(404) if served is None else _send(request, served)
 
     async def neuron_info_jsp(self, request: web.Request) -> web.Response:
         """The Terms of Use forbid scripted calls to .jsp pages; answering 403 lets tests prove we don't."""
         page = b"<html><body><h1>403 Forbidden</h1><p>Use the API and direct file URLs.</p></body></html>"
         return web.Response(status=403, body=page, content_type="text/html", charset="utf-8")
-
-
-def _not_found_html() -> web.Response:
-    return web.Response(status=404, body=HTML_ERROR_PAGE, content_type="text/html", charset="utf-8")
 
 
 def _send(request: web.Request, served: _Served) -> web.Response:

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from email.utils import formatdate
+from http import HTTPStatus
 
 from aiohttp import web
 
@@ -36,21 +37,13 @@ __all__ = [
     "abort_connection",
     "fault_after",
     "fault_before",
+    "html_error",
     "send_throttled",
     "spring_error",
 ]
 
 #: Faults answered without running the route's handler.
 PRE_FAULTS = frozenset({"503", "429", "500", "html200", "html404"})
-_REASONS = {
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 HTML_ERROR_PAGE = (
     b'<!doctype html><html lang="en"><head><title>HTTP Status 404 \xe2\x80\x93 Not Found</title></head>'
@@ -59,7 +52,6 @@ HTML_ERROR_PAGE = (
     b"representation for the target resource or is not willing to disclose that one exists.</p>"
     b'<hr class="line" /><h3>Apache Tomcat</h3></body></html>\n'
 )
-_HTML_TYPE = "text/html;charset=utf-8"
 
 
 def _unit(*parts: object) -> float:
@@ -127,13 +119,18 @@ def spring_error(status: int, message: str, path: str, headers: dict[str, str] |
     body = {
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "status": status,
-        "error": _REASONS.get(status, "Error"),
+        "error": HTTPStatus(status).phrase,
         "message": message,
         "path": path,
     }
     return web.Response(
         status=status, body=json.dumps(body).encode(), content_type="application/json", headers=headers
     )
+
+
+def html_error(status: int) -> web.Response:
+    """Tomcat's HTML 404 page, with ``status`` (a 200 for the ``html200`` fault)."""
+    return web.Response(status=status, body=HTML_ERROR_PAGE, content_type="text/html", charset="utf-8")
 
 
 def retry_after(seconds: int, http_date: bool) -> str:
@@ -166,21 +163,26 @@ def fault_before(kind: FaultKind, request: web.Request, variant: int, retry_afte
     if kind == "500":
         return spring_error(500, "Internal Server Error. Please notify nmoadmin@gmu.edu.", path)
     if kind in ("html200", "html404"):
-        status = 200 if kind == "html200" else 404
-        return web.Response(status=status, body=HTML_ERROR_PAGE, content_type="text/html", charset="utf-8")
+        return html_error(200 if kind == "html200" else 404)
     # reset before the response: nothing is written; aiohttp swallows the failed write of this stub.
     abort_connection(request)
     return web.Response(status=499)
+
+
+def _streamed(resp: web.Response) -> tuple[web.StreamResponse, bytes]:
+    """A streamed copy of ``resp`` (same status, headers and length) and the body it must carry."""
+    body = resp.body
+    assert isinstance(body, bytes)
+    out = web.StreamResponse(status=resp.status, headers=resp.headers)
+    out.content_length = len(body)
+    return out, body
 
 
 async def fault_after(
     kind: FaultKind, request: web.Request, resp: web.Response, stall_s: float
 ) -> tuple[web.StreamResponse, int]:
     """Faults that need the real body: send it badly. Returns the response and body bytes sent."""
-    body = resp.body
-    assert isinstance(body, bytes)
-    out = web.StreamResponse(status=resp.status, headers=resp.headers)
-    out.content_length = len(body)
+    out, body = _streamed(resp)
     half = len(body) // 2
     try:
         await out.prepare(request)
@@ -207,10 +209,7 @@ async def send_throttled(
     request: web.Request, resp: web.Response, bytes_per_s: float
 ) -> tuple[web.StreamResponse, int]:
     """Stream ``resp`` at most ``bytes_per_s`` on this connection (HTTP/1.1: one request at a time)."""
-    body = resp.body
-    assert isinstance(body, bytes)
-    out = web.StreamResponse(status=resp.status, headers=resp.headers)
-    out.content_length = len(body)
+    out, body = _streamed(resp)
     await out.prepare(request)
     chunk = max(1024, int(bytes_per_s / 20))  # ~50 ms slices keep the rate smooth
     loop = asyncio.get_running_loop()
