@@ -468,8 +468,8 @@ class _Run:
         await asyncio.sleep(wait)
         for job in jobs:
             self.failures.pop(job.path, None)
-            self.counters.failed -= 1
             job.action = Action.FETCH
+        self.counters.failed = len(self.failures)
 
         async def feed(queue: asyncio.Queue[_Job | None]) -> None:
             for job in jobs:
@@ -631,7 +631,6 @@ class _Run:
 
     def _dry(self, job: _FileJob) -> None:
         if job.action in (Action.FETCH, Action.REVALIDATE):
-            self.report.downloaded += 1
             self.counters.downloaded += 1
             log.debug("would download %s", job.path)
         else:
@@ -796,8 +795,6 @@ class _Run:
         self._record_complete(job, result.size, result.sha256, result.etag, result.last_modified)
         self.counters.downloaded += 1
         self.counters.bytes += result.size
-        self.report.downloaded += 1
-        self.report.bytes += result.size
         self.emit("downloaded", path=job.path, nbytes=result.size)
 
     def _record_if_renamed(self, job: _FileJob, target: Path) -> None:
@@ -817,8 +814,6 @@ class _Run:
         self._record_complete(job, size, digest, None, None)
         self.counters.downloaded += 1
         self.counters.bytes += size
-        self.report.downloaded += 1
-        self.report.bytes += size
 
     async def _morphometry(self, client: NeuroMorpho, neuron: Neuron) -> None:
         if self.past_deadline():
@@ -831,7 +826,6 @@ class _Run:
             path = f"{safe_component(neuron.archive.lower())}/morphometry.jsonl"
             url = f"{self.base_url.rstrip('/')}/api/morphometry/id/{neuron.id}"
             self._add_failure(Failure(neuron.name, url, _reason(exc), path, neuron.archive, "morphometry"))
-            self.counters.failed += 1
             self.emit("failed", path=path, message=_reason(exc))
             return
         line = json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -867,7 +861,6 @@ class _Run:
 
     def _skipped(self, job: _FileJob) -> None:
         self.counters.skipped += 1
-        self.report.skipped += 1
         self.emit("skipped", path=job.path)
 
     def _failed(self, job: _FileJob, exc: BaseException) -> None:
@@ -885,7 +878,6 @@ class _Run:
         if self.state is not None:
             self.state.failed(job.path, job.url, job.archive, job.neuron_name, job.version, reason)
         self._add_failure(Failure(job.neuron_name, job.url, reason, job.path, job.archive, job.version))
-        self.counters.failed += 1
         if not self.second_pass:
             self.retry_later.append(job)
         log.debug("failed: %s: %s", job.path, reason)
@@ -893,6 +885,7 @@ class _Run:
 
     def _add_failure(self, failure: Failure) -> None:
         self.failures[failure.path if failure.version != "morphometry" else failure.url] = failure
+        self.counters.failed = len(self.failures)
 
     # -- end of run -------------------------------------------------------------------------------
     def _publish_writers(self) -> None:
@@ -915,14 +908,17 @@ class _Run:
             writers.clear()
 
     def _finish_report(self) -> None:
-        r = self.report
+        """Copy the live counters into the report: the counters are the one running tally."""
+        r, c = self.report, self.counters
         r.elapsed_s = time.monotonic() - self.started
-        r.neurons = self.counters.neurons
-        r.files = self.counters.files
-        r.retries = self.counters.retries
+        r.neurons = c.neurons
+        r.files = c.files
+        r.downloaded = c.downloaded
+        r.skipped = c.skipped
+        r.bytes = c.bytes
+        r.retries = c.retries
         r.failures = sorted(self.failures.values(), key=lambda f: (f.archive, f.path, f.url))
-        r.failed = len(r.failures)
-        self.counters.failed = r.failed
+        r.failed = c.failed = len(r.failures)
 
     def _close_state(self, outcome: str) -> None:
         assert self.state is not None
