@@ -792,9 +792,7 @@ class _Run:
                 self._record_complete(job, row.size, row.sha256, row.etag, row.last_modified)
             self._skipped(job)
             return
-        self._record_complete(job, result.size, result.sha256, result.etag, result.last_modified)
-        self.counters.downloaded += 1
-        self.counters.bytes += result.size
+        self._downloaded(job, result.size, result.sha256, result.etag, result.last_modified)
         self.emit("downloaded", path=job.path, nbytes=result.size)
 
     def _record_if_renamed(self, job: _FileJob, target: Path) -> None:
@@ -811,9 +809,7 @@ class _Run:
             size, digest = _hash_file(target)
         except OSError:
             return  # not renamed: nothing to record
-        self._record_complete(job, size, digest, None, None)
-        self.counters.downloaded += 1
-        self.counters.bytes += size
+        self._downloaded(job, size, digest, None, None)
 
     async def _morphometry(self, client: NeuroMorpho, neuron: Neuron) -> None:
         if self.past_deadline():
@@ -858,6 +854,14 @@ class _Run:
                 etag=etag,
                 last_modified=last_modified,
             )
+
+    def _downloaded(
+        self, job: _FileJob, size: int, digest: str, etag: str | None, last_modified: str | None
+    ) -> None:
+        """A body fetched and renamed into place: record it and count it."""
+        self._record_complete(job, size, digest, etag, last_modified)
+        self.counters.downloaded += 1
+        self.counters.bytes += size
 
     def _skipped(self, job: _FileJob) -> None:
         self.counters.skipped += 1
