@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from ._config import EmulatorConfig
+from ._lru import ByteLRU
 from .catalogue import FIELDS, Catalogue, EmulatedFile
 from .faults import (
     PRE_FAULTS,
@@ -45,7 +46,9 @@ _Lookup = Callable[[int], dict[str, Any] | None]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-#: Prepared file responses kept in memory; the catalogue may build bodies on demand.
+#: Prepared file responses kept in memory, by URL. The catalogue keeps built files too, by neuron and kind,
+#: for every caller (tests' expected bodies, other spellings of a path); this cache is what makes a repeat
+#: GET skip the path lookup and header formatting, so the hot path is one dictionary lookup.
 FILE_CACHE_BYTES = 32 * 2**20
 SELECT_CACHE_ENTRIES = 64
 
@@ -165,8 +168,7 @@ class _Routes:
         self.stats = stats
         self.plan = plan
         self._rng = random.Random(config.seed)
-        self._files: OrderedDict[tuple[str, ...], _Served] = OrderedDict()
-        self._file_bytes = 0
+        self._files: ByteLRU[tuple[str, ...], _Served] = ByteLRU(FILE_CACHE_BYTES)
         self._selects: OrderedDict[str, Sequence[int]] = OrderedDict()
         self._case_sensitive = config.path_case == "sensitive"
         self._bytes_per_s = config.bandwidth_kbps * 1024
@@ -442,20 +444,12 @@ class _Routes:
 
     # -- files -------------------------------------------------------------------------------------
 
-    def _cached(self, key: tuple[str, ...], load: Callable[[], EmulatedFile | None]) -> _Served | None:
-        served = self._files.get(key)
-        if served is not None:
-            self._files.move_to_end(key)
-            return served
-        found = load()
+    def _prepared(self, key: tuple[str, ...], found: EmulatedFile | None) -> _Served | None:
+        """A file the cache missed, prepared for sending and kept under its URL."""
         if found is None:
             return None
         served = _Served.of(found)
-        self._files[key] = served
-        self._file_bytes += len(served.body)
-        while self._file_bytes > FILE_CACHE_BYTES and len(self._files) > 1:
-            _, old = self._files.popitem(last=False)
-            self._file_bytes -= len(old.body)
+        self._files.put(key, served, len(served.body))
         return served
 
     async def dable_file(self, request: web.Request) -> web.Response:
@@ -463,10 +457,9 @@ class _Routes:
             return html_error(404)
         info = request.match_info
         archive, folder, name = info["archive"], info["folder"], info["filename"]
-        sensitive = self._case_sensitive
-        served = self._cached(
-            ("dable", archive, folder, name),
-            lambda: self.cat.file(archive, folder, name, case_sensitive=sensitive),
+        key = ("dable", archive, folder, name)
+        served = self._files.get(key) or self._prepared(
+            key, self.cat.file(archive, folder, name, case_sensitive=self._case_sensitive)
         )
         return html_error(404) if served is None else _send(request, served)
 
@@ -474,9 +467,9 @@ class _Routes:
         if self.plan.missing(request.rel_url.raw_path):
             return html_error(404)
         archive, name = request.match_info["archive"], request.match_info["filename"]
-        sensitive = self._case_sensitive
-        served = self._cached(
-            ("image", archive, name), lambda: self.cat.image(archive, name, case_sensitive=sensitive)
+        key = ("image", archive, name)
+        served = self._files.get(key) or self._prepared(
+            key, self.cat.image(archive, name, case_sensitive=self._case_sensitive)
         )
         return html_error(404) if served is None else _send(request, served)
 

@@ -39,7 +39,7 @@ import random
 import statistics
 import zlib
 from array import array
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,6 +48,7 @@ from typing import Any
 
 from ..layout import source_extension
 from . import morphology
+from ._lru import ByteLRU
 
 __all__ = ["FIELDS", "HOSTILE_NAMES", "KINDS", "LIST_FIELDS", "Catalogue", "EmulatedFile", "Value"]
 
@@ -316,8 +317,8 @@ class Catalogue:
         variant_keys = sorted(set(_VARIANT_KEY.values()))
         self._variants = {key: rng.randbytes(len(self._names)) for key in variant_keys}
         self._folded_index: tuple[array[int], array[int]] | None = None
-        self._bodies: _ByteLRU = _ByteLRU(_BODY_CACHE_BYTES)
-        self._files: _ByteLRU = _ByteLRU(_FILE_CACHE_BYTES)
+        self._bodies: ByteLRU[tuple[Hashable, ...], bytes] = ByteLRU(_BODY_CACHE_BYTES)
+        self._files: ByteLRU[tuple[int, str], EmulatedFile] = ByteLRU(_FILE_CACHE_BYTES)
         self._summaries: dict[str, Counter[str]] = {}
         self._field_values: dict[str, list[str]] = {}
 
@@ -723,7 +724,7 @@ class Catalogue:
 
     def _file(self, pos: int, kind: str) -> EmulatedFile | None:
         cached = self._files.get((pos, kind))
-        if isinstance(cached, EmulatedFile):
+        if cached is not None:
             return cached
         built = self._build(pos, kind)
         if built is None:
@@ -769,7 +770,7 @@ class Catalogue:
 
     def _pooled(self, key: tuple[Hashable, ...], make: Callable[[], bytes]) -> bytes:
         body = self._bodies.get(key)
-        if isinstance(body, bytes):
+        if body is not None:
             return body
         made = make()
         self._bodies.put(key, made, len(made))
@@ -788,7 +789,7 @@ class Catalogue:
         variant %= _TIER_VARIANTS[level]
         key = (self.seed, fmt, tier, variant)
         master = _MASTERS.get(key)
-        if not isinstance(master, bytes):
+        if master is None:
             master = make(mix64(self.seed, tier, variant, len(fmt)), tier)
             _MASTERS.put(key, master, len(master))
         return master
@@ -847,34 +848,6 @@ class Catalogue:
         return head + self._swc_prefix(size, (variant + 1) % _BODY_VARIANTS, False), "text/plain"
 
 
-class _ByteLRU:
-    """An LRU map bounded by the total size of its values, so big files cannot pin memory."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._used = 0
-        self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
-
-    def get(self, key: Hashable) -> object | None:
-        item = self._items.get(key)
-        if item is None:
-            return None
-        self._items.move_to_end(key)
-        return item[0]
-
-    def put(self, key: Hashable, value: object, size: int) -> None:
-        if size > self._limit // 4:
-            return  # a few huge files would evict everything else; they are rebuilt from pooled bodies
-        old = self._items.pop(key, None)
-        if old is not None:
-            self._used -= old[1]
-        self._items[key] = (value, size)
-        self._used += size
-        while self._used > self._limit:
-            _, (_, dropped) = self._items.popitem(last=False)
-            self._used -= dropped
-
-
 def _fold_digest(folded: str) -> int:
     return zlib.crc32(folded.encode("utf-8", "surrogatepass"))
 
@@ -887,7 +860,7 @@ def _elements(value: Value) -> tuple[str, ...]:
 
 
 #: Master bodies by (seed, format, tier, variant); see :meth:`Catalogue._master`.
-_MASTERS = _ByteLRU(_MASTER_CACHE_BYTES)
+_MASTERS: ByteLRU[tuple[int, str, int, int], bytes] = ByteLRU(_MASTER_CACHE_BYTES)
 
 
 # --- helpers for construction ---------------------------------------------------------------------------
