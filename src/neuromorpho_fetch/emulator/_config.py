@@ -9,17 +9,30 @@ Validation happens here, once, so the CLI can turn a bad flag into a one-line er
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-__all__ = ["FAULT_KINDS", "EmulatorConfig", "FaultKind", "TLSMode"]
+__all__ = [
+    "FAULT_KINDS",
+    "EmulatorConfig",
+    "FaultKind",
+    "FaultScope",
+    "NoHits",
+    "Oversize",
+    "PastLast",
+    "PathCase",
+    "TLSMode",
+]
 
 TLSMode = Literal["legacy-dh", "modern", "none"]
 FaultKind = Literal["503", "429", "500", "reset", "truncate", "html200", "html404", "stall"]
+FaultScope = Literal["all", "api", "files"]
+Oversize = Literal["clamp", "400"]
+NoHits = Literal["404", "empty"]
+PastLast = Literal["empty", "404", "400"]
+PathCase = Literal["sensitive", "insensitive"]
 
 #: Every fault kind ``--faults`` accepts, in a fixed order (the order decides which kind a hash picks).
-FAULT_KINDS: tuple[FaultKind, ...] = ("503", "429", "500", "reset", "truncate", "html200", "html404", "stall")
-
-_TLS_MODES = ("legacy-dh", "modern", "none")
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +53,15 @@ class EmulatorConfig:
     fault_rate: float = 0.0
     faults: tuple[FaultKind, ...] = FAULT_KINDS
     fault_max_per_url: int = 3
-    fault_scope: Literal["all", "api", "files"] = "all"
+    fault_scope: FaultScope = "all"
     missing_rate: float = 0.0
     stall_ms: float = 30000.0
     retry_after_s: int = 1
     # Behaviour switches where the real server is unknown.
-    oversize: Literal["clamp", "400"] = "clamp"
-    no_hits: Literal["404", "empty"] = "404"
-    past_last: Literal["empty", "404", "400"] = "empty"
-    path_case: Literal["sensitive", "insensitive"] = "sensitive"
+    oversize: Oversize = "clamp"
+    no_hits: NoHits = "404"
+    past_last: PastLast = "empty"
+    path_case: PathCase = "sensitive"
     empty_selects: bool = False
     redirect_http: bool = False
     # Catalogue shape.
@@ -62,8 +75,8 @@ class EmulatorConfig:
 
     def _problems(self) -> list[str]:
         out: list[str] = []
-        if self.tls not in _TLS_MODES:
-            out.append(f"tls must be one of {', '.join(_TLS_MODES)}, got {self.tls!r}")
+        if self.tls not in get_args(TLSMode):
+            out.append(f"tls must be one of {', '.join(get_args(TLSMode))}, got {self.tls!r}")
         if not 0 <= self.port <= 65535:
             out.append(f"port must be 0..65535, got {self.port}")
         if self.neurons < 1:
@@ -85,13 +98,14 @@ class EmulatorConfig:
         if self.fault_rate > 0 and not self.faults:
             out.append("fault-rate > 0 needs at least one fault kind")
         checks = (
-            ("oversize", ("clamp", "400")),
-            ("no_hits", ("404", "empty")),
-            ("past_last", ("empty", "404", "400")),
-            ("path_case", ("sensitive", "insensitive")),
-            ("fault_scope", ("all", "api", "files")),
+            ("oversize", Oversize),
+            ("no_hits", NoHits),
+            ("past_last", PastLast),
+            ("path_case", PathCase),
+            ("fault_scope", FaultScope),
         )
-        for name, allowed in checks:
+        for name, kind in checks:
+            allowed = get_args(kind)
             if getattr(self, name) not in allowed:
                 out.append(f"{name.replace('_', '-')} must be one of {'|'.join(allowed)}")
         if self.file_kb is not None and self.file_kb <= 0:
