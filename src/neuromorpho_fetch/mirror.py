@@ -598,21 +598,38 @@ class _Run:
                 lines.setdefault(neuron.archive, []).append(
                     json.dumps(dict(neuron.record), ensure_ascii=False, separators=(",", ":")) + "\n"
                 )
+        self.emit("listed")
+        await self._schedule(
+            jobs, queue, verify=self.options.verify, refresh=self.options.refresh, metadata=lines
+        )
+        if self.options.morphometry and not self.options.dry_run:
+            for neuron in neurons:
+                if not self.past_deadline():
+                    await queue.put(_MorphJob(neuron))
+
+    async def _schedule(
+        self,
+        jobs: list[_FileJob],
+        queue: asyncio.Queue[_Job | None],
+        *,
+        verify: bool,
+        refresh: bool,
+        metadata: dict[str, list[str]] | None = None,
+    ) -> None:
+        """Look rows up and stat files for a batch, then skip, count (dry run) or queue each job.
+
+        The normal listing and ``--retry-failed`` both come here, so both skip files in flight and
+        stop queueing at the deadline. ``metadata`` lines are written on the way (one thread hop).
+        """
         paths = [job.path for job in jobs]
         rows: dict[str, FileRow] = await self.state.lookup(paths) if self.state is not None else {}
-        sizes = await _disk(self._prepare_batch, lines, paths)
+        sizes = await _disk(self._prepare_batch, metadata or {}, paths)
         self.counters.files += len(jobs)
-        self.emit("listed")
         self.emit("planned")
         for job in jobs:
-            action = plan_file(
-                rows.get(job.path),
-                sizes.get(job.path),
-                verify=self.options.verify,
-                refresh=self.options.refresh,
-            )
-            job.action, job.row, job.local_size = action, rows.get(job.path), sizes.get(job.path)
-            if action is Action.SKIP or job.path in self.in_flight:
+            job.row, job.local_size = rows.get(job.path), sizes.get(job.path)
+            job.action = plan_file(job.row, job.local_size, verify=verify, refresh=refresh)
+            if job.action is Action.SKIP or job.path in self.in_flight:
                 self._skipped(job)
                 continue
             if self.options.dry_run:
@@ -624,10 +641,6 @@ class _Run:
                 continue
             self.in_flight.add(job.path)
             await queue.put(job)
-        if self.options.morphometry and not self.options.dry_run:
-            for neuron in neurons:
-                if not self.past_deadline():
-                    await queue.put(_MorphJob(neuron))
 
     def _dry(self, job: _FileJob) -> None:
         if job.action in (Action.FETCH, Action.REVALIDATE):
@@ -696,22 +709,8 @@ class _Run:
                 )
             )
         self.counters.neurons = len({j.neuron_name for j in jobs})
-        paths = [j.path for j in jobs]
-        rows = await self.state.lookup(paths) if self.state is not None else {}
-        sizes = await _disk(self._prepare_batch, {}, paths)
-        self.counters.files = len(jobs)
         self.counters.listing_done = True
-        self.emit("planned")
-        for job in jobs:
-            job.row, job.local_size = rows.get(job.path), sizes.get(job.path)
-            job.action = plan_file(job.row, job.local_size, verify=False, refresh=False)
-            if job.action is Action.SKIP:
-                self._skipped(job)
-            elif self.options.dry_run:
-                self._dry(job)
-            elif job.path not in self.in_flight:
-                self.in_flight.add(job.path)
-                await queue.put(job)
+        await self._schedule(jobs, queue, verify=False, refresh=False)
 
     # -- workers -----------------------------------------------------------------------------------
     async def _worker(self, client: NeuroMorpho, queue: asyncio.Queue[_Job | None]) -> None:
