@@ -58,7 +58,7 @@ class Emulator:
 
     def is_missing(self, url: str) -> bool:
         """Whether the file at ``url`` is one ``missing_rate`` removed for good (it answers 404)."""
-        path = url.removeprefix(self.base_url) if url.startswith(self.base_url) else url
+        path = url.removeprefix(self.base_url)
         return self._plan.missing(path)
 
     def reset(self, *, faults: bool = False) -> None:

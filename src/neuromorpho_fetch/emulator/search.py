@@ -34,11 +34,7 @@ _MATCH_ALL = "*"
 
 
 class QueryError(ValueError):
-    """A query the server answers with 400; ``message`` is shown to the user in the Spring error body."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    """A query the server answers with 400; ``str(exc)`` is the message of the Spring error body."""
 
 
 def select(
