@@ -274,8 +274,12 @@ class _FileJob:
     version: str
     action: Action
     row: FileRow | None = None
-    check_swc: bool = False
     local_size: int | None = None  # size on disk when planned; None = no file there
+
+    @property
+    def check_swc(self) -> bool:
+        """Only the standardized SWC has a format the client can check before the rename."""
+        return self.version == Version.CNG
 
 
 @dataclass(slots=True)
@@ -584,7 +588,6 @@ class _Run:
                     neuron_name=neuron.name,
                     version=version.value,
                     action=Action.FETCH,
-                    check_swc=version is Version.CNG,
                 )
             )
         return jobs
@@ -705,7 +708,6 @@ class _Run:
                     neuron_name=failure.neuron_name,
                     version=failure.version,
                     action=Action.FETCH,
-                    check_swc=failure.version == Version.CNG.value,
                 )
             )
         self.counters.neurons = len({j.neuron_name for j in jobs})
@@ -736,33 +738,12 @@ class _Run:
             try:
                 size, digest = await asyncio.to_thread(_hash_file, target)
             except OSError:  # gone or unreadable since planning: fetch it like a missing file
-                size, digest, job.action = -1, "", Action.FETCH
-        if job.action in (Action.ADOPT, Action.VERIFY):
-            if job.action is Action.ADOPT:
-                # Keep the validators when the bytes are the ones recorded (a run killed mid-refresh).
-                same = job.row is not None and job.row.sha256 == digest
-                etag = job.row.etag if same and job.row else None
-                modified = job.row.last_modified if same and job.row else None
-                self._record_complete(job, size, digest, etag, modified)
-                self.report.adopted += 1
-                self._skipped(job)
-                return
-            row = job.row
-            if row is not None and row.sha256 == digest and row.size == size:
-                if not self.options.refresh:
-                    self._skipped(job)
-                    return
-                job.action = Action.REVALIDATE
-            else:
-                log.warning(
-                    "damaged: %s (sha256 %s, recorded %s); fetching again",
-                    job.path,
-                    digest[:12],
-                    (row.sha256 or "?")[:12] if row else "?",
-                )
-                self.report.damaged.append(job.path)
                 job.action = Action.FETCH
-        conditional = job.action is Action.REVALIDATE and job.row is not None
+            else:
+                if self._settled_on_disk(job, size, digest):
+                    return
+        # The recorded validators, for a conditional request (--refresh).
+        validators = job.row if job.action is Action.REVALIDATE else None
         assert self.state is not None
         self.state.start(job.path, job.url, job.archive, job.neuron_name, job.version)
         try:
@@ -770,8 +751,8 @@ class _Run:
                 job.url,
                 target,
                 check_swc=job.check_swc,
-                etag=job.row.etag if conditional and job.row else None,
-                last_modified=job.row.last_modified if conditional and job.row else None,
+                etag=validators.etag if validators is not None else None,
+                last_modified=validators.last_modified if validators is not None else None,
             )
         except asyncio.CancelledError:
             self._record_if_renamed(job, target)
@@ -793,6 +774,38 @@ class _Run:
             return
         self._downloaded(job, result.size, result.sha256, result.etag, result.last_modified)
         self.emit("downloaded", path=job.path, nbytes=result.size)
+
+    def _settled_on_disk(self, job: _FileJob, size: int, digest: str) -> bool:
+        """ADOPT or VERIFY with the file's hash: True when the file on disk settles the job.
+
+        Otherwise ``job.action`` says what to ask the server: REVALIDATE (intact, ``--refresh``)
+        or FETCH (damaged).
+        """
+        row = job.row
+        recorded = row if row is not None and row.sha256 == digest else None  # same bytes as recorded
+        if job.action is Action.ADOPT:
+            # Keep the validators when the bytes are the ones recorded (a run killed mid-refresh).
+            etag = recorded.etag if recorded is not None else None
+            modified = recorded.last_modified if recorded is not None else None
+            self._record_complete(job, size, digest, etag, modified)
+            self.report.adopted += 1
+            self._skipped(job)
+            return True
+        if recorded is not None and recorded.size == size:
+            if not self.options.refresh:
+                self._skipped(job)
+                return True
+            job.action = Action.REVALIDATE
+            return False
+        log.warning(
+            "damaged: %s (sha256 %s, recorded %s); fetching again",
+            job.path,
+            digest[:12],
+            (row.sha256 or "?")[:12] if row else "?",
+        )
+        self.report.damaged.append(job.path)
+        job.action = Action.FETCH
+        return False
 
     def _record_if_renamed(self, job: _FileJob, target: Path) -> None:
         """Cancelled between the client's rename and our bookkeeping: record the file anyway.
