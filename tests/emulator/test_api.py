@@ -273,6 +273,7 @@ def test_select_post_body(plain: Emulator) -> None:
     narrowed = requests.post(
         plain.base_url + "/api/neuron/select?size=500",
         json={"species": ["rat", "mouse"], "archive": [archive]},
+        timeout=10,
     ).json()
     assert ids(narrowed) == [i for i in want if plain.catalogue.record(i)["archive"] == archive]  # type: ignore[index]
     assert requests.post(plain.base_url + "/api/neuron/select", data=b"{nope", timeout=10).status_code == 400

@@ -93,12 +93,15 @@ def test_unknown_file_is_an_html_404(plain: Emulator) -> None:
 
 
 def test_path_case_switch(start: Start, plain: Emulator) -> None:
-    shouting = url(plain).replace("/dableFiles/", "/dableFiles/").split("/")
-    shouting[4] = shouting[4].upper()  # the archive folder
-    upper = "/".join(shouting)
-    assert fetch(upper).status_code == 404
     lenient = start(path_case="insensitive")
-    assert fetch(upper.replace(plain.base_url, lenient.base_url)).status_code == 200
+    parts = url(plain).split("/")  # .../dableFiles/<archive>/<version folder>/<file name>
+    for index in (4, 5, 6):  # each part of the path after /dableFiles, in the wrong case
+        shouting = list(parts)
+        shouting[index] = parts[index].upper()
+        assert shouting[index] != parts[index]
+        upper = "/".join(shouting)
+        assert fetch(upper).status_code == 404, upper
+        assert fetch(upper.replace(plain.base_url, lenient.base_url)).status_code == 200, upper
     png = url(plain, 0, Version.PNG).split("/")  # .../images/imageFiles/<Archive>/<name>.png
     assert png[5] != png[5].lower()
     png[5] = png[5].lower()
