@@ -39,7 +39,7 @@ def _parser() -> OneLineParser:
     add("--seed", type=int, default=7, help="seed of the catalogue and of every fault (default 7)")
     add("--tls", choices=get_args(TLSMode), default="legacy-dh", help="default legacy-dh")
     add("--redirect-http", action="store_true", help="also listen on plain HTTP and 301 to HTTPS")
-    add("--ready-file", type=Path, help="write {base_url, ca_file, pid} JSON here once serving")
+    add("--ready-file", type=Path, help="write {base_url, ca_file, http_url, pid} JSON here once serving")
     add("--latency-ms", type=float, default=0.0, help="added to every response")
     add("--jitter-ms", type=float, default=0.0, help="uniform random extra latency, up to this")
     add("--bandwidth-kbps", type=float, default=0.0, help="KiB/s per connection (0 = unlimited)")

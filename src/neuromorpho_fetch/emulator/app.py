@@ -5,8 +5,9 @@ pages of 50 (at most 500), ``neuron_id`` order by default, and the file tree und
 ``/images/imageFiles`` with validators and ranges. Every route is wrapped by one guard that counts the
 request, applies the capacity cap, latency and injected faults, so handlers stay plain.
 
-The file GET is the hot path of every benchmark: it is a dictionary lookup in a small LRU of prepared
-responses (headers formatted once), and a ``web.Response`` with the body bytes. Nothing else.
+The file GET is the hot path of every benchmark: past the guard's counting, it is one lookup by URL in a
+byte-bounded LRU of prepared responses (headers formatted once), a glance at the validator and range
+headers, and a ``web.Response`` with the body bytes. The catalogue is asked only on a miss.
 """
 
 from __future__ import annotations
