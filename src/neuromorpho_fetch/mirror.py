@@ -941,15 +941,11 @@ class _Run:
         r = self.report
         status = outcome if outcome != "complete" else ("complete" if r.exit_code == 0 else "incomplete")
         try:
-            self.state.flush_sync()
-            self.state.store.end_run(status, r.downloaded, r.skipped, r.failed, r.bytes)
+            self.state.finish(status, r.downloaded, r.skipped, r.failed, r.bytes)
         except NeuroMorphoError as exc:
             log.error("state store: %s", exc)
             if r.error is None:
                 r.error = str(exc)
-        finally:
-            with contextlib.suppress(Exception):
-                self.state.close()
         log.debug("state store: %d flushes, %.3fs in commits", self.state.flushes, self.state.flush_seconds)
 
     def _write_report(self) -> None:

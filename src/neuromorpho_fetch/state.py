@@ -316,15 +316,31 @@ class AsyncStateStore:
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             await self.flush()
 
-    def flush_sync(self) -> None:
-        """Final flush from synchronous code (after the loop is gone, or on a cancelled path)."""
-        ops, self._ops = self._ops, []
-        self._executor.submit(self.store.apply, ops).result()
+    def finish(self, status: str, downloaded: int, skipped: int, failed: int, nbytes: int) -> None:
+        """End the run: write what is left, record the run's outcome, close.
+
+        Synchronous (it also serves a cancelled run, whose loop is going away) and all on the
+        store's own thread. A failed write is raised after the store is closed.
+        """
+        self._close(lambda store: store.end_run(status, downloaded, skipped, failed, nbytes))
 
     def close(self) -> None:
-        """Write what is left and close; the database is left consistent even if that write fails."""
+        """Write what is left and close, without ending the run."""
+        self._close(None)
+
+    def _close(self, then: Callable[[StateStore], None] | None) -> None:
+        ops, self._ops = self._ops, []
+
+        def last(store: StateStore) -> None:
+            store.apply(ops)
+            if then is not None:
+                then(store)
+
         try:
-            self.flush_sync()
+            self._executor.submit(last, self.store).result()
         finally:
-            self._executor.submit(self.store.close).result()
+            # The database is consistent whatever happened above (a write is all or nothing), so a
+            # failure to close must not hide the outcome.
+            with contextlib.suppress(sqlite3.Error):
+                self._executor.submit(self.store.close).result()
             self._executor.shutdown(wait=True)
