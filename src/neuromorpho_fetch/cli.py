@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-un
 
 from ._argparse import OneLineParser
 from ._version import __version__
+from .config import Timeouts
 from .errors import NeuroMorphoError, TLSError, UsageError
 from .mirror import MirrorOptions, mirror, parse_duration
 from .models import Version
@@ -70,6 +72,12 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--max-duration: ")) from None
+
+
+def _default(name: str, cls: type[Any] = MirrorOptions) -> str:
+    """A dataclass field's default for ``--help`` (``5``, ``0.5``, ``neuromorpho``): options own it."""
+    value = next(f.default for f in dataclasses.fields(cls) if f.name == name)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _version_choice(text: str) -> str:
@@ -137,45 +145,55 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         metavar="DIR",
-        help="output folder (default ./neuromorpho; ./neuromorpho-demo with --demo)",
+        help=f"output folder (default ./{_default('out')}; ./neuromorpho-demo with --demo)",
     )
 
     how = parser.add_argument_group("how")
-    how.add_argument("--concurrency", type=_positive_int, metavar="N", help="requests in flight (default 4)")
-    how.add_argument("--rate", type=float, metavar="R", help="requests per second, all kinds (default 5)")
+    # No argparse defaults below: a flag not given leaves MirrorOptions' own default, which the help
+    # text quotes (one place for each default).
+    how.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help=f"requests in flight (default {_default('concurrency')})",
+    )
+    how.add_argument(
+        "--rate",
+        type=float,
+        metavar="R",
+        help=f"requests per second, all kinds (default {_default('rate')})",
+    )
     how.add_argument(
         "--retries",
         type=_non_negative_int,
-        default=5,
         metavar="N",
-        help="retries per request after the first attempt (default 5)",
+        help=f"retries per request after the first attempt (default {_default('retries')})",
     )
     how.add_argument(
         "--retry-wait",
         type=_seconds,
-        default=0.5,
         metavar="S",
-        help="base of the exponential backoff between retries (default 0.5 s)",
+        help=f"base of the exponential backoff between retries (default {_default('retry_wait')} s)",
     )
     how.add_argument(
         "--retry-after-max",
         type=_seconds,
-        default=120.0,
         metavar="S",
-        help="longest pause honoured when the server sends Retry-After (default 120 s)",
+        help="longest pause honoured when the server sends Retry-After "
+        f"(default {_default('retry_after_max')} s)",
     )
     how.add_argument(
         "--cool-down",
         type=_seconds,
-        default=30.0,
         metavar="S",
-        help="pause before the second pass over failed files (default 30 s)",
+        help=f"pause before the second pass over failed files (default {_default('cool_down')} s)",
     )
     how.add_argument(
         "--timeout",
         type=float,
         metavar="S",
-        help="longest silence on a connection before it counts as stalled (default 60 s)",
+        help="longest silence on a connection before it counts as stalled "
+        f"(default {_default('read', Timeouts)} s)",
     )
     how.add_argument(
         "--base-url", metavar="URL", help="server (default $NEUROMORPHO_BASE_URL or neuromorpho.org)"
@@ -232,8 +250,9 @@ def versions_from_args(args: argparse.Namespace) -> tuple[Version, ...]:
 
 
 def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptions:
-    values: dict[str, Any] = {
-        "out": args.out if args.out is not None else Path("neuromorpho"),
+    """The flags as options; a flag not given (None) is left out, so MirrorOptions' default holds."""
+    given: dict[str, Any] = {
+        "out": args.out,
         "archives": tuple(args.archive),
         "all_archives": args.all_archives,
         "query": tuple(args.query),
@@ -241,8 +260,8 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
         "versions": versions_from_args(args),
         "morphometry": args.with_morphometry,
         "base_url": args.base_url,
-        "concurrency": args.concurrency if args.concurrency is not None else 4,
-        "rate": args.rate if args.rate is not None else 5.0,
+        "concurrency": args.concurrency,
+        "rate": args.rate,
         "retries": args.retries,
         "retry_wait": args.retry_wait,
         "retry_after_max": args.retry_after_max,
@@ -258,6 +277,7 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
         "max_duration": args.max_duration,
         "cool_down": args.cool_down,
     }
+    values = {name: value for name, value in given.items() if value is not None}
     values.update(overrides)
     return MirrorOptions(**values)
 
@@ -328,15 +348,15 @@ def run_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool) -> int:
     except NeuroMorphoError as exc:
         report = display.report
         if report is not None and (report.downloaded or report.skipped or report.failed):
-            _print_summary(report, quiet)
+            _print_summary(report)
         _error(str(exc))
         return exit_code_for(exc)
     if report is not None and (not quiet or code != 0):
-        _print_summary(report, quiet)
+        _print_summary(report)
     return code
 
 
-def _print_summary(report: MirrorReport, quiet: int) -> None:
+def _print_summary(report: MirrorReport) -> None:
     print(report.summary(), flush=True)
 
 
