@@ -639,8 +639,7 @@ class _Run:
                 self._dry(job)
                 continue
             if self.past_deadline():
-                self.report.not_started += 1
-                self.report.stopped_by_deadline = True
+                self._not_started()
                 continue
             self.in_flight.add(job.path)
             await queue.put(job)
@@ -725,8 +724,7 @@ class _Run:
                 continue
             try:
                 if self.past_deadline():
-                    self.report.not_started += 1
-                    self.report.stopped_by_deadline = True
+                    self._not_started()
                     continue
                 await self._handle(client, job)
             finally:
@@ -898,6 +896,11 @@ class _Run:
             self.retry_later.append(job)
         log.debug("failed: %s: %s", job.path, reason)
         self.emit("failed", path=job.path, message=reason)
+
+    def _not_started(self) -> None:
+        """A file left for the next run because ``--max-duration`` is up."""
+        self.report.not_started += 1
+        self.report.stopped_by_deadline = True
 
     def _add_failure(self, failure: Failure) -> None:
         self.failures[failure.path if failure.version != "morphometry" else failure.url] = failure

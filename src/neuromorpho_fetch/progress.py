@@ -76,7 +76,6 @@ class ProgressDisplay:
     def __init__(
         self, *, bars: bool, log_interval: float = 30.0, stream: IO[str] | None = None, quiet: bool = False
     ) -> None:
-        self.bars = bars
         self.quiet = quiet
         self.log_interval = log_interval
         self.stream = stream if stream is not None else sys.stderr

@@ -29,16 +29,14 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .errors import DiskError, OutputDirError
 
-__all__ = ["STATE_FILE", "AsyncStateStore", "FileRow", "StateStore", "Status"]
+__all__ = ["STATE_FILE", "AsyncStateStore", "FileRow", "StateStore"]
 
 STATE_FILE = "state.sqlite"
-
-Status = Literal["downloading", "complete", "failed"]
 
 T = TypeVar("T")
 
@@ -96,7 +94,6 @@ VALUES (?, ?, ?, ?, ?, 'failed', 0, ?, ?, ?)
 ON CONFLICT(path) DO UPDATE SET url=excluded.url, status='failed', last_error=excluded.last_error,
     updated_at=excluded.updated_at, run_id=excluded.run_id
 """
-_SQL_TOUCH = "UPDATE files SET updated_at=?, run_id=? WHERE path=?"
 
 _OPS = {"start": _SQL_START, "complete": _SQL_COMPLETE, "failed": _SQL_FAILED}
 
