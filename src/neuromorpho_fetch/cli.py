@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -282,26 +283,30 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
     return MirrorOptions(**values)
 
 
-_handler: logging.Handler | None = None
+@contextlib.contextmanager
+def setup_logging(quiet: int, verbose: int) -> Iterator[None]:
+    """One stderr handler on the root logger while ``main()`` runs; removed, levels restored, after.
 
-
-def setup_logging(quiet: int, verbose: int) -> None:
-    """One stderr handler on the root logger (replacing the one a previous ``main()`` call added)."""
-    global _handler
+    ``main()`` owns what it installs: a caller that runs it in-process (tests, a notebook) keeps no
+    handler bound to a stderr that may be closed or replaced by then.
+    """
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    root, ours, aiohttp = (logging.getLogger(name) for name in ("", "neuromorpho_fetch", "aiohttp"))
+    saved = [(logger, logger.level) for logger in (root, ours, aiohttp)]
     # -v: our own debug lines (every retry, every skip); -vv: everything, aiohttp included.
-    logging.getLogger("neuromorpho_fetch").setLevel(
-        logging.DEBUG if verbose and not quiet else logging.NOTSET
-    )
-    root = logging.getLogger()
-    if _handler is not None:
-        root.removeHandler(_handler)
-    _handler = logging.StreamHandler(sys.stderr)
-    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
-    root.addHandler(_handler)
+    ours.setLevel(logging.DEBUG if verbose and not quiet else logging.NOTSET)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    root.addHandler(handler)
     root.setLevel(level)
     # aiohttp's own loggers are noisy at INFO and say nothing our errors do not.
-    logging.getLogger("aiohttp").setLevel(max(level, logging.WARNING))
+    aiohttp.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for logger, saved_level in saved:
+            logger.setLevel(saved_level)
 
 
 def _error(message: str) -> None:
@@ -435,22 +440,22 @@ def run_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.quiet, args.verbose)
-    try:
-        if args.demo:
-            return run_demo(args)
-        if args.list_archives:
-            return list_archives(args)
-        options = options_from_args(args)
-        return run_mirror(options, quiet=args.quiet, no_progress=args.no_progress)
-    except NeuroMorphoError as exc:
-        _error(str(exc))
-        return exit_code_for(exc)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `neuromorpho-fetch --list-archives | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    with setup_logging(args.quiet, args.verbose):
+        try:
+            if args.demo:
+                return run_demo(args)
+            if args.list_archives:
+                return list_archives(args)
+            options = options_from_args(args)
+            return run_mirror(options, quiet=args.quiet, no_progress=args.no_progress)
+        except NeuroMorphoError as exc:
+            _error(str(exc))
+            return exit_code_for(exc)
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:  # `neuromorpho-fetch --list-archives | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
