@@ -14,7 +14,7 @@ import pytest
 
 from neuromorpho_fetch import cli
 from neuromorpho_fetch.emulator import Emulator, EmulatorConfig, serve_in_thread
-from neuromorpho_fetch.layout import NoSuchFileError, relative_path
+from neuromorpho_fetch.layout import NoSuchFileError, file_task, relative_path
 from neuromorpho_fetch.models import Neuron, Version
 
 #: Fast, deterministic client settings for a local emulator (politeness is not the point here).
@@ -86,6 +86,12 @@ def archive_neurons(emulator: Emulator, archive: str) -> list[Neuron]:
         if record is not None and record["archive"] == archive:
             out.append(Neuron.from_record(record))
     return out
+
+
+def cng_urls(emulator: Emulator, archive: str) -> dict[str, str]:
+    """Relative path → URL of every CNG file of ``archive`` (to look its requests up by path)."""
+    tasks = (file_task(emulator.base_url, n, Version.CNG) for n in archive_neurons(emulator, archive))
+    return {task.path.as_posix(): task.url for task in tasks}
 
 
 def expected_files(

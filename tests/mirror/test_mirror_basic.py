@@ -69,13 +69,19 @@ async def test_cancelling_the_library_call_cleans_up_and_reports(server: Emulato
     from neuromorpho_fetch import MirrorOptions, ProgressEvent, mirror
 
     events: list[ProgressEvent] = []
+    first_download = asyncio.Event()
+
+    def progress(event: ProgressEvent) -> None:
+        events.append(event)
+        if event.kind == "downloaded":
+            first_download.set()
+
     out = tmp_path / "lib"
     options = MirrorOptions(
         out=out, archives=("Allen Cell Types",), base_url=server.base_url, ca_file=server.ca_file, rate=1000
     )
-    task = asyncio.create_task(mirror(options, progress=events.append))
-    while not any(e.kind == "downloaded" for e in events):
-        await asyncio.sleep(0.005)
+    task = asyncio.create_task(mirror(options, progress=progress))
+    await asyncio.wait_for(first_download.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

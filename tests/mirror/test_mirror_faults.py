@@ -10,7 +10,7 @@ import pytest
 
 from neuromorpho_fetch.emulator import FAULT_KINDS, Emulator, EmulatorConfig, serve_in_thread
 
-from .conftest import base_args, data_files, expected_files, part_files, run_cli
+from .conftest import base_args, cng_urls, data_files, expected_files, part_files, run_cli
 
 BIG = "Allen Cell Types"  # 1,020 of 3,400 neurons with seed 7
 
@@ -78,7 +78,8 @@ def test_files_missing_for_good_are_reported_exactly(
     assert result.code == 1
     expected = expected_files(holey, "Amaral")
     prefix = holey.base_url
-    missing = {path for path, url in _urls(holey, "Amaral").items() if holey.is_missing(url)}
+    urls = cng_urls(holey, "Amaral")
+    missing = {path for path, url in urls.items() if holey.is_missing(url)}
     assert 2 <= len(missing) < 0.1 * len(expected)
     data = json.loads(report.read_text())
     assert {f["path"] for f in data["failures"]} == missing
@@ -96,7 +97,7 @@ def test_files_missing_for_good_are_reported_exactly(
     # The second pass asked again for each of them, as many times as the first pass did (a 404 is
     # retried a little by the client: the server also serves 404 pages as transient faults).
     by_path = holey.stats()["file_requests_by_path"]
-    asked = {by_path[_urls(holey, "Amaral")[p].removeprefix(prefix)] for p in missing}
+    asked = {by_path[urls[p].removeprefix(prefix)] for p in missing}
     assert len(asked) == 1 and (per_run := asked.pop()) % 2 == 0
 
     # --retry-failed fetches exactly those again (still missing: exit 1, same list).
@@ -108,17 +109,3 @@ def test_files_missing_for_good_are_reported_exactly(
     assert holey.stats()["file_requests"] == per_run * len(missing)
     data2 = json.loads((tmp_path / "r2.json").read_text())
     assert {f["path"] for f in data2["failures"]} == missing
-
-
-def _urls(emulator: Emulator, archive: str) -> dict[str, str]:
-    from neuromorpho_fetch.layout import file_task
-    from neuromorpho_fetch.models import Version
-
-    from .conftest import archive_neurons
-
-    return {
-        file_task(emulator.base_url, n, Version.CNG).path.as_posix(): file_task(
-            emulator.base_url, n, Version.CNG
-        ).url
-        for n in archive_neurons(emulator, archive)
-    }

@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 
 from neuromorpho_fetch.emulator import Emulator, EmulatorConfig, serve_in_thread
-from neuromorpho_fetch.layout import file_task
-from neuromorpho_fetch.models import Version
 from neuromorpho_fetch.state import StateStore
 
-from .conftest import archive_neurons, base_args, expected_files, part_files, spawn, subprocess_env, tree
+from .conftest import base_args, cng_urls, expected_files, part_files, spawn, subprocess_env, tree
 from .test_mirror_progress import run_in_pty
 
 ARCHIVE = "Allen Cell Types"  # 120 neurons with 400 in the catalogue
@@ -54,12 +52,7 @@ def wait_for_files(proc: subprocess.Popen[str], out: Path, n: int, timeout: floa
 def test_sigkill_at_several_points_then_resume(throttled: Emulator, tmp_path: Path) -> None:
     throttled.reset(faults=True)
     out = tmp_path / "m"
-    urls = {
-        file_task(throttled.base_url, n, Version.CNG).path.as_posix(): file_task(
-            throttled.base_url, n, Version.CNG
-        ).url
-        for n in archive_neurons(throttled, ARCHIVE)
-    }
+    urls = cng_urls(throttled, ARCHIVE)
     # path -> requests for it when a kill found it complete (an earlier killed run may have asked
     # once already without finishing it; what matters is that nobody asks after it was complete).
     done_before_kill: dict[str, int] = {}

@@ -204,10 +204,11 @@ async def test_async_store_batches_and_sees_unflushed_rows(tmp_path: Path) -> No
     assert store.flush_seconds < 2.0, f"committing 10,000 changes took {store.flush_seconds:.3f}s"
     print(f"5,000 files: {on_loop * 1e3:.1f} ms on the loop, {store.flush_seconds * 1e3:.1f} ms in commits")
     # The background flusher writes what is recorded later, without being asked.
+    store.flush_interval = 0.01
     flusher = asyncio.create_task(store.flusher())
     store.failed("a/1", "u1", "A", "1", "CNG", "HTTP 404")
-    for _ in range(50):
-        await asyncio.sleep(0.05)
+    for _ in range(500):
+        await asyncio.sleep(0.005)
         if store.flushes == 2:
             break
     flusher.cancel()
