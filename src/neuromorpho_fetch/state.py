@@ -2,11 +2,11 @@
 
 Why SQLite: it is in the standard library, a single file, and with ``journal_mode=WAL`` a commit survives
 ``kill -9`` the moment it returns (``synchronous=NORMAL`` may lose the last commits on *power* loss,
-never corrupt the file). Why batching: one commit per file costs ~0.1-1 ms of fsync-free work plus a
-thread hop, which would cap a run at a few thousand files/s and steal the event loop's time; instead
-every change goes into an in-memory list and a flusher writes them in one transaction every
-:attr:`AsyncStateStore.flush_interval` seconds (or sooner when many are queued). A crash loses at most
-that moment's bookkeeping, and the rules below make losing it harmless:
+never corrupt the file). Why batching: one commit per file would cost a transaction and a thread hop
+for every file, and take the event loop's time; instead every change goes into an in-memory list and a
+flusher writes them in one transaction every :attr:`AsyncStateStore.flush_interval` seconds (or sooner
+when many are queued). A crash loses at most that moment's bookkeeping, and the rules below make losing
+it harmless:
 
 * a row says ``complete`` only after the client has ``os.replace``\\ d the verified body under its final
   name (the worker records it after ``fetch_file`` returns), so ``complete`` never lies;
