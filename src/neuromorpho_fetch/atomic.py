@@ -1,0 +1,72 @@
+"""The one way this project puts a file under its final name: temp name beside it, fsync, ``os.replace``.
+
+Every file a run leaves behind (neuron bodies, ``metadata.jsonl``, reports, manifests, the catalogue,
+``CHANGES.jsonl``) is either the old complete file or the new complete file, never a prefix: bytes only
+ever go to a temp name in the destination's own folder (same file system, so the rename is atomic), the
+data is fsynced before the rename (ext4's zero-length-after-power-cut problem), and a crash leaves at most
+a temp file that :func:`is_temp_name` recognises and the next run sweeps.
+
+One temp-name pattern for the whole project, ``.<final name>.<8 hex>.part``: hidden (a user listing the
+folder does not mistake it for data), unique per writer (two processes never share one, the huggingface_hub
+lesson), and recognisable by one regular expression.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["TEMP_SUFFIX", "atomic_open", "atomic_write", "is_temp_name", "temp_path"]
+
+TEMP_SUFFIX = ".part"
+
+#: ``.<final name>.<8 hex>.part``; the name may itself contain dots.
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.part$")
+
+
+def temp_path(target: Path) -> Path:
+    """``.<name>.<8 random hex>.part`` in the target's own folder."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+def is_temp_name(name: str) -> bool:
+    """True for a name :func:`temp_path` makes (what a sweep may delete)."""
+    return _TEMP.match(name) is not None
+
+
+@contextlib.contextmanager
+def atomic_open(target: Path, *, fsync: bool = True) -> Iterator[BinaryIO]:
+    """Open a temp file beside ``target`` for binary writing; on a clean exit, fsync and rename it.
+
+    On any exception (including ``KeyboardInterrupt``) the temp file is removed and ``target`` is left as
+    it was. Blocking: call it from a worker thread when on the event loop.
+    """
+    tmp = temp_path(target)
+    handle = open(tmp, "xb")  # noqa: SIM115 - closed on every path below, before the rename
+    try:
+        yield handle
+        handle.flush()
+        if fsync:
+            os.fsync(handle.fileno())
+        handle.close()
+        tmp.replace(target)
+    except BaseException:
+        handle.close()
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write(target: Path, data: bytes | Iterable[bytes], *, fsync: bool = True) -> None:
+    """Write ``data`` (bytes, or an iterable of byte chunks) to ``target`` atomically."""
+    with atomic_open(target, fsync=fsync) as handle:
+        if isinstance(data, bytes | bytearray | memoryview):
+            handle.write(data)
+        else:
+            for chunk in data:
+                handle.write(chunk)
