@@ -26,7 +26,7 @@ __all__ = ["TEMP_SUFFIX", "atomic_open", "atomic_write", "is_temp_name", "temp_p
 TEMP_SUFFIX = ".part"
 
 #: ``.<final name>.<8 hex>.part``; the name may itself contain dots.
-_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.part$")
+_TEMP = re.compile(r"\..+\.[0-9a-f]{8}\.part", re.DOTALL)
 
 
 def temp_path(target: Path) -> Path:
@@ -36,7 +36,7 @@ def temp_path(target: Path) -> Path:
 
 def is_temp_name(name: str) -> bool:
     """True for a name :func:`temp_path` makes (what a sweep may delete)."""
-    return _TEMP.match(name) is not None
+    return _TEMP.fullmatch(name) is not None
 
 
 @contextlib.contextmanager
