@@ -47,6 +47,24 @@ def test_transient_flags_drive_retries() -> None:
     assert not errors.DiskError("x").transient
 
 
+def test_error_policy_lives_on_the_classes() -> None:
+    """One policy: whether an error stops a mirror run and its exit code are class attributes."""
+    stops = [errors.TLSError("x"), errors.DiskError("x"), errors.UsageError("x"), errors.OutputDirError("x")]
+    assert all(e.stops_run for e in stops)
+    per_file = [
+        errors.ConnectError("x"),
+        errors.RequestTimeout("x"),
+        errors.NotFoundError(404, "u"),
+        errors.ServerBusyError(503, "u"),
+        errors.IntegrityError("x"),
+        errors.NoSuchFileError("x"),
+    ]
+    assert not any(e.stops_run for e in per_file)
+    assert [e.exit_code for e in (errors.UsageError("x"), errors.TLSError("x"))] == [2, 2]
+    assert [e.exit_code for e in (errors.DiskError("x"), errors.ConnectError("x"))] == [1, 1]
+    assert errors.NoSuchFileError.__name__ in errors.__doc__ and "NoSuchFileError" in errors.__all__
+
+
 def test_unknown_archive_names_close_matches() -> None:
     err = errors.UnknownArchiveError("segert", ["Siegert"])
     assert "Siegert" in str(err) and isinstance(err, errors.UsageError)
@@ -92,7 +110,8 @@ def test_tls_errors_name_the_fix(text: str, flag: str) -> None:
 PUBLIC_API = {
     "BadRequestError", "ClientConfig", "ConnectError", "DiskError", "DownloadResult", "FileTask",
     "HTTPStatusError", "IntegrityError", "MirrorOptions", "MirrorReport", "NeuroMorpho", "NeuroMorphoError",
-    "Neuron", "NotFoundError", "NotFoundPageError", "OutputDirError", "ProgressEvent", "Query",
+    "Neuron", "NoSuchFileError", "NotFoundError", "NotFoundPageError", "OutputDirError", "ProgressEvent",
+    "Query",
     "RequestTimeout", "RetryEvent", "RetryPolicy", "ServerBusyError", "TLSError", "Timeouts",
     "TransportError", "UnknownArchiveError", "UnknownFieldError", "UsageError", "Version", "__version__",
     "file_task", "file_url", "mirror", "relative_path", "ssl_context",

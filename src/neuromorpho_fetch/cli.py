@@ -34,7 +34,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-un
 from ._argparse import OneLineParser
 from ._version import __version__
 from .config import Timeouts
-from .errors import NeuroMorphoError, TLSError, UsageError
+from .errors import NeuroMorphoError, UsageError
 from .mirror import MirrorOptions, mirror, parse_duration
 from .models import Version
 from .progress import ProgressDisplay, progress_enabled
@@ -314,8 +314,8 @@ def _error(message: str) -> None:
 
 
 def exit_code_for(error: NeuroMorphoError) -> int:
-    """2 when a flag or the configuration must change (usage, TLS); 1 for everything else."""
-    return 2 if isinstance(error, UsageError | TLSError) else 1
+    """The error class's own ``exit_code`` (2: a flag or the configuration must change; else 1)."""
+    return error.exit_code
 
 
 async def _with_sigterm(coro: Any) -> Any:

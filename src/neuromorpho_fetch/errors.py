@@ -1,7 +1,7 @@
-"""The exception tree of neuromorpho-fetch.
+"""The exception tree of neuromorpho-fetch, and the one error policy: attributes on its classes.
 
-Every error a user can meet is one of these, named by *what failed*, because that is what both a person
-and the retry policy need to decide what happens next::
+Every error a user can meet is one of these, named by *what failed*, because that is what a person, the
+retry loop, the mirror and the CLI all need to decide what happens next::
 
     NeuroMorphoError                  base; ``str(err)`` is one line saying what failed and what to do
     ├── UsageError                    bad input from the user; exit code 2, raised before any download
@@ -10,7 +10,7 @@ and the retry policy need to decide what happens next::
     │   └── OutputDirError            --out cannot be created or written, or is locked by another run
     ├── TransportError                could not talk to the server at all            (transient)
     │   ├── ConnectError              refused / DNS / unreachable / reset before a response
-    │   ├── TLSError                  handshake or certificate failure (permanent: names the flag)
+    │   ├── TLSError                  handshake or certificate failure (permanent, stops the run, exit 2)
     │   └── RequestTimeout            connect or read timeout
     ├── HTTPStatusError               the server answered with a non-success status
     │   ├── NotFoundError             404: the neuron/file/no-hit select is not there   (permanent)
@@ -18,10 +18,16 @@ and the retry policy need to decide what happens next::
     │   ├── BadRequestError           400 and other 4xx the client caused              (permanent)
     │   └── ServerBusyError           429, 500, 502, 503, 504 (``retry_after`` seconds) (transient)
     ├── IntegrityError                a body arrived but is wrong: short, HTML, not SWC (transient)
-    └── DiskError                     writing the local file failed (full disk, permissions)
+    ├── NoSuchFileError               the record says this file cannot exist (no request is made)
+    └── DiskError                     writing the local file failed (full disk, permissions; stops the run)
 
-``transient`` errors are retried by :mod:`neuromorpho_fetch.retry`; everything else is raised at once.
-The flag lives on the class (``error.transient``) so the policy never has to guess from messages.
+The policy is three class attributes, read by everyone and decided nowhere else:
+
+* ``transient``: retrying the same request later may succeed (:mod:`neuromorpho_fetch.retry`);
+* ``stops_run``: the error would fail every other file the same way (TLS, disk, usage), so a mirror run
+  stops; otherwise only this file is lost, listed in the report and tried again in the second pass;
+* ``exit_code``: what the CLI returns when this error ends it (2 when a flag or the configuration
+  must change, 1 otherwise).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ __all__ = [
     "HTTPStatusError",
     "IntegrityError",
     "NeuroMorphoError",
+    "NoSuchFileError",
     "NotFoundError",
     "NotFoundPageError",
     "OutputDirError",
@@ -53,6 +60,10 @@ class NeuroMorphoError(Exception):
 
     #: Whether retrying the same request later may succeed.
     transient: bool = False
+    #: Whether a mirror run stops (True), or only this file is lost (False). Unknown errors stop it.
+    stops_run: bool = True
+    #: The CLI's exit code when this error ends the program.
+    exit_code: int = 1
 
     def __init__(self, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
@@ -65,6 +76,8 @@ class NeuroMorphoError(Exception):
 
 class UsageError(NeuroMorphoError):
     """The user asked for something that cannot work; nothing was downloaded."""
+
+    exit_code = 2
 
 
 class UnknownArchiveError(UsageError):
@@ -94,6 +107,7 @@ class TransportError(NeuroMorphoError):
     """No HTTP response at all: the connection could not be made or broke."""
 
     transient = True
+    stops_run = False
 
 
 class ConnectError(TransportError):
@@ -104,6 +118,8 @@ class TLSError(TransportError):
     """The TLS handshake or certificate check failed; retrying will not help, a flag will."""
 
     transient = False
+    stops_run = True
+    exit_code = 2
 
 
 class RequestTimeout(TransportError):
@@ -112,6 +128,8 @@ class RequestTimeout(TransportError):
 
 class HTTPStatusError(NeuroMorphoError):
     """The server answered with a status we do not accept."""
+
+    stops_run = False
 
     def __init__(
         self,
@@ -155,6 +173,16 @@ class IntegrityError(NeuroMorphoError):
     """The body arrived but is not what was asked for (short, HTML error page, not SWC)."""
 
     transient = True
+    stops_run = False
+
+
+class NoSuchFileError(NeuroMorphoError, ValueError):
+    """The record says this version cannot exist (no ``original_format``, no ``png_url``).
+
+    Permanent and known before any request: the mirror counts such a file as unavailable.
+    """
+
+    stops_run = False
 
 
 class DiskError(NeuroMorphoError):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from .errors import NeuroMorphoError
+from .errors import NoSuchFileError
 from .models import Neuron, Version
 
 __all__ = [
@@ -53,13 +53,6 @@ _SERVER_FOLDER = {
     Version.CNG_LOG: "Remaining issues",
     Version.SOURCE_LOG: "Standardization log",
 }
-
-
-class NoSuchFileError(NeuroMorphoError, ValueError):
-    """The record says this version cannot exist (no ``original_format``, no ``png_url``).
-
-    Permanent and known before any request: the mirror reports such a file as unavailable.
-    """
 
 
 @dataclass(frozen=True, slots=True)

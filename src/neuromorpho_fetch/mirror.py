@@ -39,15 +39,13 @@ from .client import NeuroMorpho
 from .config import RetryPolicy, Timeouts, default_base_url
 from .errors import (
     DiskError,
-    HTTPStatusError,
-    IntegrityError,
     NeuroMorphoError,
+    NoSuchFileError,
     OutputDirError,
-    TLSError,
     TransportError,
     UsageError,
 )
-from .layout import NoSuchFileError, file_task, safe_component, safe_target
+from .layout import file_task, safe_component, safe_target
 from .lock import STATE_DIR, DirLock
 from .models import Neuron, Version
 from .progress import Counters, EventKind, ProgressEvent
@@ -248,13 +246,9 @@ def plan_file(row: FileRow | None, local_size: int | None, *, verify: bool, refr
 def failure_kind(error: BaseException) -> str:
     """``"file"`` when only this file is lost (listed, retried in the second pass), else ``"fatal"``.
 
-    TLS, local disk and usage problems would fail every other file the same way, so they stop the run.
+    A read of ``error.stops_run`` (:mod:`neuromorpho_fetch.errors`); an unknown error stops the run.
     """
-    if isinstance(error, TLSError | DiskError | UsageError):
-        return "fatal"
-    if isinstance(error, TransportError | HTTPStatusError | IntegrityError):
-        return "file"
-    return "fatal"
+    return "file" if isinstance(error, NeuroMorphoError) and not error.stops_run else "fatal"
 
 
 def _reason(error: BaseException) -> str:

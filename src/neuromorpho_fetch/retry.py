@@ -21,12 +21,21 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
-from tenacity import AsyncRetrying, RetryCallState, retry_base, stop_never
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from .config import RetryPolicy
-from .errors import HTTPStatusError, IntegrityError, NeuroMorphoError, NotFoundPageError
+from .errors import HTTPStatusError, NeuroMorphoError, NotFoundPageError
 from .pacing import Sleep
 
 __all__ = [
@@ -46,7 +55,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Classification = Literal["transient", "permanent", "integrity"]
+Classification = Literal["transient", "permanent"]
 
 #: Most attempts spent on a 404 served as an HTML page (a glitch, or a file that is really gone).
 NOT_FOUND_PAGE_ATTEMPTS = 3
@@ -63,24 +72,40 @@ class RetryEvent:
 
 
 def classify(error: BaseException) -> Classification:
-    """``integrity`` (body wrong, retried), ``transient`` (retried) or ``permanent`` (raised)."""
-    if isinstance(error, IntegrityError):
-        return "integrity"
-    if isinstance(error, NeuroMorphoError) and error.transient:
-        return "transient"
-    return "permanent"
+    """``transient`` (retried) or ``permanent`` (raised): a read of ``error.transient``, nothing more."""
+    return "transient" if is_retryable(error) else "permanent"
 
 
 def is_retryable(error: BaseException) -> bool:
     """Only our own transient errors; never ``CancelledError`` or a programming error."""
-    return isinstance(error, NeuroMorphoError) and classify(error) != "permanent"
+    return isinstance(error, NeuroMorphoError) and error.transient
+
+
+class _StopNotFoundPage(stop_base):
+    """An HTML 404 gets :data:`NOT_FOUND_PAGE_ATTEMPTS`, not the whole budget (see its class)."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None and outcome.failed else None
+        return isinstance(error, NotFoundPageError) and retry_state.attempt_number >= NOT_FOUND_PAGE_ATTEMPTS
+
+
+def _stop(policy: RetryPolicy) -> stop_base:
+    return stop_after_attempt(policy.attempts) | _StopNotFoundPage()
+
+
+def _state(attempt: int, error: BaseException | None = None) -> RetryCallState:
+    """A tenacity state for failed attempt ``attempt``: lets the pure helpers below ask tenacity."""
+    state = RetryCallState(cast(Any, None), None, (), {})
+    state.attempt_number = attempt
+    if error is not None:
+        state.set_exception((type(error), error, None))
+    return state
 
 
 def should_retry(error: BaseException, attempt: int, policy: RetryPolicy) -> bool:
     """Whether failed attempt number ``attempt`` (1-based) is followed by another."""
-    if not is_retryable(error) or attempt >= policy.attempts:
-        return False
-    return not (isinstance(error, NotFoundPageError) and attempt >= NOT_FOUND_PAGE_ATTEMPTS)
+    return is_retryable(error) and not _stop(policy)(_state(attempt, error))
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -110,10 +135,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def backoff_wait(policy: RetryPolicy, attempt: int, rng: Callable[[], float] = random.random) -> float:
-    """Full-jitter wait after failed attempt number ``attempt`` (1-based)."""
-    exponent = min(max(0, attempt - 1), 64)  # 2.0**64 is plenty and never overflows
-    ceiling = min(policy.backoff_max, policy.backoff_base * 2.0**exponent)
-    return ceiling * rng()
+    """Full-jitter wait after failed attempt number ``attempt`` (1-based): tenacity's exponential ceiling
+    (no overflow however large ``attempt``) times ``rng()``, injectable so tests need no real randomness.
+    """
+    ceiling = wait_exponential(multiplier=policy.backoff_base, max=policy.backoff_max)(_state(attempt))
+    return float(ceiling) * rng()
 
 
 def retry_wait(
@@ -123,25 +149,32 @@ def retry_wait(
     rng: Callable[[], float] = random.random,
 ) -> float:
     """``max(backoff, Retry-After)`` with the server's wish capped at ``retry_after_max``."""
-    wait = backoff_wait(policy, attempt, rng)
+    return _with_retry_after(policy, backoff_wait(policy, attempt, rng), error)
+
+
+def _with_retry_after(policy: RetryPolicy, wait: float, error: BaseException | None) -> float:
     retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
     if retry_after is not None:
         wait = max(wait, min(retry_after, policy.retry_after_max))
     return wait
 
 
-class _Decide(retry_base):
-    """tenacity predicate: :func:`should_retry` on the attempt's exception."""
+class _WaitRetryAfter(wait_base):
+    """tenacity's full-jitter wait, raised to the server's ``Retry-After`` (``max``, not ``+``)."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, rng: Callable[[], float] | None) -> None:
         self.policy = policy
+        self.rng = rng
+        self.jitter = wait_random_exponential(multiplier=policy.backoff_base, max=policy.backoff_max)
 
-    def __call__(self, retry_state: RetryCallState) -> bool:
+    def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
-        if outcome is None or not outcome.failed:
-            return False
-        error = outcome.exception()
-        return error is not None and should_retry(error, retry_state.attempt_number, self.policy)
+        error = outcome.exception() if outcome is not None else None
+        if self.rng is None:
+            wait = float(self.jitter(retry_state))
+        else:
+            wait = backoff_wait(self.policy, retry_state.attempt_number, self.rng)
+        return _with_retry_after(self.policy, wait, error)
 
 
 async def retry_call(
@@ -151,16 +184,14 @@ async def retry_call(
     url: str,
     on_retry: Callable[[RetryEvent], None] | None = None,
     sleep: Sleep = asyncio.sleep,
-    rng: Callable[[], float] = random.random,
+    rng: Callable[[], float] | None = None,
 ) -> T:
     """Run ``attempt_fn`` until it succeeds, fails permanently, or the attempts run out.
 
-    The last error is raised as itself (``reraise``), never as tenacity's ``RetryError``.
+    tenacity does the loop with its own stop (:func:`~tenacity.stop_after_attempt`, plus the smaller
+    budget of an HTML 404) and wait (:class:`~tenacity.wait_random_exponential`, raised to
+    ``Retry-After``). The last error is raised as itself (``reraise``), never as ``RetryError``.
     """
-
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome is not None else None
-        return retry_wait(policy, state.attempt_number, error, rng)
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -173,9 +204,9 @@ async def retry_call(
 
     retrying = AsyncRetrying(
         sleep=sleep,
-        stop=stop_never,  # the attempt budget is part of _Decide (it depends on the error)
-        wait=wait,
-        retry=_Decide(policy),
+        stop=_stop(policy),
+        wait=_WaitRetryAfter(policy, rng),
+        retry=retry_if_exception(is_retryable),
         before_sleep=before_sleep,
         reraise=True,
     )

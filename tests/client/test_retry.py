@@ -39,7 +39,7 @@ def test_classify() -> None:
     assert classify(ConnectError("x")) == "transient"
     assert classify(RequestTimeout("x")) == "transient"
     assert classify(ServerBusyError(503, URL)) == "transient"
-    assert classify(IntegrityError("x")) == "integrity"
+    assert classify(IntegrityError("x")) == "transient"
     assert classify(NotFoundError(404, URL)) == "permanent"
     assert classify(BadRequestError(400, URL)) == "permanent"
     assert classify(TLSError("x")) == "permanent"
