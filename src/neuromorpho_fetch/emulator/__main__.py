@@ -8,6 +8,7 @@ parsing output. SIGINT and SIGTERM stop it cleanly; a bad flag is a one-line err
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -19,7 +20,18 @@ from pathlib import Path
 from typing import get_args
 
 from .._argparse import OneLineParser
-from ._config import FAULT_KINDS, EmulatorConfig, FaultScope, NoHits, Oversize, PastLast, PathCase, TLSMode
+from ._config import (
+    FAULT_KINDS,
+    EmulatorConfig,
+    FaultScope,
+    HostileConfig,
+    NoHits,
+    Oversize,
+    PastLast,
+    PathCase,
+    TLSMode,
+)
+from .hostile import parse_hostile
 from .runner import Emulator, run_emulator
 
 __all__ = ["main", "parse_args"]
@@ -28,6 +40,14 @@ __all__ = ["main", "parse_args"]
 def _fault_list(text: str) -> tuple[str, ...]:
     """Comma-separated kinds; EmulatorConfig rejects an unknown one (one line, exit 2, like every flag)."""
     return tuple(k.strip() for k in text.split(",") if k.strip())
+
+
+def _hostile(text: str) -> HostileConfig:
+    """``name=value,...`` of HostileConfig fields; a problem becomes argparse's one-line error."""
+    try:
+        return parse_hostile(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> OneLineParser:
@@ -58,6 +78,12 @@ def _parser() -> OneLineParser:
     add("--empty-selects", action="store_true", help="health says UP but selects find nothing")
     add("--hostile-names", action="store_true", help="neuron names with /, %%, #, + and such")
     add("--file-kb", type=float, default=None, help="make every morphology file about this size")
+    add(
+        "--hostile",
+        type=_hostile,
+        default=HostileConfig(),
+        help="issue 10 switches, e.g. trickle=1,paths=swc$",
+    )
     return p
 
 

@@ -8,6 +8,7 @@ Validation happens here, once, so the CLI can turn a bad flag into a one-line er
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -16,7 +17,10 @@ __all__ = [
     "EmulatorConfig",
     "FaultKind",
     "FaultScope",
+    "HostileConfig",
+    "HostileScope",
     "NoHits",
+    "NonsenseKind",
     "Oversize",
     "PastLast",
     "PathCase",
@@ -33,6 +37,78 @@ PathCase = Literal["sensitive", "insensitive"]
 
 #: Every fault kind ``--faults`` accepts, in a fixed order (the order decides which kind a hash picks).
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+
+HostileScope = Literal["all", "api", "files"]
+NonsenseKind = Literal["nan", "negative", "huge", "inconsistent", "mixed"]
+#: Named steps of a status script besides a bare status number (``ok`` behaves normally).
+SCRIPT_WORDS = ("ok", "html404", "html200", "reset")
+
+
+@dataclass(frozen=True, slots=True)
+class HostileConfig:
+    """Issue 10's hostile server, one switch per behaviour; see ``emulator/hostile.py`` and the docs.
+
+    A rate is the share of eligible requests that misbehave (``1.0`` = every one), drawn from a hash of
+    the emulator's ``seed``, the URL and how often it was asked, like the faults. Every hostile stream
+    stops after ``stream_max_s`` seconds or ``stream_max_bytes`` bytes, whichever comes first.
+    """
+
+    looping_pages: float = 0.0
+    nonsense_paging: float = 0.0
+    nonsense_kind: NonsenseKind = "nan"
+    status_script: tuple[str, ...] = ()
+    script_scope: HostileScope = "api"
+    trickle: float = 0.0
+    trickle_interval_s: float = 2.0
+    endless: float = 0.0
+    oversized: float = 0.0
+    oversized_bytes: int = 3 * 10**9
+    short_length: float = 0.0
+    long_length: float = 0.0
+    body_scope: HostileScope = "files"
+    paths: str = ""  # a regex searched in path and query; "" = every URL
+    max_per_url: int = 0  # 0 = no cap
+    stream_max_s: float = 30.0
+    stream_max_bytes: int = 64 * 2**20
+
+    def __post_init__(self) -> None:
+        problems = self._problems()
+        if problems:
+            raise ValueError(problems[0])
+
+    def _problems(self) -> list[str]:
+        out: list[str] = []
+        rates = ("looping_pages", "nonsense_paging", "trickle", "endless", "oversized", "short_length")
+        for name in (*rates, "long_length"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:  # also rejects NaN
+                out.append(f"hostile {name} must be between 0 and 1, got {value}")
+        for name in ("trickle_interval_s", "stream_max_s"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 86400.0:
+                out.append(f"hostile {name} must be > 0 and at most a day, got {value}")
+        for name in ("oversized_bytes", "stream_max_bytes"):
+            if getattr(self, name) < 1:
+                out.append(f"hostile {name} must be >= 1")
+        if self.max_per_url < 0:
+            out.append("hostile max_per_url must be >= 0 (0 = no cap)")
+        for step in self.status_script:
+            if step not in SCRIPT_WORDS and not (step.isdigit() and 100 <= int(step) <= 599):
+                out.append(
+                    f"hostile status_script step {step!r}: use a status 100..599 or {'|'.join(SCRIPT_WORDS)}"
+                )
+        for name, kind in (
+            ("nonsense_kind", NonsenseKind),
+            ("script_scope", HostileScope),
+            ("body_scope", HostileScope),
+        ):
+            if getattr(self, name) not in get_args(kind):
+                out.append(f"hostile {name} must be one of {'|'.join(get_args(kind))}")
+        try:
+            re.compile(self.paths)
+        except re.error as exc:
+            out.append(f"hostile paths is not a regular expression: {exc}")
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +143,8 @@ class EmulatorConfig:
     # Catalogue shape.
     hostile_names: bool = False
     file_kb: float | None = None
+    # Issue 10's hostile server (off by default).
+    hostile: HostileConfig = HostileConfig()
 
     def __post_init__(self) -> None:
         problems = list(self._problems())

@@ -18,7 +18,7 @@ import math
 import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -37,6 +37,7 @@ from .faults import (
     send_throttled,
     spring_error,
 )
+from .hostile import Hostile
 from .search import QueryError, select
 from .stats import Stats
 
@@ -173,11 +174,13 @@ class _Routes:
         self._selects: OrderedDict[str, Sequence[int]] = OrderedDict()
         self._case_sensitive = config.path_case == "sensitive"
         self._bytes_per_s = config.bandwidth_kbps * 1024
+        self.hostile = Hostile(config.hostile, config.seed, stats)
 
     # -- the guard around every route -------------------------------------------------------------
 
     def guard(self, kind: str, handler: Handler) -> Handler:
         """Count, cap, delay and fault one route; ``kind`` is ``api``, ``file`` or ``other``."""
+        handler = self.hostile.wrap(kind, handler)  # issue 10's hostile switches, inside the counting
         stats, cfg = self.stats, self.config
         faultable = self.plan.active and self.plan.applies_to(kind)
         limit = cfg.max_in_flight
@@ -545,7 +548,7 @@ async def _reset(request: web.Request) -> web.Response:
 
 async def _config(request: web.Request) -> web.Response:
     cfg: EmulatorConfig = request.app[CONFIG_KEY]
-    return _json({name: getattr(cfg, name) for name in cfg.__slots__})
+    return _json(asdict(cfg))
 
 
 STATS_KEY = web.AppKey("stats", Stats)

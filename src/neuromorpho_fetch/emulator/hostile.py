@@ -1,0 +1,354 @@
+"""Issue 10's hostile server: the misbehaviours that made the client page forever, hang or mis-diagnose.
+
+Each behaviour is its own switch in :class:`HostileConfig` (``EmulatorConfig.hostile``), so a client
+regression test turns on exactly the defect it guards against:
+
+- ``looping_pages``: a listing page answers page 0's records whatever page was asked, with
+  ``totalPages: 1000000000`` (issue 10 item 5 saw 197 pages in 40 s of this);
+- ``nonsense_paging``: the ``page`` object carries numbers no server should send (``totalPages: "NaN"``
+  with ``number: -7``, negative or huge counts, more pages than ``totalElements`` allows);
+- ``status_script``: the n-th request of a URL answers the n-th step (``500``, ``html404``, ``ok``, ...),
+  e.g. item 3's "500, then HTML 404 twice, then 200";
+- ``trickle``: the body goes out one byte every ``trickle_interval_s`` (item 6: 1 byte every 2 s);
+- ``endless``: a chunked body that never ends; ``oversized``: ``Content-Length: 3000000000`` sent at full
+  speed (item 6 saw 55 MB/s to disk with no cap);
+- ``short_length`` / ``long_length``: a ``Content-Length`` smaller than the body sent (item 7: reported as
+  "HTTP 400 ... Bad status line") or larger, with the connection closed after the whole real body.
+
+Decisions are a hash of ``(seed, switch, url, n)`` like :mod:`.faults`, so rate ``1.0`` means every
+request and lower rates are reproducible. The emulator itself stays bounded: every hostile stream stops
+(the connection is closed, never finished cleanly) after ``stream_max_s`` or ``stream_max_bytes``, and the
+filler it streams is one 64 KiB block, so a 3 GB body costs the server no memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from ._config import HostileConfig, HostileScope, NonsenseKind
+from .faults import _unit, abort_connection, html_error, retry_after, spring_error
+from .stats import Stats
+
+__all__ = ["FILLER", "LOOP_PAGES", "Hostile", "nonsense_page", "parse_hostile"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: ``totalPages`` of a looping listing (issue 10 item 5: "totalPages: 1e9").
+LOOP_PAGES = 10**9
+#: What endless and oversized bodies repeat after the real body: one block, reused for every write.
+FILLER = (b"# neuromorpho-fetch emulator: hostile filler, not part of any reconstruction\n" * 900)[
+    : 64 * 1024
+]
+_NONSENSE: tuple[NonsenseKind, ...] = ("nan", "negative", "huge", "inconsistent")
+_BODY_SWITCHES = ("trickle", "endless", "oversized", "short_length", "long_length")
+
+
+def nonsense_page(kind: NonsenseKind, page: dict[str, Any]) -> dict[str, Any]:
+    """The ``page`` object a broken server might send in place of the real one."""
+    size, total = page.get("size", 0), page.get("totalElements", 0)
+    if kind == "nan":  # issue 10 item 5, verbatim
+        return {**page, "totalPages": "NaN", "number": -7}
+    if kind == "negative":
+        return {**page, "totalElements": -1, "totalPages": -1}
+    if kind == "huge":  # beyond any 64-bit integer
+        return {**page, "totalElements": 10**30, "totalPages": 10**28}
+    # inconsistent: far more pages than totalElements allows at this size
+    return {"size": size, "totalElements": total, "totalPages": LOOP_PAGES, "number": page.get("number", 0)}
+
+
+def _scoped(scope: HostileScope, kind: str) -> bool:
+    return kind != "other" and (scope == "all" or (scope == "api") == (kind == "api"))
+
+
+class Hostile:
+    """Wraps route handlers with the switched-on behaviours; remembers per-URL counts."""
+
+    def __init__(self, config: HostileConfig, seed: int, stats: Stats) -> None:
+        self.config = config
+        self.seed = seed
+        self.stats = stats
+        self._paths = re.compile(config.paths) if config.paths else None
+        self._seen: Counter[str] = Counter()
+        self._scripted: Counter[str] = Counter()
+        self._hostile: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        self._seen.clear()
+        self._scripted.clear()
+        self._hostile.clear()
+
+    def wrap(self, kind: str, handler: Handler) -> Handler:
+        """``handler`` itself when no switch applies to ``kind`` routes (the hot path pays nothing)."""
+        cfg = self.config
+        script = bool(cfg.status_script) and _scoped(cfg.script_scope, kind)
+        paging = kind == "api" and (cfg.looping_pages > 0 or cfg.nonsense_paging > 0)
+        bodies = _scoped(cfg.body_scope, kind) and any(getattr(cfg, s) > 0 for s in _BODY_SWITCHES)
+        if not (script or paging or bodies):
+            return handler
+
+        async def hostile(request: web.Request) -> web.StreamResponse:
+            key = request.raw_path
+            if self._paths is not None and not self._paths.search(key):
+                return await handler(request)
+            if script:
+                early = self._script_step(request, key)
+                if early is not None:
+                    return early
+            n = self._seen[key]
+            self._seen[key] = n + 1
+            resp = await (self._paged(request, handler, key, n) if paging else handler(request))
+            if bodies:
+                return await self._body(request, resp, key, n)
+            return resp
+
+        return hostile
+
+    # -- decisions -----------------------------------------------------------------------------------
+
+    def _fires(self, switch: str, key: str, n: int) -> bool:
+        rate: float = getattr(self.config, switch)
+        if rate <= 0:
+            return False
+        cap = self.config.max_per_url
+        if cap and self._hostile[key] >= cap:
+            return False
+        return rate >= 1.0 or _unit(self.seed, "hostile", switch, key, n) < rate
+
+    def _count(self, switch: str, key: str) -> None:
+        self._hostile[key] += 1
+        self.stats.fault(f"hostile-{switch.replace('_', '-')}")
+
+    # -- status script -------------------------------------------------------------------------------
+
+    def _script_step(self, request: web.Request, key: str) -> web.Response | None:
+        """The answer the script gives this request of ``key``; ``None`` = behave (``ok``, past its end)."""
+        steps = self.config.status_script
+        n = self._scripted[key]
+        self._scripted[key] = n + 1
+        step = steps[n] if n < len(steps) else "ok"
+        if step in ("ok", "200"):
+            return None
+        self.stats.fault("hostile-script")
+        if step in ("html404", "html200"):
+            return html_error(404 if step == "html404" else 200)
+        if step == "reset":
+            abort_connection(request)
+            return web.Response(status=499)  # never reaches the client: the connection is gone
+        status = int(step)
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        headers = {"Retry-After": retry_after(1, http_date=False)} if status in (429, 503) else None
+        return spring_error(status, phrase, request.path, headers)
+
+    # -- listing pages -------------------------------------------------------------------------------
+
+    async def _paged(self, request: web.Request, handler: Handler, key: str, n: int) -> web.StreamResponse:
+        looping = self._fires("looping_pages", key, n)
+        asked = request.rel_url
+        if looping and request.query.get("page", "0") != "0":
+            resp = await handler(request.clone(rel_url=asked.update_query(page=0)))
+        else:
+            resp = await handler(request)
+        body = _json_body(resp)
+        if body is None or not isinstance(body.get("page"), dict):
+            return resp  # not a listing page (or an error): nothing to bend
+        page: dict[str, Any] = body["page"]
+        if looping:
+            number = _int(request.query.get("page"))
+            size = page.get("size", 0)
+            body["page"] = {"size": size, "totalElements": LOOP_PAGES * size, "totalPages": LOOP_PAGES}
+            body["page"]["number"] = number
+            if "_links" in body:
+                body["_links"] = _loop_links(request, number)
+            self._count("looping_pages", key)
+        elif self._fires("nonsense_paging", key, n):
+            kind = self.config.nonsense_kind
+            if kind == "mixed":
+                kind = _NONSENSE[int(_unit(self.seed, "nonsense", key, n) * len(_NONSENSE))]
+            body["page"] = nonsense_page(kind, page)
+            self._count("nonsense_paging", key)
+        else:
+            return resp
+        return web.Response(
+            status=resp.status, body=json.dumps(body).encode(), content_type="application/json"
+        )
+
+    # -- bodies --------------------------------------------------------------------------------------
+
+    async def _body(
+        self, request: web.Request, resp: web.StreamResponse, key: str, n: int
+    ) -> web.StreamResponse:
+        body = resp.body if isinstance(resp, web.Response) else None
+        if request.method != "GET" or resp.status != 200 or not isinstance(body, bytes) or not body:
+            return resp  # HEAD, 304, 206, errors: nothing to stream badly
+        assert isinstance(resp, web.Response)
+        for switch in _BODY_SWITCHES:
+            if switch == "short_length" and len(body) < 2:
+                continue
+            if self._fires(switch, key, n):
+                self._count(switch, key)
+                if switch == "trickle":
+                    return await self._trickle(request, resp, body)
+                if switch in ("endless", "oversized"):
+                    return await self._flood(request, resp, body, endless=switch == "endless")
+                declared = len(body) // 2 if switch == "short_length" else 2 * len(body)
+                return await self._raw(request, resp, body, declared)
+        return resp
+
+    async def _trickle(self, request: web.Request, resp: web.Response, body: bytes) -> web.StreamResponse:
+        """The true ``Content-Length``, then one byte per interval until done or a bound cuts it."""
+        cfg = self.config
+        out = _stream_like(resp)
+        out.content_length = len(body)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.stream_max_s
+        limit = min(len(body), cfg.stream_max_bytes)
+        sent = 0
+        try:
+            await out.prepare(request)
+            while sent < limit:
+                await out.write(body[sent : sent + 1])
+                sent += 1
+                if sent == len(body):
+                    break
+                if loop.time() + cfg.trickle_interval_s > deadline:
+                    break
+                await asyncio.sleep(cfg.trickle_interval_s)
+        except ConnectionError:
+            pass
+        self.stats.bytes_sent += sent
+        if sent < len(body):
+            _close(request)  # a bound stopped it: the client must see a short body, not a complete one
+        return out
+
+    async def _flood(
+        self, request: web.Request, resp: web.Response, body: bytes, *, endless: bool
+    ) -> web.StreamResponse:
+        """The real body, then filler as fast as the client reads, until a bound closes the connection."""
+        cfg = self.config
+        out = _stream_like(resp)
+        if endless:
+            out.enable_chunked_encoding()
+        else:
+            out.content_length = cfg.oversized_bytes
+        declared = None if endless else cfg.oversized_bytes
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.stream_max_s
+        limit = cfg.stream_max_bytes if declared is None else min(declared, cfg.stream_max_bytes)
+        sent = 0
+        try:
+            await out.prepare(request)
+            piece = body[:limit]
+            while piece:
+                await out.write(piece)
+                sent += len(piece)
+                if sent >= limit or loop.time() >= deadline:
+                    break
+                piece = FILLER[: limit - sent]
+                await asyncio.sleep(0)  # a fast reader never pauses the transport: let others run
+        except ConnectionError:
+            pass
+        self.stats.bytes_sent += sent
+        if declared is None or sent < declared:
+            _close(request)
+        return out
+
+    async def _raw(
+        self, request: web.Request, resp: web.Response, body: bytes, declared: int
+    ) -> web.Response:
+        """The whole body under a ``Content-Length`` of ``declared``, then FIN.
+
+        aiohttp enforces the declared length on what it writes (it would cut a longer body), so the
+        status line, headers and body go straight to the transport.
+        """
+        head = [f"HTTP/1.1 {resp.status} {HTTPStatus(resp.status).phrase}"]
+        for name, value in resp.headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection", "date"):
+                head.append(f"{name}: {value}")
+        head += [f"Date: {formatdate(usegmt=True)}", f"Content-Length: {declared}", "Connection: close"]
+        transport = request.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            self.stats.bytes_sent += len(body)
+            transport.close()  # close() flushes what was written, then sends FIN
+        return web.Response(status=resp.status)  # never reaches the client: aiohttp drops it
+
+
+def _stream_like(resp: web.Response) -> web.StreamResponse:
+    headers = {
+        k: v for k, v in resp.headers.items() if k.lower() not in ("content-length", "transfer-encoding")
+    }
+    return web.StreamResponse(status=resp.status, headers=headers)
+
+
+def _close(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.close()
+
+
+def _json_body(resp: web.StreamResponse) -> dict[str, Any] | None:
+    if not isinstance(resp, web.Response) or resp.status != 200 or resp.content_type != "application/json":
+        return None
+    raw = resp.body
+    if not isinstance(raw, bytes):
+        return None
+    parsed = json.loads(raw)
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or "0")
+    except ValueError:
+        return 0
+
+
+def _loop_links(request: web.Request, number: int) -> dict[str, dict[str, str]]:
+    """Links that agree with the lie: there is always a next page."""
+    base = f"http://{request.host}"
+
+    def href(page: int) -> dict[str, str]:
+        return {"href": base + str(request.rel_url.update_query(page=page))}
+
+    links = {"first": href(0)}
+    if number > 0:
+        links["prev"] = href(number - 1)
+    links |= {"self": href(number), "next": href(number + 1), "last": href(LOOP_PAGES - 1)}
+    return links
+
+
+def parse_hostile(text: str) -> HostileConfig:
+    """``--hostile 'trickle=1,trickle_interval_s=0.5,status_script=500/html404/html404/ok'``.
+
+    Comma-separated ``name=value`` pairs naming :class:`HostileConfig` fields; a status script's steps
+    are separated by ``/``. Raises ``ValueError`` with one line naming the problem.
+    """
+    fields = {name: getattr(HostileConfig(), name) for name in HostileConfig.__slots__}
+    values: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, eq, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not eq or name not in fields:
+            raise ValueError(f"{item!r} is not name=value with a name from {', '.join(fields)}")
+        default = fields[name]
+        value = value.strip()
+        try:
+            if isinstance(default, tuple):
+                values[name] = tuple(s.strip() for s in value.split("/") if s.strip())
+            elif isinstance(default, float):
+                values[name] = float(value)
+            elif isinstance(default, int):
+                values[name] = int(value)
+            else:
+                values[name] = value
+        except ValueError:
+            raise ValueError(f"{name} needs a {type(default).__name__}, got {value!r}") from None
+    return HostileConfig(**values)
