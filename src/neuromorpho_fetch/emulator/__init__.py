@@ -6,8 +6,16 @@ or through the pytest plugin (``pytest_plugins = ["neuromorpho_fetch.emulator.py
 See ``docs/emulator.md``.
 """
 
-from ._config import FAULT_KINDS, EmulatorConfig
+from ._config import FAULT_KINDS, EmulatorConfig, HostileConfig
 from .catalogue import Catalogue
 from .runner import Emulator, run_emulator, serve_in_thread
 
-__all__ = ["FAULT_KINDS", "Catalogue", "Emulator", "EmulatorConfig", "run_emulator", "serve_in_thread"]
+__all__ = [
+    "FAULT_KINDS",
+    "Catalogue",
+    "Emulator",
+    "EmulatorConfig",
+    "HostileConfig",
+    "run_emulator",
+    "serve_in_thread",
+]

@@ -267,13 +267,15 @@ class Hostile:
         """The whole body under a ``Content-Length`` of ``declared``, then FIN.
 
         aiohttp enforces the declared length on what it writes (it would cut a longer body), so the
-        status line, headers and body go straight to the transport.
+        status line, headers and body go straight to the transport. No ``Connection: close``: a server
+        that means to keep the connection is what makes aiohttp's client read the surplus as the next
+        status line ("400, Bad status line", issue 10 item 7).
         """
         head = [f"HTTP/1.1 {resp.status} {HTTPStatus(resp.status).phrase}"]
         for name, value in resp.headers.items():
             if name.lower() not in ("content-length", "transfer-encoding", "connection", "date"):
                 head.append(f"{name}: {value}")
-        head += [f"Date: {formatdate(usegmt=True)}", f"Content-Length: {declared}", "Connection: close"]
+        head += [f"Date: {formatdate(usegmt=True)}", f"Content-Length: {declared}"]
         transport = request.transport
         if transport is not None and not transport.is_closing():
             transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
