@@ -1,0 +1,37 @@
+"""The mirror as a dataset: catalogue, offline select, checksum manifests, citations, changes, coverage.
+
+Entry points:
+
+* :func:`finalize` — the run's last step (catalogue, ``SHA256SUMS``, ``CITATION.md``/``references.bib``,
+  ``CHANGES.jsonl``, coverage); blocking, cheap, crash-safe.
+* :func:`check_manifests` — re-hash the tree against the manifests (``--verify`` without a state store).
+* :class:`LocalMirror` — ``select(**criteria)`` / ``to_pandas()`` offline.
+* :func:`neuromorpho_fetch.dataset.cli.main` — the ``neuromorpho-fetch-find`` command.
+"""
+
+from __future__ import annotations
+
+from .catalogue import CATALOGUE_FILE
+from .changes import CHANGES_FILE, ChangeSet
+from .citations import BIB_FILE, CITATION_FILE
+from .coverage import ArchiveCoverage
+from .finalize import DatasetSummary, FileFact, finalize
+from .local import LocalMirror, LocalNeuron
+from .manifests import MANIFEST, ManifestCheck, check_manifests
+
+__all__ = [
+    "BIB_FILE",
+    "CATALOGUE_FILE",
+    "CHANGES_FILE",
+    "CITATION_FILE",
+    "MANIFEST",
+    "ArchiveCoverage",
+    "ChangeSet",
+    "DatasetSummary",
+    "FileFact",
+    "LocalMirror",
+    "LocalNeuron",
+    "ManifestCheck",
+    "check_manifests",
+    "finalize",
+]

@@ -1,0 +1,208 @@
+"""The catalogue: one SQLite file at the mirror's root that any tool can read (``sqlite3``, pandas, DuckDB).
+
+Schema (documented on the docs page "Your mirror as a dataset"; :data:`SCHEMA_VERSION` says which):
+
+* ``neurons``: one row per neuron ever mirrored. One column per metadata field of reference A7, named by
+  the record's JSON key (``physical_Integrity``, not the fields list's ``Physical_Integrity``), holding the
+  value as served (strings stay strings; list fields as JSON text; null as NULL), plus ``record`` (the
+  JSON line exactly as ``metadata.jsonl`` holds it), ``first_run``/``changed_run`` (the catalogue run that
+  added / last changed it) and ``gone_upstream`` (1 once a complete listing of its archive no longer
+  had it; the files stay on disk).
+* ``files``: one row per file held: ``path`` (relative to the root), ``neuron_id``, ``archive``
+  (folder), ``version``, ``size``, ``sha256``, ``fetched_at`` (Unix time), ``verified`` (1 when the hash
+  was checked against the server, not just computed locally, issue 10).
+* ``morphometry``: one row per neuron whose ``/api/morphometry`` record was fetched: one REAL column per
+  key of reference A7 plus ``record`` (the JSON as served).
+* ``coverage``, ``runs``, ``changes`` (the lines of ``CHANGES.jsonl``), ``meta``.
+
+Why in-place SQLite transactions and not "copy, change, rename": at full scale the file is hundreds of
+megabytes and a copy per run would cost more than the run's bookkeeping; SQLite's rollback journal
+(``journal_mode=DELETE``, ``synchronous=FULL``) already makes a transaction all-or-nothing across
+``kill -9`` and power loss, and leaves one self-contained file between runs (no ``-wal`` beside it that a
+user copying the folder could forget).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import OutputDirError
+
+__all__ = [
+    "CATALOGUE_FILE",
+    "FIELD_COLUMNS",
+    "LIST_FIELDS",
+    "MORPHOMETRY_COLUMNS",
+    "SCHEMA_VERSION",
+    "column_value",
+    "connect",
+    "field_column",
+    "row_to_record",
+]
+
+CATALOGUE_FILE = "catalogue.sqlite"
+SCHEMA_VERSION = 1
+
+#: Every metadata field of a served record (reference A7), by its JSON key, in the served order.
+FIELD_COLUMNS: tuple[str, ...] = (
+    "neuron_id", "neuron_name", "archive", "note", "age_scale", "gender", "age_classification",
+    "brain_region", "cell_type", "species", "strain", "scientific_name", "stain", "experiment_condition",
+    "protocol", "slicing_direction", "reconstruction_software", "objective_type", "original_format",
+    "domain", "attributes", "magnification", "upload_date", "deposition_date", "shrinkage_reported",
+    "shrinkage_corrected", "reported_value", "reported_xy", "reported_z", "corrected_value", "corrected_xy",
+    "corrected_z", "soma_surface", "surface", "volume", "slicing_thickness", "min_age", "max_age",
+    "min_weight", "max_weight", "png_url", "reference_pmid", "reference_doi", "physical_Integrity",
+)  # fmt: skip
+
+#: Fields served as JSON lists (reference A7); stored as JSON text.
+LIST_FIELDS = frozenset(
+    {"brain_region", "cell_type", "experiment_condition", "reference_pmid", "reference_doi"}
+)
+
+#: ``/api/morphometry/id`` keys (reference A7, with the server's odd capitals), all numbers.
+MORPHOMETRY_COLUMNS: tuple[str, ...] = (
+    "surface", "volume", "soma_Surface", "n_stems", "n_bifs", "n_branch", "width", "height", "depth",
+    "diameter", "length", "eucDistance", "pathDistance", "branch_Order", "contraction", "fragmentation",
+    "partition_asymmetry", "pk_classic", "bif_ampl_local", "bif_ampl_remote", "fractal_Dim",
+)  # fmt: skip
+
+_FIELD_SQL = ",\n    ".join(
+    f'"{name}" ' + ("INTEGER PRIMARY KEY" if name == "neuron_id" else "TEXT")
+    + (" NOT NULL" if name in ("neuron_name", "archive") else "")
+    for name in FIELD_COLUMNS
+)  # fmt: skip
+_MORPH_SQL = ",\n    ".join(f'"{name}" REAL' for name in MORPHOMETRY_COLUMNS)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS neurons (
+    {_FIELD_SQL},
+    record        TEXT NOT NULL,               -- the metadata.jsonl line, exactly as served
+    first_run     INTEGER NOT NULL,            -- runs.id that first catalogued it
+    changed_run   INTEGER NOT NULL,            -- runs.id that last changed its record
+    gone_upstream INTEGER NOT NULL DEFAULT 0,  -- 1: a complete listing of its archive lacked it
+    gone_run      INTEGER                      -- runs.id that flagged it
+);
+CREATE INDEX IF NOT EXISTS neurons_archive ON neurons(archive, neuron_name);
+CREATE TABLE IF NOT EXISTS files (
+    path       TEXT PRIMARY KEY,               -- relative to the mirror root, POSIX separators
+    neuron_id  INTEGER,
+    archive    TEXT NOT NULL,                  -- the archive folder (first path component)
+    version    TEXT NOT NULL,                  -- CNG | source | remaining-issues | ... (second component)
+    size       INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    fetched_at REAL,                           -- Unix time the body was written (or first hashed)
+    verified   INTEGER NOT NULL DEFAULT 0      -- 1: hash checked against the server's bytes
+);
+CREATE INDEX IF NOT EXISTS files_neuron ON files(neuron_id);
+CREATE INDEX IF NOT EXISTS files_folder ON files(archive, version);
+CREATE TABLE IF NOT EXISTS morphometry (
+    neuron_id INTEGER PRIMARY KEY,
+    {_MORPH_SQL},
+    record    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS coverage (
+    archive      TEXT PRIMARY KEY,
+    server_count INTEGER,                      -- what the server reported, NULL if not asked
+    held         INTEGER NOT NULL,             -- neurons catalogued and not gone upstream
+    with_files   INTEGER NOT NULL,             -- of those, neurons with at least one file held
+    checked_at   REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    finished_at REAL NOT NULL,
+    neurons     INTEGER NOT NULL,
+    files       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (run_id INTEGER PRIMARY KEY, line TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dirty_manifests (folder TEXT PRIMARY KEY);
+"""
+
+
+def connect(path: Path) -> tuple[sqlite3.Connection, bool]:
+    """Open (or create) the catalogue; ``True`` when it was created (so it must be rebuilt).
+
+    A file SQLite cannot read is moved aside (``catalogue.sqlite.corrupt-<time>``) and a new one created:
+    the catalogue is derived data, and a run must not fail over it.
+    """
+    created = not path.exists()
+    try:
+        conn = _open(path)
+    except sqlite3.DatabaseError:
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        try:
+            path.replace(aside)
+            for suffix in ("-journal", "-wal", "-shm"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+            conn = _open(path)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise OutputDirError(f"catalogue {str(path)!r} cannot be opened or replaced: {exc}") from None
+        created = True
+    if not created:
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        created = version is None  # a previous first build was killed before its commit
+    return conn, created
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.executescript(SCHEMA)
+        conn.execute("SELECT COUNT(*) FROM neurons").fetchone()
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception (all or nothing)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def field_column(field: str) -> str:
+    """The column for a query field name: the fields list's ``Physical_Integrity`` is the JSON key
+    ``physical_Integrity`` (reference A5's field-name oddity). Raises ``KeyError`` for a non-field."""
+    if field == "Physical_Integrity":
+        return "physical_Integrity"
+    if field in FIELD_COLUMNS:
+        return field
+    raise KeyError(field)
+
+
+def column_value(field: str, value: Any) -> Any:
+    """A record value as stored: list fields, lists and objects as compact JSON text, scalars unchanged."""
+    if value is None:
+        return None
+    if field in LIST_FIELDS or isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, bool):
+        return json.dumps(value)
+    return value
+
+
+def row_to_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Field columns of a ``neurons`` row back to record values (list fields decoded)."""
+    out: dict[str, Any] = {}
+    for name in FIELD_COLUMNS:
+        value = row[name]
+        out[name] = json.loads(value) if name in LIST_FIELDS and isinstance(value, str) else value
+    return out

@@ -1,0 +1,503 @@
+"""The run's last step: bring the catalogue, manifests, citations and ``CHANGES.jsonl`` up to date.
+
+One call, :func:`finalize`, after the mirror has published its ``metadata.jsonl`` files and closed its
+state store. Cheap by design (the catalogue may add at most 10% to benchmark scenario 2): records are
+streamed from ``metadata.jsonl`` in batches of :data:`BATCH` and compared with the stored line, so an
+unchanged neuron costs one JSON parse and one indexed lookup, and only changed rows are written; the files
+of the run arrive as :class:`FileFact` values with the hashes the mirror already computed (nothing is
+re-hashed except, when the catalogue is built from nothing, files no fact covers). Memory is bounded by
+the batch, never by the mirror's size.
+
+Order, for crash safety: everything derived from the records (rows, gone flags, coverage, the
+``changes`` line, which manifests are now stale) is one SQLite transaction; the files written from it
+afterwards (each atomic) are redone by the next call if a ``kill -9`` lands between them, because the
+transaction left a ``dirty_manifests`` row / a ``changes`` row / a ``citations_dirty`` flag behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..layout import NoSuchFileError, relative_path, safe_component
+from ..lock import STATE_DIR
+from ..models import Neuron, Version
+from .catalogue import (
+    CATALOGUE_FILE,
+    FIELD_COLUMNS,
+    MORPHOMETRY_COLUMNS,
+    column_value,
+    connect,
+    transaction,
+)
+from .changes import ChangeSet, changed_fields, dumps, export_changes
+from .citations import BIB_FILE, CITATION_FILE, write_citations
+from .coverage import ArchiveCoverage, read_coverage, update_coverage
+from .manifests import MANIFEST, hash_file, write_folder_manifest
+
+__all__ = ["BATCH", "DatasetSummary", "FileFact", "finalize"]
+
+log = logging.getLogger("neuromorpho_fetch.dataset")
+
+#: Records per batch: one ``IN (...)`` lookup and one ``executemany`` each.
+BATCH = 2000
+METADATA = "metadata.jsonl"
+MORPHOMETRY = "morphometry.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class FileFact:
+    """A file the run holds, with what the mirror knows of it (from its state row).
+
+    ``path`` is relative to the root (``<archive folder>/<version>/<file>``, as ``relative_path``
+    makes it); ``verified`` is true only when the hash was checked against the server's bytes.
+    """
+
+    path: str
+    size: int
+    sha256: str
+    fetched_at: float | None = None
+    verified: bool = False
+
+
+@dataclass(slots=True)
+class DatasetSummary:
+    """What :func:`finalize` did, for the run's summary and report."""
+
+    root: Path
+    run: int
+    rebuilt: bool
+    neurons: int
+    gone: int
+    files: int
+    manifests_written: int
+    publications: int | None  # None: citations were up to date, not rewritten
+    changes: ChangeSet
+    coverage: list[ArchiveCoverage] = field(default_factory=list)
+    skipped_lines: int = 0
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        """Human lines for the end-of-run summary."""
+        out = [
+            f"catalogue: {self.neurons} neurons ({self.gone} gone upstream, kept), {self.files} files"
+            f"{' (rebuilt)' if self.rebuilt else ''}; {self.manifests_written} manifests written",
+            self.changes.summary(),
+        ]
+        for cov in self.coverage:
+            server = "?" if cov.server is None else str(cov.server)
+            out.append(f"coverage {cov.archive}: {cov.held} of {server} neurons held, {cov.status}")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "catalogue": str(self.root / CATALOGUE_FILE),
+            "run": self.run,
+            "rebuilt": self.rebuilt,
+            "neurons": self.neurons,
+            "gone": self.gone,
+            "files": self.files,
+            "manifests_written": self.manifests_written,
+            "publications": self.publications,
+            "changes": self.changes.to_json(self.run, time.time()),
+            "coverage": [c.to_json() for c in self.coverage],
+            "skipped_lines": self.skipped_lines,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+_COLS = ", ".join(f'"{c}"' for c in FIELD_COLUMNS)
+_UPSERT_NEURON = f"""
+INSERT INTO neurons ({_COLS}, record, first_run, changed_run, gone_upstream, gone_run)
+VALUES ({", ".join("?" * len(FIELD_COLUMNS))}, ?, ?, ?, 0, NULL)
+ON CONFLICT(neuron_id) DO UPDATE SET
+    {", ".join(f'"{c}"=excluded."{c}"' for c in FIELD_COLUMNS[1:])},
+    record=excluded.record, changed_run=excluded.changed_run, gone_upstream=0, gone_run=NULL
+"""
+_MORPH_COLS = ", ".join(f'"{c}"' for c in MORPHOMETRY_COLUMNS)
+_UPSERT_MORPH = f"""
+INSERT INTO morphometry (neuron_id, {_MORPH_COLS}, record)
+VALUES (?, {", ".join("?" * len(MORPHOMETRY_COLUMNS))}, ?)
+ON CONFLICT(neuron_id) DO UPDATE SET
+    {", ".join(f'"{c}"=excluded."{c}"' for c in MORPHOMETRY_COLUMNS)}, record=excluded.record
+"""
+_UPSERT_FILES = """
+INSERT INTO files (path, neuron_id, archive, version, size, sha256, fetched_at, verified)
+SELECT path, neuron_id, archive, version, size, sha256, fetched_at, verified FROM temp.incoming WHERE true
+ON CONFLICT(path) DO UPDATE SET
+    neuron_id=COALESCE(excluded.neuron_id, files.neuron_id), size=excluded.size,
+    fetched_at=COALESCE(excluded.fetched_at, files.fetched_at),
+    verified=CASE WHEN excluded.sha256 = files.sha256 THEN MAX(files.verified, excluded.verified)
+                  ELSE excluded.verified END,
+    sha256=excluded.sha256
+"""
+
+
+def finalize(
+    root: Path | str,
+    *,
+    archives: Iterable[str] | None = None,
+    files: Iterable[FileFact] = (),
+    complete_archives: Iterable[str] = (),
+    server_counts: Mapping[str, int] | None = None,
+) -> DatasetSummary:
+    """Update the dataset layer of the mirror at ``root``; blocking (run it in a worker thread).
+
+    ``archives``: the archives whose ``metadata.jsonl`` (and ``morphometry.jsonl``) this run published
+    (``None``: every one under ``root``). ``files``: a :class:`FileFact` per file the run downloaded or
+    found complete. ``complete_archives``: archives whose listing this run covered entirely (``--archive``
+    / ``--all``, not ``--query``): only there can a neuron be declared gone upstream. ``server_counts``:
+    archive → the server's neuron count, for coverage.
+
+    When the catalogue is missing (or unreadable) it is rebuilt from every ``metadata.jsonl`` and the
+    tree, hashing the files no fact covers; that run's changes are a baseline (no previous state).
+    """
+    started = time.perf_counter()
+    root = Path(root)
+    conn, created = connect(root / CATALOGUE_FILE)
+    try:
+        summary = _update(conn, root, archives, files, set(complete_archives), server_counts, created)
+        summary.manifests_written = _write_manifests(conn, root)
+        export_changes(conn, root)
+        summary.publications = _write_citations(conn, root)
+        summary.files = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    finally:
+        conn.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _update(
+    conn: sqlite3.Connection,
+    root: Path,
+    archives: Iterable[str] | None,
+    files: Iterable[FileFact],
+    complete: set[str],
+    server_counts: Mapping[str, int] | None,
+    created: bool,
+) -> DatasetSummary:
+    now = time.time()
+    with transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '1')")
+        run = int(
+            conn.execute("INSERT INTO runs (finished_at, neurons, files) VALUES (?, 0, 0)", (now,)).lastrowid
+            or 0
+        )
+        changes = ChangeSet(baseline=created)
+        conn.execute("DROP TABLE IF EXISTS temp.incoming")
+        conn.execute("DROP TABLE IF EXISTS temp.seen")
+        conn.execute(
+            "CREATE TEMP TABLE incoming (path TEXT PRIMARY KEY, neuron_id INTEGER, archive TEXT, "
+            "version TEXT, size INTEGER, sha256 TEXT, fetched_at REAL, verified INTEGER)"
+        )
+        conn.execute("CREATE TEMP TABLE seen (neuron_id INTEGER PRIMARY KEY)")
+        conn.executemany(
+            "INSERT OR REPLACE INTO temp.incoming VALUES (?, NULL, ?, ?, ?, ?, ?, ?)", _facts(files)
+        )
+        versions: dict[str, list[Version]] = {}
+        for folder, version in conn.execute("SELECT DISTINCT archive, version FROM temp.incoming"):
+            if version in Version._value2member_map_:
+                versions.setdefault(folder, []).append(Version(version))
+        job = _RecordJob(conn, root, run, changes, versions, scan_tree=created)
+        read: set[str] = set()
+        for folder in _folders(root, archives):
+            metadata = root / folder / METADATA
+            if metadata.is_file():
+                read.add(folder)
+                job.read(metadata)
+            morph = root / folder / MORPHOMETRY
+            if morph.is_file():
+                _read_morphometry(conn, morph)
+        for archive in sorted(complete):
+            if safe_component(archive.lower()) in read:
+                _flag_gone(conn, archive, run, changes)
+        for (path,) in conn.execute(
+            "SELECT i.path FROM temp.incoming i JOIN files f ON f.path = i.path WHERE f.sha256 != i.sha256 "
+            "ORDER BY i.path"
+        ).fetchall():
+            changes.add("files_changed", path)
+        conn.execute(_UPSERT_FILES)
+        conn.execute(
+            "INSERT OR IGNORE INTO dirty_manifests "
+            "SELECT DISTINCT archive || '/' || version FROM temp.incoming"
+        )
+        if server_counts:
+            update_coverage(conn, server_counts)
+        if created or changes.any:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('citations_dirty', '1')")
+        conn.execute("INSERT INTO changes VALUES (?, ?)", (run, dumps(changes.to_json(run, now))))
+        neurons, gone = conn.execute(
+            "SELECT COUNT(*) - COALESCE(SUM(gone_upstream), 0), COALESCE(SUM(gone_upstream), 0) FROM neurons"
+        ).fetchone()
+        (nfiles,) = conn.execute("SELECT COUNT(*) FROM files").fetchone()
+        conn.execute("UPDATE runs SET neurons=?, files=? WHERE id=?", (neurons, nfiles, run))
+        coverage = read_coverage(conn, list(server_counts)) if server_counts else []
+    conn.execute("DROP TABLE IF EXISTS temp.incoming")
+    conn.execute("DROP TABLE IF EXISTS temp.seen")
+    return DatasetSummary(
+        root=root,
+        run=run,
+        rebuilt=created,
+        neurons=neurons,
+        gone=gone,
+        files=nfiles,
+        manifests_written=0,
+        publications=None,
+        changes=changes,
+        coverage=coverage,
+        skipped_lines=job.skipped,
+    )
+
+
+def _facts(files: Iterable[FileFact]) -> Iterator[tuple[Any, ...]]:
+    for fact in files:
+        parts = fact.path.split("/")
+        if len(parts) != 3 or not all(parts):
+            log.warning("catalogue: ignoring file outside <archive>/<version>/: %r", fact.path)
+            continue
+        yield (fact.path, parts[0], parts[1], fact.size, fact.sha256, fact.fetched_at, int(fact.verified))
+
+
+def _folders(root: Path, archives: Iterable[str] | None) -> list[str]:
+    """Archive folders to read: those of ``archives``, or every folder holding a ``metadata.jsonl``."""
+    if archives is not None:
+        return sorted({safe_component(a.lower()) for a in archives})
+    found = []
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.is_dir() and entry.name != STATE_DIR and (Path(entry.path) / METADATA).is_file():
+                found.append(entry.name)
+    return sorted(found)
+
+
+def _batches(path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """``(line, record)`` pairs in batches; undecodable lines come through with an empty record."""
+    batch: list[tuple[str, dict[str, Any]]] = []
+    with open(path, encoding="utf-8") as handle:
+        for raw in handle:
+            line = raw.rstrip("\n")
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = {}
+            batch.append((line, record if isinstance(record, dict) else {}))
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+class _RecordJob:
+    """Streams one archive's records into ``neurons``, classifying each against the stored line."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        root: Path,
+        run: int,
+        changes: ChangeSet,
+        versions: dict[str, list[Version]],
+        *,
+        scan_tree: bool,
+    ) -> None:
+        self.conn = conn
+        self.root = root
+        self.run = run
+        self.changes = changes
+        self.versions = versions
+        self.scan_tree = scan_tree
+        self.skipped = 0
+
+    def read(self, path: Path) -> None:
+        for batch in _batches(path):
+            neurons: dict[int, tuple[str, Neuron]] = {}
+            for line, record in batch:
+                try:
+                    neuron = Neuron.from_record(record)
+                except ValueError:
+                    self.skipped += 1
+                    continue
+                neurons[neuron.id] = (line, neuron)
+            if neurons:
+                self._apply(neurons)
+        if self.skipped:
+            log.warning("catalogue: %d lines of %s are not neuron records", self.skipped, path)
+
+    def _apply(self, neurons: dict[int, tuple[str, Neuron]]) -> None:
+        ids = list(neurons)
+        marks = ",".join("?" * len(ids))
+        previous = {
+            nid: (line, gone)
+            for nid, line, gone in self.conn.execute(
+                f"SELECT neuron_id, record, gone_upstream FROM neurons WHERE neuron_id IN ({marks})", ids
+            )
+        }
+        self.conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", ((i,) for i in ids))
+        upserts: list[tuple[Any, ...]] = []
+        returned: list[tuple[int]] = []
+        for nid, (line, neuron) in neurons.items():
+            brief = {"neuron_id": nid, "neuron_name": neuron.name, "archive": neuron.archive}
+            old = previous.get(nid)
+            if old is None:
+                self.changes.add("new", brief)
+                upserts.append(self._row(neuron, line, self.run))
+                continue
+            old_line, gone = old
+            if gone:
+                self.changes.add("returned", brief)
+            if old_line == line:
+                if gone:
+                    returned.append((nid,))
+                continue
+            fields = changed_fields(json.loads(old_line), neuron.record)
+            if fields:
+                self.changes.add("changed", {**brief, "fields": list(fields)})
+                upserts.append(self._row(neuron, line, self.run))
+            else:  # only _links differ: keep the served line, not a change
+                upserts.append(self._row(neuron, line, None))
+        if upserts:
+            self.conn.executemany(_UPSERT_NEURON, upserts)
+        if returned:
+            self.conn.executemany(
+                "UPDATE neurons SET gone_upstream=0, gone_run=NULL WHERE neuron_id=?", returned
+            )
+        self._resolve_files([n for _, n in neurons.values()])
+
+    def _row(self, neuron: Neuron, line: str, changed_run: int | None) -> tuple[Any, ...]:
+        record = neuron.record
+        values = [column_value(name, record.get(name)) for name in FIELD_COLUMNS]
+        values[0] = neuron.id
+        if changed_run is None:
+            (changed_run,) = self.conn.execute(
+                "SELECT changed_run FROM neurons WHERE neuron_id=?", (neuron.id,)
+            ).fetchone()
+        return (*values, line, self.run, changed_run)
+
+    def _resolve_files(self, neurons: list[Neuron]) -> None:
+        """Give the run's file facts their neuron id; when rebuilding, adopt files no fact covers."""
+        pairs: list[tuple[int, str]] = []
+        candidates: list[tuple[Neuron, str]] = []
+        for neuron in neurons:
+            folder = safe_component(neuron.archive.lower())
+            wanted = list(Version) if self.scan_tree else self.versions.get(folder, [])
+            for version in wanted:
+                try:
+                    path = relative_path(neuron, version).as_posix()
+                except NoSuchFileError:
+                    continue
+                pairs.append((neuron.id, path))
+                if self.scan_tree:
+                    candidates.append((neuron, path))
+        if pairs:
+            self.conn.executemany("UPDATE temp.incoming SET neuron_id=? WHERE path=?", pairs)
+        if candidates:
+            self._adopt(candidates)
+
+    def _adopt(self, candidates: list[tuple[Neuron, str]]) -> None:
+        """Hash files on disk that no fact covers (only when the catalogue is built from nothing)."""
+        paths = [p for _, p in candidates]
+        known: set[str] = set()
+        for i in range(0, len(paths), 500):
+            chunk = paths[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(
+                p
+                for (p,) in self.conn.execute(
+                    f"SELECT path FROM temp.incoming WHERE path IN ({marks})", chunk
+                )
+            )
+        rows = []
+        for neuron, path in candidates:
+            if path in known:
+                continue
+            target = self.root / path
+            try:
+                mtime = target.stat().st_mtime
+                size, digest = hash_file(target)
+            except OSError:
+                continue
+            archive, version, _ = path.split("/")
+            rows.append((path, neuron.id, archive, version, size, digest, mtime, 0))
+        if rows:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO temp.incoming VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+
+def _read_morphometry(conn: sqlite3.Connection, path: Path) -> None:
+    for batch in _batches(path):
+        by_id: dict[int, tuple[str, dict[str, Any]]] = {}
+        for line, record in batch:
+            try:
+                by_id[int(record["neuron_id"])] = (line, record)
+            except (KeyError, TypeError, ValueError):
+                continue
+        if not by_id:
+            continue
+        marks = ",".join("?" * len(by_id))
+        held = dict(
+            conn.execute(
+                f"SELECT neuron_id, record FROM morphometry WHERE neuron_id IN ({marks})", list(by_id)
+            )
+        )
+        rows = [
+            (nid, *(_number(record.get(c)) for c in MORPHOMETRY_COLUMNS), line)
+            for nid, (line, record) in by_id.items()
+            if held.get(nid) != line
+        ]
+        if rows:
+            conn.executemany(_UPSERT_MORPH, rows)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _flag_gone(conn: sqlite3.Connection, archive: str, run: int, changes: ChangeSet) -> None:
+    """Neurons of a completely listed archive that the listing lacked: flagged, never deleted."""
+    rows = conn.execute(
+        "SELECT neuron_id, neuron_name, archive FROM neurons WHERE lower(archive) = lower(?) "
+        "AND gone_upstream = 0 AND neuron_id NOT IN (SELECT neuron_id FROM temp.seen) ORDER BY neuron_id",
+        (archive,),
+    ).fetchall()
+    for nid, name, arch in rows:
+        changes.add("gone", {"neuron_id": nid, "neuron_name": name, "archive": arch})
+    conn.executemany(
+        "UPDATE neurons SET gone_upstream=1, gone_run=? WHERE neuron_id=?", ((run, r[0]) for r in rows)
+    )
+
+
+def _write_manifests(conn: sqlite3.Connection, root: Path) -> int:
+    """Rewrite the manifests marked stale, and any a folder of held files lacks; returns how many."""
+    folders = {f for (f,) in conn.execute("SELECT folder FROM dirty_manifests")}
+    for archive, version in conn.execute("SELECT DISTINCT archive, version FROM files").fetchall():
+        if not (root / archive / version / MANIFEST).is_file():
+            folders.add(f"{archive}/{version}")
+    for folder in sorted(folders):
+        with transaction(conn):
+            write_folder_manifest(conn, root, folder)
+            conn.execute("DELETE FROM dirty_manifests WHERE folder=?", (folder,))
+    return len(folders)
+
+
+def _write_citations(conn: sqlite3.Connection, root: Path) -> int | None:
+    dirty = conn.execute("SELECT value FROM meta WHERE key='citations_dirty'").fetchone()
+    missing = not (root / CITATION_FILE).is_file() or not (root / BIB_FILE).is_file()
+    if not dirty and not missing:
+        return None
+    count = write_citations(conn, root)
+    conn.execute("DELETE FROM meta WHERE key='citations_dirty'")
+    return count

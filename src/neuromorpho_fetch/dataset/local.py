@@ -1,0 +1,221 @@
+"""Offline selection over a mirror: the same keywords as ``NeuroMorpho.select``, no network.
+
+The matching rules are the server's as the client's query model sends them (:mod:`neuromorpho_fetch.query`
+and the emulator's engine, reference A5):
+
+* one keyword per field, AND-ed across fields; a list of values is OR-ed within the field;
+* a value without ``*``/``?`` must equal the field's value, or any element of a list field (the client
+  quotes such values, so a multi-word value is matched whole, never by its trailing word);
+* ``*`` matches any run of characters and ``?`` exactly one; whitespace inside a wildcard value is sent
+  as ``?`` by the client (:func:`neuromorpho_fetch.query.format_value`), so it matches any one character
+  here too;
+* case-insensitive, as the emulator answers (whether the real server is, is open: reference A5); null
+  never matches; ``Physical_Integrity`` names the ``physical_Integrity`` key.
+
+Raw ``q``/``fq`` text is server syntax and is refused here; pass keyword criteria (or a
+:class:`~neuromorpho_fetch.query.Query` built from them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from ..errors import UnknownFieldError, UsageError
+from ..models import Neuron, Version
+from ..query import Query
+from .catalogue import CATALOGUE_FILE, FIELD_COLUMNS, LIST_FIELDS, field_column
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas  # type: ignore[import-untyped]
+
+__all__ = ["LocalMirror", "LocalNeuron", "Matcher", "criteria_of"]
+
+
+class Matcher:
+    """One field's OR-ed values, compiled once: exact values (casefolded) and wildcard patterns."""
+
+    def __init__(self, values: Sequence[str]) -> None:
+        self.exact: set[str] = set()
+        self.patterns: list[re.Pattern[str]] = []
+        for value in values:
+            text = str(value)
+            if "*" in text or "?" in text:
+                text = re.sub(r"\s+", "?", text.strip())  # what format_value sends
+                pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+                self.patterns.append(re.compile(pattern, re.DOTALL | re.IGNORECASE))
+            else:
+                self.exact.add(text.casefold())
+
+    def accept(self, value: Any) -> bool:
+        """True when the value, or any element of a list value, matches; null never does."""
+        if value is None:
+            return False
+        if isinstance(value, list | tuple):
+            return any(self.accept(v) for v in value)
+        text = str(value)
+        return text.casefold() in self.exact or any(p.fullmatch(text) for p in self.patterns)
+
+
+def criteria_of(
+    query: Query | None = None,
+    q: str | None = None,
+    fq: Sequence[str] | str = (),
+    criteria: Mapping[str, str | int | Sequence[str | int]] | None = None,
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The ``(column, values)`` pairs of a select call; raw ``q``/``fq`` is a usage error offline."""
+    full = query if query is not None else Query()
+    if q is not None or fq or full.q is not None or full.fq:
+        raise UsageError("offline select takes keyword criteria (species='rat'), not raw q/fq text")
+    if criteria:
+        full = full.with_criteria(criteria)
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for name, values in full.criteria:
+        try:
+            out.append((field_column(name), values))
+        except KeyError:
+            raise UnknownFieldError(name, FIELD_COLUMNS) from None
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LocalNeuron:
+    """A catalogued neuron: the same :class:`Neuron` the server's select yields, plus its local files."""
+
+    neuron: Neuron
+    paths: Mapping[str, Path]  # version value (CNG, source, ...) → absolute path of the held file
+    gone_upstream: bool = False
+
+    @property
+    def id(self) -> int:
+        return self.neuron.id
+
+    @property
+    def name(self) -> str:
+        return self.neuron.name
+
+    @property
+    def archive(self) -> str:
+        return self.neuron.archive
+
+    def path(self, version: Version | str = Version.CNG) -> Path | None:
+        """The held file of ``version`` (``None`` when the mirror does not hold it)."""
+        key = version.value if isinstance(version, Version) else Version.parse(version).value
+        return self.paths.get(key)
+
+
+class LocalMirror:
+    """A mirror on disk, read through its catalogue (``catalogue.sqlite``); read-only.
+
+    ``LocalMirror(root)`` builds the catalogue first when it is missing (offline, from the
+    ``metadata.jsonl`` files and the tree, see :func:`~neuromorpho_fetch.dataset.finalize`).
+    """
+
+    def __init__(self, root: Path | str, *, build: bool = True) -> None:
+        self.root = Path(root)
+        db = self.root / CATALOGUE_FILE
+        if not db.is_file():
+            if not build:
+                raise UsageError(f"no catalogue at {str(db)!r}: run neuromorpho-fetch on this folder first")
+            if not self.root.is_dir():
+                raise UsageError(f"no mirror at {str(self.root)!r}")
+            from .finalize import finalize
+
+            finalize(self.root)
+        uri = f"file:{quote(str(db.absolute()))}?mode=ro"
+        self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self.conn.execute("PRAGMA busy_timeout=10000")
+        self.conn.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> LocalMirror:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM neurons").fetchone()[0])
+
+    def select(
+        self,
+        query: Query | None = None,
+        /,
+        *,
+        q: str | None = None,
+        fq: Sequence[str] = (),
+        include_gone: bool = True,
+        **criteria: str | int | Sequence[str | int],
+    ) -> Iterator[LocalNeuron]:
+        """Catalogued neurons matching the criteria, in ``neuron_id`` order (the server's order).
+
+        Streams rows (memory stays flat at any mirror size). ``include_gone=False`` leaves out neurons
+        a complete listing no longer had (they are still on disk, hence the default).
+        """
+        matchers = [(column, Matcher(values)) for column, values in criteria_of(query, q, fq, criteria)]
+        sql = "SELECT neuron_id, record, gone_upstream FROM neurons"
+        params: list[Any] = []
+        where: list[str] = [] if include_gone else ["gone_upstream = 0"]
+        for i, (column, _) in enumerate(matchers):
+            where.append(f'nm_match{i}("{column}")')
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY neuron_id"
+        for i, (column, matcher) in enumerate(matchers):
+            self.conn.create_function(f"nm_match{i}", 1, _sql_matcher(matcher, column in LIST_FIELDS))
+        cursor = self.conn.execute(sql, params)
+        while rows := cursor.fetchmany(500):
+            files = self._files([row[0] for row in rows])
+            for nid, line, gone in rows:
+                yield LocalNeuron(Neuron.from_record(json.loads(line)), files.get(nid, {}), bool(gone))
+
+    def _files(self, ids: list[int]) -> dict[int, dict[str, Path]]:
+        marks = ",".join("?" * len(ids))
+        found: dict[int, dict[str, Path]] = {}
+        for nid, version, path in self.conn.execute(
+            f"SELECT neuron_id, version, path FROM files WHERE neuron_id IN ({marks})", ids
+        ):
+            found.setdefault(nid, {})[version] = self.root / path
+        return found
+
+    def to_pandas(
+        self, query: Query | None = None, /, *, include_gone: bool = True, **criteria: Any
+    ) -> pandas.DataFrame:
+        """The matching neurons as a DataFrame: every metadata field (list fields as lists), one
+        ``path_<version>`` column per version held, and ``gone_upstream``. Needs the ``dataset`` extra."""
+        try:
+            import pandas
+        except ImportError:
+            raise UsageError("to_pandas needs pandas: pip install 'neuromorpho-fetch[dataset]'") from None
+        rows: list[dict[str, Any]] = []
+        for item in self.select(query, include_gone=include_gone, **criteria):
+            row = {name: item.neuron.record.get(name) for name in FIELD_COLUMNS}
+            for version, path in item.paths.items():
+                row[f"path_{version}"] = str(path)
+            row["gone_upstream"] = item.gone_upstream
+            rows.append(row)
+        return pandas.DataFrame(rows, columns=_frame_columns(rows))
+
+
+def _frame_columns(rows: list[dict[str, Any]]) -> list[str]:
+    paths = sorted({k for row in rows for k in row if k.startswith("path_")})
+    return [*FIELD_COLUMNS, *paths, "gone_upstream"]
+
+
+def _sql_matcher(matcher: Matcher, is_list: bool) -> Any:
+    def match(value: Any) -> bool:
+        if is_list and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        return matcher.accept(value)
+
+    return match

@@ -1,0 +1,140 @@
+"""The catalogue holds every mirrored record field for field, and every held file with its true hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas
+import pytest
+
+from neuromorpho_fetch.dataset import CATALOGUE_FILE, FileFact, finalize
+from neuromorpho_fetch.dataset.catalogue import (
+    FIELD_COLUMNS,
+    MORPHOMETRY_COLUMNS,
+    column_value,
+    row_to_record,
+)
+
+from .conftest import ARCHIVES
+
+COMPLETE = "SELECT path, size, sha256, updated_at FROM files WHERE status='complete'"
+
+
+def records(root: Path) -> dict[int, dict]:
+    found = {}
+    for path in root.glob("*/metadata.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            found[record["neuron_id"]] = record
+    return found
+
+
+def rows(root: Path, sql: str) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(root / CATALOGUE_FILE)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_rows_equal_the_mirrored_records_field_for_field(mirror_root: Path) -> None:
+    mirrored = records(mirror_root)
+    assert {r["archive"] for r in mirrored.values()} == set(ARCHIVES)
+    held = {row["neuron_id"]: row for row in rows(mirror_root, "SELECT * FROM neurons")}
+    assert held.keys() == mirrored.keys()
+    for neuron_id, record in mirrored.items():
+        row = held[neuron_id]
+        assert json.loads(row["record"]) == record
+        assert row_to_record(row) == {name: record.get(name) for name in FIELD_COLUMNS}
+        assert row["gone_upstream"] == 0
+
+
+def test_every_file_row_names_an_existing_file_with_its_true_hash(mirror_root: Path) -> None:
+    files = rows(mirror_root, "SELECT * FROM files")
+    on_disk = {
+        p.relative_to(mirror_root).as_posix()
+        for p in mirror_root.glob("*/*/*")
+        if p.name != "SHA256SUMS" and p.parent.name in ("CNG", "source")
+    }
+    assert {f["path"] for f in files} == on_disk
+    mirrored = records(mirror_root)
+    for f in files:
+        body = (mirror_root / f["path"]).read_bytes()
+        assert (f["size"], f["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+        assert f["neuron_id"] in mirrored
+        assert f["path"].split("/")[:2] == [f["archive"], f["version"]]
+
+
+def test_morphometry_rows_equal_the_fetched_records(mirror_root: Path) -> None:
+    fetched = {}
+    for path in mirror_root.glob("*/morphometry.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            fetched[json.loads(line)["neuron_id"]] = json.loads(line)
+    held = {row["neuron_id"]: row for row in rows(mirror_root, "SELECT * FROM morphometry")}
+    assert held.keys() == fetched.keys() == records(mirror_root).keys()
+    for neuron_id, record in fetched.items():
+        row = held[neuron_id]
+        assert {c: row[c] for c in MORPHOMETRY_COLUMNS} == {c: record[c] for c in MORPHOMETRY_COLUMNS}
+
+
+def test_readable_without_our_code(mirror_root: Path) -> None:
+    with sqlite3.connect(mirror_root / CATALOGUE_FILE) as conn:
+        frame = pandas.read_sql("SELECT neuron_name, species, brain_region FROM neurons", conn)
+    assert len(frame) == len(records(mirror_root))
+    assert all(isinstance(json.loads(v), list) for v in frame["brain_region"])
+
+
+def test_facts_from_the_state_store_are_recorded_as_given(mirror_copy: Path) -> None:
+    """The run hands its hashes over (no re-hashing); a verified flag survives a later unverified fact."""
+    with sqlite3.connect(mirror_copy / ".neuromorpho-fetch" / "state.sqlite") as store:
+        state = list(store.execute(COMPLETE))
+    (mirror_copy / CATALOGUE_FILE).unlink()
+    facts = [FileFact(p, size, sha, when, verified=True) for p, size, sha, when in state]
+    finalize(mirror_copy, files=facts)
+    finalize(mirror_copy, files=[FileFact(p, s, h, w) for p, s, h, w in state])
+    held = {r["path"]: r for r in rows(mirror_copy, "SELECT * FROM files")}
+    assert {p: (r["size"], r["sha256"], r["fetched_at"]) for p, r in held.items()} == {
+        p: (s, h, w) for p, s, h, w in state
+    }
+    assert all(r["verified"] == 1 for r in held.values())
+
+
+def test_rebuilt_from_metadata_and_tree_when_missing(mirror_copy: Path) -> None:
+    before = rows(mirror_copy, "SELECT * FROM neurons ORDER BY neuron_id")
+    files_before = rows(mirror_copy, "SELECT path, sha256, size FROM files ORDER BY path")
+    (mirror_copy / CATALOGUE_FILE).unlink()
+    summary = finalize(mirror_copy)
+    assert summary.rebuilt and summary.changes.baseline
+    after = rows(mirror_copy, "SELECT * FROM neurons ORDER BY neuron_id")
+    assert [json.loads(r["record"]) for r in after] == [json.loads(r["record"]) for r in before]
+    assert [tuple(r) for r in rows(mirror_copy, "SELECT path, sha256, size FROM files ORDER BY path")] == [
+        tuple(r) for r in files_before
+    ]
+
+
+def test_an_unreadable_catalogue_is_moved_aside_and_rebuilt(mirror_copy: Path) -> None:
+    (mirror_copy / CATALOGUE_FILE).write_bytes(b"not a database" * 100)
+    summary = finalize(mirror_copy)
+    assert summary.rebuilt
+    assert summary.neurons == len(records(mirror_copy))
+    assert list(mirror_copy.glob(f"{CATALOGUE_FILE}.corrupt-*"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "stored"),
+    [
+        ("brain_region", ["neocortex", "layer 3"], '["neocortex","layer 3"]'),
+        ("brain_region", [], "[]"),
+        ("reference_pmid", "12204204", '"12204204"'),  # a list field served as a string stays decodable
+        ("species", "rat", "rat"),
+        ("soma_surface", None, None),
+        ("neuron_id", 7, 7),
+        ("note", {"odd": 1}, '{"odd":1}'),
+    ],
+)
+def test_column_values(field: str, value: object, stored: object) -> None:
+    assert column_value(field, value) == stored
