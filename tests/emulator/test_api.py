@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import Any
 
@@ -129,7 +130,8 @@ def test_size_above_500_is_clamped_by_default(plain: Emulator) -> None:
     body = get(plain, "/api/neuron", size=1000).json()
     assert body["page"]["size"] == 500
     assert len(ids(body)) == min(500, len(plain.catalogue))
-    assert get(plain, "/api/neuron/fields/brain_region", size=5000).json()["page"]["size"] == 500
+    values = plain.catalogue.field_values("brain_region")  # fields/{field} ignores size (E)
+    assert get(plain, "/api/neuron/fields/brain_region", size=5000).json()["page"]["size"] == len(values)
 
 
 def test_size_above_500_is_400_with_the_switch(start: Start) -> None:
@@ -220,14 +222,14 @@ def test_select_fq_is_and(plain: Emulator) -> None:
     assert 0 < len(want) < len(rodents)
     resp = requests.get(
         plain.base_url + "/api/neuron/select",
-        params=[("q", "species:rat,mouse"), ("fq", f"archive:{archive}"), ("size", "500")],
+        params=[("q", "species:rat,mouse"), ("fq", f'archive:"{archive}"'), ("size", "500")],
         timeout=10,
     )
     assert ids(resp.json()) == sorted(want)
     region = next(r["brain_region"][0] for r in everything if r["archive"] == archive and r["brain_region"])
     both = requests.get(
         plain.base_url + "/api/neuron/select",
-        params=[("q", f"archive:{archive}"), ("fq", f'brain_region:"{region}"'), ("size", "500")],
+        params=[("q", f'archive:"{archive}"'), ("fq", f'brain_region:"{region}"'), ("size", "500")],
         timeout=10,
     ).json()
     assert ids(both) == sorted(
@@ -310,17 +312,15 @@ def test_fields(plain: Emulator) -> None:
     assert len(body["Neuron Fields"]) == 44
 
 
-def test_field_values_are_paged(plain: Emulator) -> None:
+def test_field_values_come_on_one_page(plain: Emulator) -> None:
+    """E ([CWN]): ``{"field_name", "fields", "page"}``, every value on page 0, ``page.size`` = their count."""
     every = plain.catalogue.field_values("brain_region")
-    first = get(plain, "/api/neuron/fields/brain_region", size=10).json()
-    assert list(first) == ["fields", "page"]
-    assert first["fields"] == every[:10]
-    total_pages = first["page"]["totalPages"]
-    assert first["page"] == {"size": 10, "totalElements": len(every), "totalPages": total_pages, "number": 0}
-    collected = []
-    for page in range(total_pages):
-        collected += get(plain, "/api/neuron/fields/brain_region", size=10, page=page).json()["fields"]
-    assert collected == every
+    for path in ("/api/neuron/fields/brain_region", "/api/neuron/fields/brain_region/"):
+        body = get(plain, path, size=10).json()
+        assert list(body) == ["field_name", "fields", "page"]
+        assert body["field_name"] == "brain_region" and body["fields"] == every
+        assert body["page"] == {"size": len(every), "totalPages": 1, "totalElements": len(every), "number": 0}
+    assert get(plain, "/api/neuron/fields/brain_region", page=1).json()["fields"] == []
     assert get(plain, "/api/neuron/fields/no_such_field").status_code == 400
 
 
@@ -357,6 +357,27 @@ def test_unknown_api_route_is_a_spring_404_and_wrong_method_a_405(plain: Emulato
     assert wrong.json()["error"] == "Method Not Allowed"
 
 
-def test_neuron_info_jsp_is_forbidden(plain: Emulator) -> None:
-    resp = get(plain, "/neuron_info.jsp", neuron_name="x")
-    assert resp.status_code == 403
+def test_neuron_info_jsp_is_the_html_page_and_counted(start: Start) -> None:
+    """A8: the page links both files as ``<a href=dableFiles/...>``; A9: the stats count every request."""
+    emu = start()
+    cat = emu.catalogue
+    trace = "CB_CKp25_2w_F_Animal01_Trace009"
+    resp = get(emu, "/neuron_info.jsp", neuron_name=trace)
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/html")
+    cng = re.search(r"<a href=(dableFiles/[^>]*)>Morphology File \(Standardized\)</a>", resp.text)
+    source = re.search(r"<a href=(dableFiles/[^>]*)>Morphology File \(Original\)</a>", resp.text)
+    assert cng and source and '<div class="info">' in resp.text
+    assert cng.group(1) == f"dableFiles/siegert/CNG%20version/{trace}.CNG.swc"
+    assert source.group(1) == f"dableFiles/siegert/Source-Version/{trace}.swc"
+    assert requests.get(f"{emu.base_url}/{source.group(1)}", timeout=10).status_code == 200
+    by_id = get(emu, "/neuron_info.jsp", neuron_id=1)
+    assert by_id.status_code == 200 and "dableFiles/wearne_hof/CNG%20version/cnic_001.CNG.swc" in by_id.text
+    assert get(emu, "/neuron_info.jsp", neuron_name="no such neuron").status_code == 404
+    assert cat.id_by_name(trace) is not None
+    assert emu.stats()["jsp_requests"] == 3
+
+
+def test_neuron_info_jsp_can_be_forbidden(start: Start) -> None:
+    emu = start(jsp="403")
+    assert get(emu, "/neuron_info.jsp", neuron_name="cnic_001").status_code == 403
+    assert emu.stats()["jsp_requests"] == 1

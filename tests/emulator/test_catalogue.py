@@ -157,18 +157,21 @@ def test_records_carry_all_44_fields_with_real_types(records: list[dict[str, Any
         assert record["png_url"] == (
             f"http://neuromorpho.org/images/imageFiles/{record['archive']}/{record['neuron_name']}.png"
         )
-    nullable = {"note", "magnification", "slicing_thickness", "original_format", *NUMERIC_STRINGS[3:]}
+    nullable = {"note", "magnification", "slicing_thickness", "original_format", "soma_surface"}
+    nullable |= set(NUMERIC_STRINGS[3:])
     for key in expected - nullable:
         if not key.startswith(("reported_", "corrected_")):
             assert all(r[key] is not None for r in records), key
     assert any(r["original_format"] is None for r in records)
     assert any(r["note"] is not None for r in records)
     assert any(r["reported_value"] is not None for r in records)
+    # E: soma_surface is null for about one neuron in five.
+    assert 0.15 < sum(r["soma_surface"] is None for r in records) / len(records) < 0.25
 
 
 def test_vocabularies_are_realistic(cat: Catalogue) -> None:
     species = cat.field_values("species")
-    assert {"rat", "mouse", "human", "monkey", "drosophila melanogaster", "zebrafish"} <= set(species)
+    assert {"rat", "mouse", "human", "monkey", "drosophila melanogaster"} <= set(species)
     assert {"entorhinal cortex", "layer 3", "cortex"} <= set(cat.field_values("brain_region"))
     assert "lucifer yellow" in cat.field_values("stain")
     assert cat.field_values("Physical_Integrity") == cat.field_values("physical_Integrity")
@@ -218,9 +221,14 @@ def test_partition_and_field_values_agree(cat: Catalogue, records: list[dict[str
     assert species == dict(Counter(r["species"] for r in records))
     regions = cat.partition("brain_region")
     assert regions["cortex"] == sum("cortex" in r["brain_region"] for r in records)
-    assert cat.field_values("archive") == [name for name, _ in cat.archives()]
+    # The server's order: most common first, ties in order of first appearance (E: not alphabetical).
+    archives = cat.field_values("archive")
+    counts = dict(cat.archives())
+    assert sorted(archives) == sorted(counts) and archives != sorted(archives)
+    assert [counts[a] for a in archives] == sorted(counts.values(), reverse=True)
+    assert cat.field_values("species")[:2] == ["mouse", "rat"]
     assert cat.field_values("neuron_id")[:3] == [str(i) for i in list(cat.neuron_ids())[:3]]
-    assert cat.field_values("neuron_name") == sorted(str(r["neuron_name"]) for r in records)
+    assert cat.field_values("neuron_name") == [str(r["neuron_name"]) for r in records]
     with pytest.raises(KeyError):
         cat.field_values("no_such_field")
     with pytest.raises(KeyError):
@@ -286,6 +294,8 @@ def test_cng_sizes_are_log_normal_like(cat: Catalogue) -> None:
 def test_file_kb_fixes_every_cng_size() -> None:
     small = Catalogue(40, file_kb=20)
     for neuron_id in small.neuron_ids():
+        if neuron_id == 1:  # cnic_001's file is the recorded one (1,274 points), whatever file_kb says
+            continue
         found = small.file_for(neuron_id, "CNG")
         assert found is not None and abs(len(found.body) - 20 * 1024) < 1024
         parse_swc(found.body)

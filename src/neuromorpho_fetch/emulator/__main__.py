@@ -25,6 +25,7 @@ from ._config import (
     EmulatorConfig,
     FaultScope,
     HostileConfig,
+    JspMode,
     NoHits,
     Oversize,
     PastLast,
@@ -75,6 +76,7 @@ def _parser() -> OneLineParser:
     add("--no-hits", choices=get_args(NoHits), default="404", help="select with no match")
     add("--past-last", choices=get_args(PastLast), default="empty", help="page past the last one")
     add("--path-case", choices=get_args(PathCase), default="sensitive", help="/dableFiles paths")
+    add("--jsp", choices=get_args(JspMode), default="page", help="neuron_info.jsp: HTML page or 403")
     add("--empty-selects", action="store_true", help="health says UP but selects find nothing")
     add("--hostile-names", action="store_true", help="neuron names with /, %%, #, + and such")
     add("--file-kb", type=float, default=None, help="make every morphology file about this size")

@@ -19,6 +19,7 @@ __all__ = [
     "FaultScope",
     "HostileConfig",
     "HostileScope",
+    "JspMode",
     "NoHits",
     "NonsenseKind",
     "Oversize",
@@ -34,6 +35,8 @@ Oversize = Literal["clamp", "400"]
 NoHits = Literal["404", "empty"]
 PastLast = Literal["empty", "404", "400"]
 PathCase = Literal["sensitive", "insensitive"]
+#: ``neuron_info.jsp``: the real HTML page (reference A8) or a 403 for tests that want the harsh variant.
+JspMode = Literal["page", "403"]
 
 #: Every fault kind ``--faults`` accepts, in a fixed order (the order decides which kind a hash picks).
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
@@ -138,6 +141,7 @@ class EmulatorConfig:
     no_hits: NoHits = "404"
     past_last: PastLast = "empty"
     path_case: PathCase = "sensitive"
+    jsp: JspMode = "page"
     empty_selects: bool = False
     redirect_http: bool = False
     # Catalogue shape.
@@ -180,6 +184,7 @@ class EmulatorConfig:
             ("no_hits", NoHits),
             ("past_last", PastLast),
             ("path_case", PathCase),
+            ("jsp", JspMode),
             ("fault_scope", FaultScope),
         )
         for name, kind in checks:

@@ -13,6 +13,7 @@ headers, and a ``web.Response`` with the body bytes. The catalogue is asked only
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import math
 import random
@@ -22,9 +23,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
+from . import literature, recorded
 from ._config import EmulatorConfig
 from ._lru import ByteLRU
 from .catalogue import FIELDS, Catalogue, EmulatedFile
@@ -173,6 +176,8 @@ class _Routes:
         self._files: ByteLRU[tuple[str, ...], _Served] = ByteLRU(FILE_CACHE_BYTES)
         self._selects: OrderedDict[str, Sequence[int]] = OrderedDict()
         self._case_sensitive = config.path_case == "sensitive"
+        # About one publication per eight neurons (32k for 265k, reference A9.8).
+        self.lit = literature.Literature(max(20, len(catalogue) // 8), config.seed)
         self._bytes_per_s = config.bandwidth_kbps * 1024
         self.hostile = Hostile(config.hostile, config.seed, stats)
 
@@ -308,16 +313,40 @@ class _Routes:
         return page
 
     def _neuron_page(self, request: web.Request, ids: Sequence[int]) -> web.Response:
-        page = self._page(request, len(ids))
+        host = request.host
+        return self._hal_page(request, ids, "neuronResources", lambda i: self._neuron(host, i))
+
+    def _hal_page(
+        self, request: web.Request, keys: Sequence[Any], embedded: str, build: Callable[[Any], Any]
+    ) -> web.Response:
+        """One Spring/HAL page of ``keys`` (``_embedded`` left out of an empty page, reference A3)."""
+        page = self._page(request, len(keys))
         if isinstance(page, web.Response):
             return page
         body: dict[str, Any] = {}
         if page.number < page.pages:
-            host = request.host
-            records = [self._neuron(host, i) for i in page.items(ids)]
-            body["_embedded"] = {"neuronResources": records}
+            body["_embedded"] = {embedded: [build(k) for k in page.items(keys)]}
         body["_links"] = self._links(request, page.number, page.size, page.pages)
         body["page"] = page.info()
+        return _json(body)
+
+    def _field_page(self, request: web.Request, field: str, values: Sequence[str]) -> web.Response:
+        """``fields/{field}``: every value on one page, ``page.size`` = their number (E, [CWN]).
+
+        ``size`` is not honoured (the recorded answer has all 95 species on page 0); a page past 0 is past
+        the last one and answers as ``past_last`` says (an empty list by default; inferred).
+        """
+        try:
+            number = max(int(request.query.get("page", "0")), 0)
+        except ValueError:
+            return spring_error(400, "page must be an integer", request.path)
+        if number > 0 and values:
+            error = self._past_last(request, number, 1)
+            if error is not None:
+                return error
+        info = {"size": len(values), "totalPages": 1 if values else 0, "totalElements": len(values)}
+        body = {"field_name": field, "fields": list(values) if number == 0 else [], "page": info}
+        info["number"] = number
         return _json(body)
 
     def _select(self, *, q: str | None, fq: Sequence[str], body: Any, sort: str | None) -> Sequence[int]:
@@ -393,10 +422,7 @@ class _Routes:
             values = self.cat.field_values(field)
         except KeyError:
             return spring_error(400, f"Unknown field: {field}", request.path)
-        page = self._page(request, len(values))
-        if isinstance(page, web.Response):
-            return page
-        return _json({"fields": page.items(values), "page": page.info()})
+        return self._field_page(request, field, values)
 
     async def partition(self, request: web.Request) -> web.Response:
         field = request.match_info["field"]
@@ -414,6 +440,54 @@ class _Routes:
 
     async def pvec_by_id(self, request: web.Request) -> web.Response:
         return self._by_id(request, self.cat.pvec, "persistence vector")
+
+    async def morphometry_list(self, request: web.Request) -> web.Response:
+        """``/api/morphometry``: every record, paged (A2; the embedded key is inferred)."""
+        return self._hal_page(request, self.cat.neuron_ids(), "morphometryResources", self.cat.morphometry)
+
+    async def pvec_list(self, request: web.Request) -> web.Response:
+        """``/api/pvec``: every persistence vector, paged (A2; the embedded key is inferred)."""
+        return self._hal_page(request, self.cat.neuron_ids(), "pvecResources", self.cat.pvec)
+
+    # -- literature (reference A2, A7) ---------------------------------------------------------------
+
+    async def literature_list(self, request: web.Request) -> web.Response:
+        lit = self.lit
+        return self._hal_page(request, range(lit.count), "publicationResources", lit.record)
+
+    async def literature_by_id(self, request: web.Request) -> web.Response:
+        index = self.lit.index_of(request.match_info["id"].rstrip("/"))
+        if index is None:
+            return spring_error(404, "Requested article not found", request.path)
+        return _json(self.lit.record(index))
+
+    async def literature_select(self, request: web.Request) -> web.Response:
+        try:
+            found = self.lit.select(request.query.get("q"), tuple(request.query.getall("fq", [])))
+        except literature.LiteratureQueryError as exc:
+            return spring_error(400, str(exc), request.path)
+        if not found and self.config.no_hits == "404":
+            return spring_error(404, "No articles found for this query", request.path)
+        return self._hal_page(request, found, "publicationResources", self.lit.record)
+
+    async def literature_fields(self, request: web.Request) -> web.Response:
+        return _json({"Literature Fields": list(literature.FIELDS)})
+
+    async def literature_field_values(self, request: web.Request) -> web.Response:
+        field = request.match_info["field"]
+        try:
+            values = self.lit.field_values(field)
+        except KeyError:
+            return spring_error(400, f"Unknown field: {field}", request.path)
+        return self._field_page(request, field, values)
+
+    async def literature_partition(self, request: web.Request) -> web.Response:
+        field = request.match_info["field"]
+        try:
+            counts = self.lit.partition(field)
+        except KeyError:
+            return spring_error(400, f"Unknown field: {field}", request.path)
+        return _json({"fields": dict(counts)})
 
     async def api_fallback(self, request: web.Request) -> web.Response:
         """Anything no route took: Spring's 404 for a GET, its 405 for other methods (reference A6)."""
@@ -443,7 +517,10 @@ class _Routes:
         return self._one(request, lookup(neuron_id), what)
 
     def _by_name(self, request: web.Request, lookup: _Lookup, what: str) -> web.Response:
-        neuron_id = self.cat.id_by_name(request.match_info["name"])
+        name = request.match_info["name"]
+        neuron_id = self.cat.id_by_name(name)
+        if neuron_id is None and name.endswith("/"):  # a trailing slash, as every route takes (E)
+            neuron_id = self.cat.id_by_name(name[:-1])
         return self._one(request, None if neuron_id is None else lookup(neuron_id), what)
 
     # -- files -------------------------------------------------------------------------------------
@@ -477,10 +554,66 @@ class _Routes:
         )
         return html_error(404) if served is None else _send(request, served)
 
+    async def previous_release(self, request: web.Request) -> web.Response:
+        """``/dableFiles/previous/v6.1/wearne_hof/cnic_001.CNG.swc``, the file record 1's note links to."""
+        fold = (lambda s: s) if self._case_sensitive else str.casefold
+        if fold(request.path) != fold(recorded.PREVIOUS_V61_PATH):
+            return html_error(404)
+        found = self.cat.previous_release()
+        return html_error(404) if found is None else _send(request, _Served.of(found))
+
     async def neuron_info_jsp(self, request: web.Request) -> web.Response:
-        """The Terms of Use forbid scripted calls to .jsp pages; answering 403 lets tests prove we don't."""
-        page = b"<html><body><h1>403 Forbidden</h1><p>Use the API and direct file URLs.</p></body></html>"
-        return web.Response(status=403, body=page, content_type="text/html", charset="utf-8")
+        """The neuron's HTML page (reference A8), or 403 under ``--jsp 403``; counted in ``jsp_requests``.
+
+        The Terms of Use forbid scripted calls to .jsp pages (A9.1): the counter lets tests prove our
+        client never asks for one, while scrapers written against the real page still find its links.
+        """
+        self.stats.jsp_requests += 1
+        if self.config.jsp == "403":
+            page = b"<html><body><h1>403 Forbidden</h1><p>Use the API and direct file URLs.</p></body></html>"
+            return web.Response(status=403, body=page, content_type="text/html", charset="utf-8")
+        query = request.query
+        neuron_id: int | None = None
+        if "neuron_name" in query:
+            neuron_id = self.cat.id_by_name(query["neuron_name"])
+        elif query.get("neuron_id", "").isdigit():
+            neuron_id = int(query["neuron_id"])
+        record = None if neuron_id is None else self.cat.record(neuron_id)
+        if record is None:
+            return html_error(404)
+        return web.Response(body=_info_page(record), content_type="text/html", charset="utf-8")
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        """Anything outside ``/api`` and the file tree: the Tomcat front's HTML 404 page."""
+        return html_error(404)
+
+
+def _info_page(record: Mapping[str, Any]) -> bytes:
+    """``neuron_info.jsp``: metadata rows and the two file links inside ``.info > table`` (reference A8).
+
+    The links are relative and unquoted (``<a href=dableFiles/...>``), as the scrapers' regexes expect.
+    """
+    name, archive = str(record["neuron_name"]), str(record["archive"])
+    folder = quote(archive.lower())
+    fmt = record.get("original_format")
+    ext = recorded.original_format_extension(fmt if isinstance(fmt, str) else None)
+    rows = [("NeuroMorpho.Org ID", f"NMO_{int(record['neuron_id']):05d}")]
+    rows += [(key, value) for key, value in record.items() if key not in ("neuron_id", "note", "png_url")]
+    cells = "".join(
+        f'<tr><td class="label">{html.escape(str(k))}</td><td>'
+        f"{html.escape(', '.join(v) if isinstance(v, list) else str(v))}</td></tr>\n"
+        for k, v in rows
+    )
+    link = "<tr><td><a href=dableFiles/{}>Morphology File ({})</a></td></tr>\n"
+    links = link.format(f"{folder}/CNG%20version/{quote(name)}.CNG.swc", "Standardized")
+    if ext is not None:
+        links += link.format(f"{folder}/Source-Version/{quote(name)}.{ext}", "Original")
+    title = html.escape(name)
+    return (
+        f"<!DOCTYPE html>\n<html><head><title>NeuroMorpho.Org - {title}</title></head><body>\n"
+        f'<div class="info"><h2>Neuron {title}</h2>\n<table>\n{cells}{links}</table></div>\n'
+        f'<img src="{html.escape(str(record["png_url"]))}" alt="{title}">\n</body></html>\n'
+    ).encode()
 
 
 def _send(request: web.Request, served: _Served) -> web.Response:
@@ -572,7 +705,10 @@ def build_app(catalogue: Catalogue, config: EmulatorConfig, stats: Stats, plan: 
             app.router.add_route(method, path, handler)
 
     def api(method: str, path: str, handler: Handler) -> None:
-        add(method, path, routes.guard("api", handler))
+        guarded = routes.guard("api", handler)
+        add(method, path, guarded)
+        if not path.endswith(".+}"):  # a name route takes the slash into the name; _by_name strips it
+            add(method, path + "/", guarded)  # every route answers with a trailing slash too (E)
 
     api("GET", "/api/health", routes.health)
     api("GET", "/api/neuron", routes.neurons)
@@ -583,16 +719,28 @@ def build_app(catalogue: Catalogue, config: EmulatorConfig, stats: Stats, plan: 
     api("GET", "/api/neuron/fields", routes.fields)
     api("GET", "/api/neuron/fields/{field}", routes.field_values)
     api("GET", "/api/neuron/partition/{field}", routes.partition)
+    api("GET", "/api/morphometry", routes.morphometry_list)
     api("GET", "/api/morphometry/id/{id}", routes.morphometry_by_id)
     api("GET", "/api/morphometry/name/{name:.+}", routes.morphometry_by_name)
+    api("GET", "/api/pvec", routes.pvec_list)
     api("GET", "/api/pvec/id/{id}", routes.pvec_by_id)
+    api("GET", "/api/literature", routes.literature_list)
+    api("GET", "/api/literature/id/{id}", routes.literature_by_id)
+    api("GET", "/api/literature/select", routes.literature_select)
+    api("GET", "/api/literature/fields", routes.literature_fields)
+    api("GET", "/api/literature/fields/{field}", routes.literature_field_values)
+    api("GET", "/api/literature/partition/{field}", routes.literature_partition)
     api("*", "/api/{tail:.*}", routes.api_fallback)  # last: only what no route above took
+    add(
+        "GET", "/dableFiles/previous/v6.1/{archive}/{filename}", routes.guard("file", routes.previous_release)
+    )
     add("GET", "/dableFiles/{archive}/{folder}/{filename:.+}", routes.guard("file", routes.dable_file))
     add("GET", "/images/imageFiles/{archive}/{filename:.+}", routes.guard("file", routes.image))
     add("GET", "/neuron_info.jsp", routes.guard("other", routes.neuron_info_jsp))
     add("GET", "/_emulator/stats", _stats)
     add("POST", "/_emulator/reset", _reset)
     add("GET", "/_emulator/config", _config)
+    add("*", "/{tail:.*}", routes.guard("other", routes.not_found))  # last: the Tomcat front's 404
     return app
 
 

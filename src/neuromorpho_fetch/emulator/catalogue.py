@@ -46,9 +46,9 @@ from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
 from typing import Any
 
-from ..layout import source_extension
-from . import morphology
+from . import morphology, recorded
 from ._lru import ByteLRU
+from .recorded import original_format_extension
 
 __all__ = ["FIELDS", "HOSTILE_NAMES", "KINDS", "LIST_FIELDS", "Catalogue", "EmulatedFile", "Value"]
 
@@ -203,22 +203,91 @@ _CELLS: dict[str, tuple[tuple[str, ...], ...]] = {
 _SPECIES: dict[str, _Species] = {
     s.scientific: s
     for s in (
-        _Species("rat", "Rattus norvegicus", ("Sprague-Dawley", "Wistar", "Long-Evans"),
-                 "mammal", "mammal", "Day"),
         _Species("mouse", "Mus musculus", ("C57BL/6", "C57BL/6J", "Thy1-YFP-H", "Ai14", "Sst-IRES-Cre"),
                  "mammal", "mammal", "Day"),
-        _Species("human", "Homo sapiens", ("Not applicable",), "mammal", "mammal", "Year"),
-        _Species("monkey", "Macaca mulatta", ("Rhesus",), "mammal", "mammal", "Year"),
-        _Species("monkey", "Macaca fascicularis", ("Cynomolgus",), "mammal", "mammal", "Year"),
-        _Species("cat", "Felis catus", ("Not reported",), "mammal", "mammal", "Month"),
+        _Species("rat", "Rattus norvegicus", ("Sprague-Dawley", "Wistar", "Long-Evans"),
+                 "mammal", "mammal", "Day"),
         _Species("drosophila melanogaster", "Drosophila melanogaster", ("Canton-S", "OregonR", "GH146-Gal4"),
                  "fly", "fly", "Day"),
+        _Species("human", "Homo sapiens", ("Not applicable",), "mammal", "mammal", "Year"),
         _Species("zebrafish", "Danio rerio", ("AB", "Tübingen"), "fish", "fish", "Day"),
-        _Species("chicken", "Gallus gallus domesticus", ("White Leghorn",), "bird", "mammal", "Day"),
-        _Species("guinea pig", "Cavia porcellus", ("Hartley",), "mammal", "mammal", "Day"),
-        _Species("elephant", "Loxodonta africana", ("Not applicable",), "mammal", "mammal", "Year"),
+        _Species("monkey", "Macaca mulatta", ("Rhesus",), "mammal", "mammal", "Year"),
+        _Species("C. elegans", "Caenorhabditis elegans", ("N2",), "fly", "fly", "Day"),
+        _Species("monkey", "Macaca fascicularis", ("Cynomolgus",), "mammal", "mammal", "Year"),
+        *(_Species(common, scientific, ("Not reported",), kind, kind if kind != "bird" else "mammal", "Day")
+          for common, scientific, kind in (
+            ("cat", "Felis catus", "mammal"), ("chicken", "Gallus gallus domesticus", "bird"),
+            ("guinea pig", "Cavia porcellus", "mammal"), ("elephant", "Loxodonta africana", "mammal"),
+            ("Hamster", "Mesocricetus auratus", "mammal"), ("dragonfly ", "Anax junius", "fly"),
+            ("Praying mantis (Hierodula membranacea)", "Hierodula membranacea", "fly"),
+            ("Steller's Sculpin", "Myoxocephalus stelleri", "fish"),
+            ("blowfly", "Calliphora vicina", "fly"), ("cricket", "Gryllus bimaculatus", "fly"),
+            ("locust", "Schistocerca gregaria", "fly"), ("moth", "Manduca sexta", "fly"),
+            ("bee", "Apis mellifera", "fly"), ("cockroach", "Periplaneta americana", "fly"),
+            ("ferret", "Mustela putorius furo", "mammal"), ("rabbit", "Oryctolagus cuniculus", "mammal"),
+            ("sheep", "Ovis aries", "mammal"), ("pig", "Sus scrofa", "mammal"),
+            ("dog", "Canis familiaris", "mammal"), ("giraffe", "Giraffa camelopardalis", "mammal"),
+            ("manatee", "Trichechus manatus", "mammal"), ("cow", "Bos taurus", "mammal"),
+            ("leech", "Hirudo medicinalis", "fly"), ("crab", "Cancer borealis", "fly"),
+            ("lobster", "Homarus americanus", "fly"), ("spider", "Cupiennius salei", "fly"),
+            ("squid", "Doryteuthis pealeii", "fly"), ("octopus", "Octopus vulgaris", "fly"),
+            ("bat", "Eptesicus fuscus", "mammal"), ("opossum", "Monodelphis domestica", "mammal"),
+            ("agouti", "Dasyprocta azarae", "mammal"), ("hedgehog", "Erinaceus europaeus", "mammal"),
+            ("gerbil", "Meriones unguiculatus", "mammal"), ("marmoset", "Callithrix jacchus", "mammal"),
+            ("chimpanzee", "Pan troglodytes", "mammal"), ("baboon", "Papio anubis", "mammal"),
+            ("goldfish", "Carassius auratus", "fish"), ("frog", "Xenopus laevis", "fish"),
+            ("salamander", "Ambystoma mexicanum", "fish"), ("turtle", "Trachemys scripta", "fish"),
+            ("lizard", "Anolis carolinensis", "fish"), ("lamprey", "Petromyzon marinus", "fish"),
+            ("pigeon", "Columba livia", "bird"), ("quail", "Coturnix japonica", "bird"),
+            ("owl", "Tyto alba", "bird"), ("finch", "Taeniopygia guttata", "bird"),
+            ("sparrow", "Passer domesticus", "bird"), ("shrew", "Suncus etruscus", "mammal"),
+            ("mole", "Talpa europaea", "mammal"), ("squirrel", "Sciurus carolinensis", "mammal"),
+            ("dolphin", "Tursiops truncatus", "mammal"), ("whale", "Megaptera novaeangliae", "mammal"),
+            ("Proechimys", "Proechimys guyannensis", "mammal"),
+            ("chinchilla", "Chinchilla lanigera", "mammal"),
+            ("naked mole-rat", "Heterocephalus glaber", "mammal"),
+            ("Mongolian gerbil", "Meriones unguiculatus mongolicus", "mammal"),
+            ("sea lamprey", "Petromyzon marinus marinus", "fish"),
+            ("Etruscan shrew", "Suncus etruscus etr", "mammal"),
+            ("clouded leopard", "Neofelis nebulosa", "mammal"),
+            ("Siberian tiger", "Panthera tigris altaica", "mammal"),
+            ("domestic pig", "Sus scrofa domesticus", "mammal"),
+            ("rock pigeon", "Columba livia domestica", "bird"),
+            ("grey squirrel", "Sciurus carolinensis gr", "mammal"),
+            ("bottlenose dolphin", "Tursiops truncatus bd", "mammal"),
+            ("humpback whale", "Megaptera novaeangliae hw", "mammal"),
+            ("minke whale", "Balaenoptera acutorostrata", "mammal"),
+            ("sperm whale", "Physeter macrocephalus", "mammal"),
+            ("pygmy hippopotamus", "Choeropsis liberiensis", "mammal"),
+            ("common marmoset", "Callithrix jacchus cm", "mammal"),
+            ("squirrel monkey", "Saimiri sciureus", "mammal"),
+            ("tree shrew", "Tupaia belangeri", "mammal"),
+            ("Japanese quail", "Coturnix japonica jq", "bird"),
+            ("zebra finch", "Taeniopygia guttata zf", "bird"), ("barn owl", "Tyto alba ba", "bird"),
+            ("house sparrow", "Passer domesticus hs", "bird"),
+            ("spiny dogfish", "Squalus acanthias", "fish"),
+            ("electric fish", "Apteronotus leptorhynchus", "fish"),
+            ("medicinal leech", "Hirudo verbana", "fly"), ("blue crab", "Callinectes sapidus", "fly"),
+            ("sea slug", "Aplysia californica", "fly"), ("honey bee", "Apis mellifera ligustica", "fly"),
+            ("desert locust", "Schistocerca gregaria dl", "fly"), ("hawk moth", "Manduca sexta hm", "fly"),
+            ("house cricket", "Acheta domesticus", "fly"),
+            ("American cockroach", "Periplaneta americana ac", "fly"),
+            ("African clawed frog", "Xenopus laevis acf", "fish"),
+            ("Axolotl", "Ambystoma mexicanum ax", "fish"),
+            ("red-eared slider", "Trachemys scripta elegans", "fish"),
+          ))
     )
 }  # fmt: skip
+#: Share of the 2026 catalogue per species (E: mouse 160,070, rat 60,771, human 15,676 of 253,545
+#: single-word-species neurons; about 95 species in all). The catalogue is apportioned by these shares:
+#: the big archives' species first, the rest of the archives draw per group (``_tail_species``).
+_MAIN_SPECIES = ("Mus musculus", "Rattus norvegicus", "Homo sapiens")
+_OTHER_SPECIES = tuple(k for k in _SPECIES if k not in _MAIN_SPECIES)
+#: Weights for a tail group's species: mouse, rat, then "another species" (taken in turn, so that at full
+#: scale every one of the ~95 species appears; inferred: the real long tail is many small uploads).
+_TAIL_WEIGHTS = (0.54, 0.41, 0.05)
+#: Share of tail groups that are glia (with Siegert's microglia, about 35% of records, E).
+_GLIA_SHARE = 0.47
 
 _STAINS = (
     "lucifer yellow", "biocytin", "Golgi", "neurobiotin", "green fluorescent protein (GFP)",
@@ -249,11 +318,11 @@ _NOTE = (
 )
 _AGE_CLASSES = ("young", "adult", "old", "neonatal", "embryonic", "larval", "Not reported")
 
-_BIG_ARCHIVES = (  # name, share of the catalogue, name style, species (scientific names)
-    ("Allen Cell Types", 0.30, "allen", ("Homo sapiens", "Mus musculus")),
-    ("Jefferis", 0.12, "jefferis", ("Drosophila melanogaster",)),
-    ("Siegert", 0.07, "siegert", ("Mus musculus",)),
-    ("Wearne_Hof", 0.04, "cnic", ("Macaca mulatta",)),
+_BIG_ARCHIVES = (  # name, share of the catalogue, name style, species (scientific names, weights)
+    ("Allen Cell Types", 0.30, "allen", (("Homo sapiens", 0.2), ("Mus musculus", 0.8))),
+    ("Jefferis", 0.02, "jefferis", (("Drosophila melanogaster", 1.0),)),
+    ("Siegert", 0.07, "siegert", (("Mus musculus", 1.0),)),
+    ("Wearne_Hof", 0.02, "cnic", (("Macaca mulatta", 1.0),)),
 )
 _TAIL_ARCHIVES = (
     "Amaral", "Smith", "Scanziani", "Chiang", "Turner", "Kawaguchi", "Ascoli", "Martone", "Yuste",
@@ -265,7 +334,10 @@ _TAIL_ARCHIVES = (
     "Gonzalez Burgos", "Müller", "Hof", "Jacobs", "Kole", "Lübke", "Segev", "Stuart", "Wittner", "Zilles",
 )  # fmt: skip
 _TAIL_STYLES = ("abbr_num", "cellx", "dated", "ground", "long")
-_SIEGERT_PREFIX = "CB_CKp25_2w_F_Animal01_"
+_SIEGERT_PREFIX = recorded.SIEGERT_PREFIX
+#: Name styles of the groups that hold recorded neurons (their names and values are not synthetic).
+_RECORDED_STYLES = frozenset({"cnic_001", "trace"})
+_TRACE_NAMES = frozenset(recorded.SIEGERT_TRACES)
 
 
 # --- the catalogue --------------------------------------------------------------------------------------
@@ -304,8 +376,10 @@ class Catalogue:
         self.file_kb = file_kb
         rng = random.Random(seed)
         self._archives: list[str] = []
+        self._other_turn = -1
         plans = self._plan_groups(rng, neurons)
         rng.shuffle(plans)
+        plans.sort(key=lambda plan: plan.style != "cnic_001")  # cnic_001 is neuron id 1
         if hostile_names:
             plans.append(self._hostile_plan(rng))
         self._groups: list[_Group] = []
@@ -314,6 +388,8 @@ class Catalogue:
         self._layout(plans)
         self._group_starts = [g.start for g in self._groups]
         self._ids = self._make_ids(rng, len(self._names))
+        #: Id of the recorded neuron cnic_001 (always 1 when the catalogue holds it).
+        self._cnic_id = self._ids[0] if self._names[:1] == ["cnic_001"] else None
         variant_keys = sorted(set(_VARIANT_KEY.values()))
         self._variants = {key: rng.randbytes(len(self._names)) for key in variant_keys}
         self._folded_index: tuple[array[int], array[int]] | None = None
@@ -333,35 +409,73 @@ class Catalogue:
             tail_share * w / sum(weights) for w in weights
         ]
         sizes = _apportion(neurons, shares)
+        if neurons >= 4 * len(recorded.SIEGERT_TRACES):
+            # The recorded neurons exist in every catalogue big enough to hold them (taken from Allen).
+            for i, least in ((2, len(recorded.SIEGERT_TRACES)), (3, 1)):
+                missing = max(0, least - sizes[i])
+                sizes[i] += missing
+                sizes[0] -= missing
         plans: list[_Plan] = []
         tail_names = _tail_archive_names(rng, tail_count)
-        species: tuple[str, ...]
         for i, size in enumerate(sizes):
             if size == 0:
                 continue
+            species: tuple[tuple[str, float], ...] | None = None  # None: drawn per group (tail)
             if i < len(_BIG_ARCHIVES):
                 name, _, style, species = _BIG_ARCHIVES[i]
             else:
                 name, style = tail_names[i - len(_BIG_ARCHIVES)], rng.choice(_TAIL_STYLES)
-                species = tuple(rng.sample(sorted(_SPECIES), rng.randint(1, 2)))
             self._archives.append(name)
             plans += self._plan_archive(rng, len(self._archives) - 1, size, style, species)
         return plans
 
+    def _group_species(self, rng: random.Random, species: tuple[tuple[str, float], ...] | None) -> _Species:
+        """A group's species: the archive's own, or for the tail mouse, rat or the next other species."""
+        if species is not None:
+            names, weights = zip(*species, strict=True)
+            return _SPECIES[rng.choices(names, weights)[0]]
+        pick = rng.choices((0, 1, 2), _TAIL_WEIGHTS)[0]
+        if pick < 2:
+            return _SPECIES[_MAIN_SPECIES[pick]]
+        self._other_turn += 1
+        return _SPECIES[_OTHER_SPECIES[self._other_turn % len(_OTHER_SPECIES)]]
+
     def _plan_archive(
-        self, rng: random.Random, archive: int, size: int, style: str, species: tuple[str, ...]
+        self,
+        rng: random.Random,
+        archive: int,
+        size: int,
+        style: str,
+        species: tuple[tuple[str, float], ...] | None,
     ) -> list[_Plan]:
         formats = rng.sample(_SOFTWARE, rng.randint(1, 2))
         stains = rng.sample(_STAINS, rng.randint(1, 3))
         plans: list[_Plan] = []
+        if style == "cnic":  # neuron id 1, verbatim (reference A7, E)
+            options: dict[str, tuple[Value, ...]] = {
+                k: (tuple(v) if isinstance(v, list) else v,) for k, v in recorded.CNIC_001.items()
+            }
+            plans.append(_Plan(archive, 1, options, "", "cnic_001"))
+            size -= 1
+        elif style == "siegert" and size:  # the tutorial's 15 Trace neurons (E)
+            count = min(size, len(recorded.SIEGERT_TRACES))
+            options = _group_options(rng, _SPECIES["Mus musculus"], recorded.TRACE_FORMAT, stains)
+            options["original_format"] = (recorded.TRACE_FORMAT[1],)  # every Trace has its SWC original
+            plans.append(_Plan(archive, count, _siegert(options), _SIEGERT_PREFIX, "trace"))
+            size -= count
         while size > 0:
             count = min(size, rng.randint(20, 45) if style == "siegert" else rng.randint(5, 150))
             size -= count
-            options = _group_options(rng, _SPECIES[rng.choice(species)], rng.choice(formats), stains)
+            kind = self._group_species(rng, species)
+            options = _group_options(rng, kind, rng.choice(formats), stains)
             if style == "siegert":
-                options["cell_type"] = (("microglia", "glia"),)
-                options["stain"] = ("Iba1 immunostaining",)
-            token = _group_token(rng, style, first=not plans)
+                options = _siegert(options)
+            elif species is None and rng.random() < _GLIA_SHARE:
+                options["cell_type"] = tuple(rng.sample(_CELLS["glia"], rng.choice((1, 2))))
+                options["domain"] = (rng.choice(("Processes", "Neurites")),)
+            elif rng.random() < 0.23:
+                options["domain"] = ("Neurites",)
+            token = _group_token(rng, style)
             plans.append(_Plan(archive, count, options, token, style))
         return plans
 
@@ -386,7 +500,11 @@ class Catalogue:
                 pos = len(self._names)
                 if plan.style == "hostile":
                     name = HOSTILE_NAMES[j]
-                elif pos % _SPECIAL_EVERY == 36:
+                elif plan.style == "trace":
+                    name = recorded.SIEGERT_TRACES[j]
+                elif plan.style == "cnic_001":
+                    name = "cnic_001"
+                elif pos % _SPECIAL_EVERY == 36 and plan.style not in _RECORDED_STYLES:
                     name = _SPECIAL_NAMES[(pos // _SPECIAL_EVERY) % len(_SPECIAL_NAMES)].format(k=pos)
                 else:
                     name = _neuron_name(plan.style, archive, plan.token, per_archive[plan.archive])
@@ -397,11 +515,13 @@ class Catalogue:
 
     @staticmethod
     def _make_ids(rng: random.Random, count: int) -> array[int]:
-        """Ascending ids from 1 with gaps: about 3% of steps skip 7 to 56 ids (as the real ids do)."""
+        """Ascending ids from 1 with gaps: about 3% of steps skip 2 to 16 ids, so the highest id is about
+        1.28 times the count, as in 2026 (E: 253,545 neurons seen, highest id 322,002). Id 1 is never
+        skipped (it is cnic_001)."""
         ids = array("I", bytes(4 * count))
         current = 0
         for pos, byte in enumerate(rng.randbytes(count)):
-            current += 1 if byte < 248 else 1 + (byte - 247) * 7
+            current += 1 if byte < 248 or pos == 0 else 1 + (byte - 247) * 2
             ids[pos] = current
         return ids
 
@@ -514,13 +634,22 @@ class Catalogue:
         archive = self._archives[group.archive]
         return f"http://neuromorpho.org/images/imageFiles/{archive}/{self._names[pos]}.png"
 
-    def _surfaces(self, neuron_id: int) -> tuple[str, str, str]:
-        """``soma_surface``, ``surface`` and ``volume`` as the record's strings, from one hash of the id."""
+    def _surfaces(self, neuron_id: int) -> tuple[str | None, str, str]:
+        """``soma_surface``, ``surface`` and ``volume`` as the record's strings, from one hash of the id.
+
+        ``soma_surface`` is null for one neuron in five (E: "missing for about one neuron in five").
+        """
+        if neuron_id == self._cnic_id:
+            return (
+                recorded.CNIC_001["soma_surface"],
+                recorded.CNIC_001["surface"],
+                recorded.CNIC_001["volume"],
+            )
         h = mix64(self.seed, neuron_id, 0x5EED)
         u1, u2, u3 = (h & 0x1FFFFF) / 0x200000, ((h >> 21) & 0x1FFFFF) / 0x200000, (h >> 42) / 0x400000
         surface = 2000.0 * math.exp(3.0 * u2)
         return (
-            str(round(150.0 + 1500.0 * u1 * u1, 2)),
+            None if u1 < 0.2 else str(round(150.0 + 1500.0 * u1 * u1, 2)),
             str(round(surface, 2)),
             str(round(surface * (0.2 + 0.6 * u3), 2)),
         )
@@ -549,7 +678,7 @@ class Catalogue:
         mask = bytearray(len(self._names))
         if key in _PER_NEURON:
             for pos, value in enumerate(self._column(key)):
-                if accept(value):
+                if value is not None and accept(value):
                     mask[pos] = 1
             return mask
         memo: dict[Value, bool] = {}
@@ -573,8 +702,8 @@ class Catalogue:
     def _options(self, key: str, group: _Group) -> tuple[Value, ...]:
         return (self._archives[group.archive],) if key == "archive" else group.options[key]
 
-    def _column(self, key: str) -> Iterator[str]:
-        """Values, in position order, of a field held per neuron (no field in ``_PER_NEURON`` is null)."""
+    def _column(self, key: str) -> Iterator[str | None]:
+        """Values, in position order, of a field held per neuron (only ``soma_surface`` can be null)."""
         if key == "neuron_name":
             return iter(self._names)
         if key == "neuron_id":
@@ -588,14 +717,16 @@ class Catalogue:
         """Value -> number of neurons having it (a neuron counts once per distinct list element)."""
         key = self.field_key(field)
         if key in _PER_NEURON:
-            return dict(Counter(self._column(key)))
+            return dict(Counter(v for v in self._column(key) if v is not None))
         return dict(self._summary(key))
 
     def field_values(self, field: str) -> list[str]:
-        """Distinct values of a field, list fields flattened, nulls left out; ids sort as numbers.
+        """Distinct values of a field, list fields flattened, nulls left out, in the server's order.
 
-        The server pages through these lists, one call per page, so each is built once and kept: callers
-        get the cached list and must not change it.
+        The real server's order is not alphabetical (E: species come as mouse, rat, drosophila
+        melanogaster, human, ...): here the most common value first, ties in order of first appearance
+        (inferred); ids in id order, other per-neuron fields in id order. Values keep their case and spaces.
+        Each list is built once and kept: callers get the cached list and must not change it.
         """
         key = self.field_key(field)
         cached = self._field_values.get(key)
@@ -604,9 +735,9 @@ class Catalogue:
         if key == "neuron_id":
             values = [str(i) for i in self._ids]
         elif key in _PER_NEURON:
-            values = sorted(set(self._column(key)))
+            values = [v for v in dict.fromkeys(self._column(key)) if v is not None]
         else:
-            values = sorted(self._summary(key))
+            values = [value for value, _ in self._summary(key).most_common()]
         self._field_values[key] = values
         return values
 
@@ -631,11 +762,16 @@ class Catalogue:
     # -- morphometry and persistence vectors ---------------------------------------------------------------
 
     def morphometry(self, neuron_id: int) -> dict[str, Any] | None:
-        """The ``/api/morphometry/id`` object: numbers, consistent with the record's surface figures."""
+        """The ``/api/morphometry/id`` object: numbers, consistent with the record's surface figures
+        (``soma_Surface`` null where the record's ``soma_surface`` is); cnic_001's as recorded (E)."""
         pos = self.position(neuron_id)
         if pos is None:
             return None
-        soma, surface, volume = (float(v) for v in self._surfaces(neuron_id))
+        if neuron_id == self._cnic_id:
+            return dict(recorded.CNIC_001_MORPHOMETRY)
+        soma_text, surface_text, volume_text = self._surfaces(neuron_id)
+        soma = None if soma_text is None else float(soma_text)
+        surface, volume = float(surface_text), float(volume_text)
         rng = random.Random(mix64(self.seed, neuron_id, 0x3E7))
         stems = rng.randint(1, 12)
         bifs = rng.randint(stems, 40 * stems)
@@ -711,6 +847,15 @@ class Catalogue:
             return None
         return self._file(pos, "images")
 
+    def previous_release(self) -> EmulatedFile | None:
+        """The file record 1's ``note`` links to (``recorded.PREVIOUS_V61_PATH``), if cnic_001 is here."""
+        if self._cnic_id is None:
+            return None
+        body = recorded.cnic_001_previous()
+        tag = blake2b(f"{self.seed}/previous-v6.1/{len(body)}".encode(), digest_size=10)
+        when = datetime(2015, 5, 1, tzinfo=UTC)  # release 6.1 (May 2015)
+        return EmulatedFile(self._cnic_id, "CNG", body, f'"{tag.hexdigest()}"', when, "text/plain")
+
     def file_for(self, neuron_id: int, kind: str) -> EmulatedFile | None:
         """What the server holds for ``(neuron_id, kind)``; None when there is no such file."""
         pos = self.position(neuron_id)
@@ -720,7 +865,7 @@ class Catalogue:
 
     def _source_ext(self, pos: int) -> str | None:
         fmt = self.value("original_format", pos)
-        return source_extension(fmt if isinstance(fmt, str) else None)
+        return original_format_extension(fmt if isinstance(fmt, str) else None)
 
     def _file(self, pos: int, kind: str) -> EmulatedFile | None:
         cached = self._files.get((pos, kind))
@@ -746,8 +891,12 @@ class Catalogue:
         name = self._names[pos]
         h = mix64(self.seed, self._ids[pos], 0xF11E)
         if kind == "CNG":
+            if self._ids[pos] == self._cnic_id:
+                return recorded.cnic_001_cng(), "text/plain"
             return self._cng(pos, h), "text/plain"
         ext = self._source_ext(pos)
+        if kind == "source" and name in _TRACE_NAMES:
+            return recorded.trace_source(name), "text/plain"
         if kind == "remaining-issues":
             return morphology.std_log(h, f"{name}.CNG.swc", cng=True), "text/plain"
         if kind == "standardization-log":
@@ -970,19 +1119,29 @@ def _weight_options(rng: random.Random, species: _Species, count: int) -> list[t
     return out
 
 
-def _group_token(rng: random.Random, style: str, *, first: bool) -> str:
+def _group_token(rng: random.Random, style: str) -> str:
     """The part of a neuron name a group shares (an animal, a donor, a fly line)."""
     if style == "siegert":
-        if first:  # so that ``CB_CKp25_2w_F_Animal01_*`` always matches (reference A5 example)
-            return _SIEGERT_PREFIX
-        genotype, weeks, sex = rng.choice(("CKp25", "Ctrl")), rng.choice(("2w", "6w")), rng.choice("FM")
-        return f"CB_{genotype}_{weeks}_{sex}_Animal{rng.randint(1, 12):02d}_"
+        # Never the tutorial's prefix: ``CB_CKp25_2w_F_Animal01_*`` selects exactly the 15 Traces (E).
+        while True:
+            genotype, weeks, sex = rng.choice(("CKp25", "Ctrl")), rng.choice(("2w", "6w")), rng.choice("FM")
+            token = f"CB_{genotype}_{weeks}_{sex}_Animal{rng.randint(1, 12):02d}_"
+            if token.casefold() != _SIEGERT_PREFIX.casefold():
+                return token
     if style == "allen":
         return rng.choice((f"H{rng.randint(15, 19)}-{rng.randint(1, 12):02d}-{rng.randint(1, 30):03d}",
                            f"Sst-IRES-Cre;Ai14-{rng.randint(100000, 999999)}"))  # fmt: skip
     if style == "jefferis":
         return rng.choice(("FruMARCM", "GH146", "Mz19", "VGlut"))
     return f"{rng.randint(8, 24):02d}-{rng.randint(1, 12):02d}"
+
+
+def _siegert(options: dict[str, tuple[Value, ...]]) -> dict[str, tuple[Value, ...]]:
+    """Siegert's groups are mouse microglia (inferred from the CKp25 microglia study the names cite)."""
+    options["cell_type"] = (("microglia", "glia"),)
+    options["stain"] = ("Iba1 immunostaining",)
+    options["domain"] = ("Processes",)
+    return options
 
 
 def _neuron_name(style: str, archive: str, token: str, k: int) -> str:

@@ -26,6 +26,7 @@ class Stats:
         "file_requests",
         "file_requests_by_path",
         "in_flight",
+        "jsp_requests",
         "max_in_flight",
         "max_per_second",
         "other_requests",
@@ -44,6 +45,8 @@ class Stats:
         self.api_requests = 0
         self.file_requests = 0
         self.other_requests = 0
+        # neuron_info.jsp pages asked for: the Terms of Use forbid scripted .jsp calls (reference A9.1).
+        self.jsp_requests = 0
         self.by_status: Counter[int] = Counter()
         self.bytes_sent = 0
         self.faults_injected = 0
@@ -95,6 +98,7 @@ class Stats:
             "api_requests": self.api_requests,
             "file_requests": self.file_requests,
             "other_requests": self.other_requests,
+            "jsp_requests": self.jsp_requests,
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "bytes_sent": self.bytes_sent,
             "faults_injected": self.faults_injected,
