@@ -44,7 +44,7 @@ BIB_FILE = "references.bib"
 RESOURCE_RRID = "RRID:SCR_002145"
 TECUATL_2024_DOI = "10.1096/fba.2024-00048"
 
-_DOI = re.compile(r"10\.\d{4,9}/\S+")
+_DOI = re.compile(r"10\.\d{4,9}(?:\.\d+)*/\S+")
 _PMID = re.compile(r"\d{1,9}")
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 
