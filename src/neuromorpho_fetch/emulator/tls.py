@@ -82,7 +82,9 @@ def make_tls(mode: TLSMode, hosts: tuple[str, ...]) -> TLSMaterial | None:
         return None
     trustme = _trustme()
     ca = trustme.CA(key_type=trustme.KeyType.RSA)
-    names = tuple(dict.fromkeys((*hosts, "127.0.0.1", "localhost", "::1")))
+    # neuromorpho.org too: code that pins the real host (the seed package mounts its TLS adapter on
+    # https://neuromorpho.org) runs against the emulator when only name resolution points it here.
+    names = tuple(dict.fromkeys((*hosts, "127.0.0.1", "localhost", "::1", "neuromorpho.org")))
     cert = ca.issue_cert(*names, key_type=trustme.KeyType.RSA)
     tmpdir = tempfile.mkdtemp(prefix="neuromorpho-emulator-")
     try:
