@@ -1,60 +1,61 @@
-"""The async NeuroMorpho.Org client: one session, one pacer, one retry policy for every call.
+"""The async NeuroMorpho.Org client: the API a pipeline author sees, thin, over one transport.
 
-``async with NeuroMorpho() as nm:`` opens exactly one :class:`aiohttp.ClientSession` on one
-:class:`aiohttp.TCPConnector` (TLS context from :func:`neuromorpho_fetch.ssl_context` unless given), and
-every request it makes, API or file, first or retry, goes through the same
-:class:`~neuromorpho_fetch.pacing.Pacer` (``concurrency`` in flight, ``rate`` starts per second, a shared
-pause on ``Retry-After``) and the same :func:`~neuromorpho_fetch.retry.retry_call`.
+``async with NeuroMorpho() as nm:`` opens one :class:`~neuromorpho_fetch.transport.Transport`: exactly
+one :class:`aiohttp.ClientSession` on one connector (TLS context from :func:`neuromorpho_fetch.ssl_context`
+unless given), one :class:`~neuromorpho_fetch.pacing.Pacer` (``concurrency`` in flight, ``rate`` starts
+per second, a shared pause on ``Retry-After``) and one retry loop, through which every request goes, API
+or file, first or retry.
 
-Decisions live in small pure functions below the class (:func:`status_error`, :func:`translate_error`,
-:func:`parse_page`, :func:`has_next_page`, :func:`match_field`, :func:`match_archive`) so they are tested
-without sockets; the class only wires them to the network.
+This module only names endpoints and strings the pieces together: what the server's answers mean is in
+:mod:`neuromorpho_fetch.protocol` (pure parsers), how a request is made in
+:mod:`neuromorpho_fetch.transport`, how a body reaches the disk in :mod:`neuromorpho_fetch.download`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
-import itertools
-import json
 import logging
 import os
 import ssl
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 from urllib.parse import quote
 
 import aiohttp
-from yarl import URL
 
 from ._version import __version__
 from .config import ClientConfig, RetryPolicy, Timeouts
-from .download import DownloadResult, Publisher, save_body
+from .download import Body, DownloadResult, Publisher, publish, receive
 from .errors import (
     BadRequestError,
-    ConnectError,
-    HTTPStatusError,
     IntegrityError,
     NeuroMorphoError,
     NotFoundError,
-    NotFoundPageError,
-    RequestTimeout,
-    ServerBusyError,
-    UnknownArchiveError,
     UnknownFieldError,
-    UsageError,
 )
 from .layout import file_task, safe_target
 from .models import Neuron, Version
 from .pacing import Pacer
+from .protocol import (
+    Dedupe,
+    Page,
+    has_next_page,
+    match_archive,
+    match_field,
+    parse_counts,
+    parse_fields,
+    parse_json,
+    parse_neurons,
+    parse_page,
+    status_error,
+)
 from .query import Query
-from .retry import RetryEvent, Sleep, parse_retry_after, retry_call
-from .swc import looks_like_html
-from .tls import ssl_context, tls_error
+from .retry import RetryEvent, Sleep
+from .transport import Transport, read_all, translate_error
 
 __all__ = [
     "PAGE_SIZE",
@@ -74,8 +75,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 PROJECT_URL = "https://github.com/neuromorpho-fetch/neuromorpho-fetch"
 #: The terms of use ask programmatic clients to identify themselves.
 USER_AGENT = f"neuromorpho-fetch/{__version__} (+{PROJECT_URL})"
@@ -84,168 +83,22 @@ PAGE_SIZE = 500
 #: The server's documented default page size: always accepted.
 FALLBACK_PAGE_SIZE = 50
 SORT = "neuron_id,asc"
-#: Retries after the first attempt when neither ``retries`` nor ``config`` says otherwise.
-DEFAULT_RETRIES = 6
 
-#: Statuses that mean "not now": retried, honouring Retry-After.
-BUSY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_JSON = {"Accept": "application/json"}
+_FILE = {"Accept-Encoding": "identity", "Accept": "*/*"}
+_FILE_OK = frozenset({200, 304})
 
-
-# --------------------------------------------------------------------------------------------------
-# Pure decisions
-
-
-def _detail(body: bytes) -> tuple[str, bool]:
-    """The Spring error body's ``message`` (or the start of the text), and whether it was HTML."""
-    if looks_like_html(body[:256]):
-        return "HTML error page", True
-    text = body[:2000].decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text[:200], False
-    if isinstance(data, dict):
-        message = data.get("message") or data.get("error") or ""
-        return str(message)[:200], False
-    return text[:200], False
+# Old private names, kept for code that imported them from here.
+_Dedupe = Dedupe
+_neurons = parse_neurons
 
 
-def status_error(
-    status: int, url: str, headers: Mapping[str, str], body: bytes, *, now: float | None = None
-) -> HTTPStatusError:
-    """The typed error for a non-success response (see the tree in :mod:`neuromorpho_fetch.errors`)."""
-    detail, is_html = _detail(body)
-    content_type = headers.get("Content-Type", "")
-    is_html = is_html or "html" in content_type.lower()
-    if status == 404:
-        return (NotFoundPageError if is_html else NotFoundError)(status, url, detail)
-    if status in BUSY_STATUSES:
-        retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
-        return ServerBusyError(status, url, detail, retry_after=retry_after)
-    if 400 <= status < 500:
-        return BadRequestError(status, url, detail)
-    return HTTPStatusError(status, url, detail)
-
-
-def translate_error(exc: BaseException, url: str) -> NeuroMorphoError:
-    """Map an aiohttp/asyncio/OS exception from one attempt to our tree (order matters: subclasses first)."""
-    if isinstance(exc, NeuroMorphoError):
-        return exc
-    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
-        return tls_error(exc, url)
-    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ssl.SSLError):
-        return tls_error(exc.os_error, url)
-    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
-        return RequestTimeout(f"timed out talking to {url} ({type(exc).__name__}: {exc})", url=url)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return IntegrityError(f"{url}: body cut short ({exc})", url=url)
-    if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
-        return ConnectError(f"cannot talk to {url}: {exc or type(exc).__name__}", url=url)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return HTTPStatusError(exc.status, url, exc.message)
-    return ConnectError(f"request to {url} failed: {type(exc).__name__}: {exc}", url=url)
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a paged endpoint, as the server described it."""
-
-    items: list[Any]
-    number: int | None = None
-    size: int | None = None
-    total_pages: int | None = None
-    total_elements: int | None = None
-
-
-def _int_or_none(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str | float):
-        try:
-            return int(value)
-        except (ValueError, OverflowError):
-            return None
-    return None
-
-
-def parse_page(data: object, url: str) -> Page:
-    """Read a HAL page (``_embedded`` + ``page``) or a ``/fields/{field}`` page (``fields`` + ``page``).
-
-    ``_embedded`` is absent on an empty page (Spring HATEOAS); its list key differs by endpoint, so
-    whatever list sits in it is taken.
-    """
-    if not isinstance(data, dict):
-        raise IntegrityError(f"{url}: expected a JSON object, got {type(data).__name__}", url=url)
-    items: list[Any] = []
-    embedded = data.get("_embedded")
-    if isinstance(embedded, dict):
-        for value in embedded.values():
-            if isinstance(value, list):
-                items = value
-                break
-    elif isinstance(data.get("fields"), list):
-        items = data["fields"]
-    meta = data.get("page")
-    meta = meta if isinstance(meta, dict) else {}
-    return Page(
-        items=items,
-        number=_int_or_none(meta.get("number")),
-        size=_int_or_none(meta.get("size")),
-        total_pages=_int_or_none(meta.get("totalPages")),
-        total_elements=_int_or_none(meta.get("totalElements")),
-    )
-
-
-def has_next_page(requested: int, page: Page) -> bool:
-    """Whether to ask for page ``requested + 1``: trust ``totalPages`` when given, else "not empty"."""
-    if not page.items:
-        return False
-    if page.total_pages is not None:
-        current = page.number if page.number is not None else requested
-        return current + 1 < page.total_pages
-    return True
-
-
-def match_field(name: str, fields: Sequence[str]) -> str | None:
-    """The server's spelling of ``name``: exact, else the one case-insensitive match.
-
-    Answers ``physical_Integrity`` (the JSON key) against ``Physical_Integrity`` (the fields list).
-    """
-    if name in fields:
-        return name
-    folded = [f for f in fields if f.casefold() == name.casefold()]
-    return folded[0] if len(folded) == 1 else None
-
-
-def match_archive(name: str, archives: Sequence[str]) -> str:
-    """Case-insensitive archive lookup; an unknown name lists the closest real ones."""
-    if name in archives:
-        return name
-    by_fold = {a.casefold(): a for a in archives}
-    found = by_fold.get(name.strip().casefold())
-    if found is not None:
-        return found
-    close = difflib.get_close_matches(name.strip().casefold(), list(by_fold), n=5, cutoff=0.5)
-    raise UnknownArchiveError(name, [by_fold[c] for c in close])
-
-
-def _resolve_timeouts(timeout: float | Timeouts | None, default: Timeouts) -> Timeouts:
-    if timeout is None:
-        return default
-    if isinstance(timeout, Timeouts):
-        return timeout
-    seconds = float(timeout)
-    return Timeouts(connect=min(default.connect, seconds), read=min(default.read, seconds), total=seconds)
+def _resolve_timeouts(timeout: float | Timeouts) -> Timeouts:
+    return timeout if isinstance(timeout, Timeouts) else Timeouts.attempt(float(timeout))
 
 
 def _resolve_retry(retries: int | RetryPolicy) -> RetryPolicy:
-    if isinstance(retries, RetryPolicy):
-        return retries
-    if retries < 0:
-        raise UsageError(f"retries must be >= 0, got {retries}")
-    return RetryPolicy(attempts=retries + 1)
+    return retries if isinstance(retries, RetryPolicy) else RetryPolicy.from_retries(retries)
 
 
 def _normalise_base(url: str) -> str:
@@ -264,10 +117,11 @@ class NeuroMorpho:
     """Async client for NeuroMorpho.Org (or anything speaking its API, like the bundled emulator).
 
     Nothing touches the network or the event loop until ``async with``; every keyword has a
-    validated default (see :class:`~neuromorpho_fetch.config.ClientConfig`). ``retries`` counts retries
-    after the first attempt (an int), or is a full :class:`RetryPolicy`. ``timeout`` is a
-    :class:`Timeouts` or one number bounding a whole attempt. ``sleep`` is for tests: it replaces every
-    wait the client decides on (backoff, ``Retry-After``, pacing).
+    validated default (see :class:`~neuromorpho_fetch.config.ClientConfig`, the one table of them).
+    ``retries`` counts retries after the first attempt (an int), or is a full :class:`RetryPolicy`.
+    ``timeout`` is a :class:`Timeouts` or one number bounding a whole attempt
+    (:meth:`Timeouts.attempt`). ``sleep`` is for tests: it replaces every wait the client decides on
+    (backoff, ``Retry-After``, pacing).
     """
 
     def __init__(
@@ -288,7 +142,7 @@ class NeuroMorpho:
     ) -> None:
         # Start from ``config`` (or the defaults) and apply every keyword the caller gave, whatever its
         # value: ``None`` is the only "not given".
-        base = config if config is not None else ClientConfig(retry=_resolve_retry(DEFAULT_RETRIES))
+        base = config if config is not None else ClientConfig()
         changes: dict[str, Any] = {"base_url": _normalise_base(base_url or base.base_url)}
         if concurrency is not None:
             changes["concurrency"] = concurrency
@@ -297,21 +151,20 @@ class NeuroMorpho:
         if retries is not None:
             changes["retry"] = _resolve_retry(retries)
         if timeout is not None:
-            changes["timeouts"] = _resolve_timeouts(timeout, base.timeouts)
+            changes["timeouts"] = _resolve_timeouts(timeout)
         if user_agent is not None:
             changes["user_agent"] = user_agent
         if ca_file is not None:
             changes["ca_file"] = ca_file
         if insecure:
             changes["insecure"] = True
-        cfg = replace(base, **changes)
-        self.config: ClientConfig = cfg
-        self._ssl = ssl
-        self._on_retry = on_retry
-        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
-        self._session: aiohttp.ClientSession | None = None
+        self.config: ClientConfig = replace(base, **changes)
+        self.transport = Transport(
+            self.config, user_agent=self.config.user_agent or USER_AGENT, ssl=ssl, sleep=sleep
+        )
+        if on_retry is not None:
+            self.transport.add_retry_listener(on_retry)
         self._publisher = Publisher()
-        self._pacer: Pacer | None = None
         self._fields: list[str] | None = None
         self._archives: dict[str, int] | None = None
 
@@ -328,36 +181,10 @@ class NeuroMorpho:
     @property
     def pacer(self) -> Pacer:
         """The client's pacer (statistics: ``max_in_flight``, ``started``, ``pauses``)."""
-        if self._pacer is None:
-            raise RuntimeError("use 'async with NeuroMorpho(...) as nm:' before making requests")
-        return self._pacer
+        return self.transport.pacer
 
     async def __aenter__(self) -> Self:
-        if self._session is not None:
-            raise RuntimeError("this NeuroMorpho client is already open")
-        cfg = self.config
-        context = self._ssl
-        if context is None:
-            # Loading CA bundles reads files: keep it off the event loop.
-            context = await asyncio.to_thread(ssl_context, cfg.ca_file, cfg.insecure)
-        if cfg.insecure:
-            log.warning(
-                "TLS certificate verification is OFF (--insecure): anyone on the network path to %s "
-                "can impersonate it",
-                cfg.base_url,
-            )
-        self._pacer = Pacer(cfg.rate, cfg.concurrency, sleep=self._sleep)
-        connector = aiohttp.TCPConnector(
-            ssl=context, limit=cfg.concurrency, limit_per_host=cfg.concurrency, ttl_dns_cache=300
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=None, connect=None, sock_connect=cfg.timeouts.connect, sock_read=cfg.timeouts.read
-            ),
-            headers={"User-Agent": self.user_agent},
-            raise_for_status=False,
-        )
+        await self.transport.open()
         return self
 
     async def __aexit__(
@@ -369,74 +196,28 @@ class NeuroMorpho:
         await self.aclose()
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
         try:
             await self._publisher.aclose()
         finally:
-            if session is not None:
-                await session.close()
-
-    def _require_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("use 'async with NeuroMorpho(...) as nm:' before making requests")
-        return self._session
+            await self.transport.aclose()
 
     # -- request plumbing ------------------------------------------------------------------------
 
     def _api_url(self, *segments: str) -> str:
         return "/".join([self.config.base_url, "api", *(quote(s, safe="") for s in segments)])
 
-    async def _retrying(self, url: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        return await retry_call(
-            attempt, policy=self.config.retry, url=url, on_retry=self._on_retry, sleep=self._sleep
+    async def _json(self, url: str, params: Sequence[tuple[str, str]]) -> Any:
+        return await self.transport.request(
+            url, read_all, lambda body: parse_json(body, url), params=params, headers=_JSON
         )
-
-    def _note_busy(self, error: HTTPStatusError) -> None:
-        """A server asking for a pause gets it from every caller of this client, not just this one."""
-        if isinstance(error, ServerBusyError) and error.retry_after is not None:
-            self.pacer.pause_for(min(error.retry_after, self.config.retry.retry_after_max))
-
-    async def _error_for(self, resp: aiohttp.ClientResponse, url: str) -> HTTPStatusError:
-        try:
-            body = await resp.content.read(4096)
-        except (aiohttp.ClientError, OSError):
-            body = b""
-        error = status_error(resp.status, url, resp.headers, body)
-        self._note_busy(error)
-        return error
-
-    async def _json_attempt(self, url: str, params: Sequence[tuple[str, str]]) -> Any:
-        session = self._require_session()
-        async with self.pacer.slot():
-            try:
-                async with asyncio.timeout(self.config.timeouts.total):
-                    async with session.get(
-                        URL(url, encoded=True),
-                        params=list(params) or None,
-                        headers={"Accept": "application/json"},
-                    ) as resp:
-                        if resp.status != 200:
-                            raise await self._error_for(resp, url)
-                        body = await resp.read()
-            except NeuroMorphoError:
-                raise
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise translate_error(exc, url) from exc
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            what = "an HTML page" if looks_like_html(body[:256]) else "a body that is not JSON"
-            raise IntegrityError(f"{url} answered with {what}", url=url) from exc
 
     async def get_json(self, *segments: str, params: Sequence[tuple[str, str]] = ()) -> Any:
         """``GET /api/<segments...>`` (each segment percent-encoded), retried and paced."""
-        url = self._api_url(*segments)
-        return await self._retrying(url, lambda: self._json_attempt(url, params))
+        return await self._json(self._api_url(*segments), params)
 
     async def _page(self, segments: Sequence[str], params: Sequence[tuple[str, str]], page: int) -> Page:
         url = self._api_url(*segments)
-        full = [*params, ("page", str(page))]
-        data = await self._retrying(url, lambda: self._json_attempt(url, full))
+        data = await self._json(url, [*params, ("page", str(page))])
         return parse_page(data, url)
 
     async def _pages(
@@ -526,12 +307,7 @@ class NeuroMorpho:
         """Queryable neuron fields (``/api/neuron/fields``), cached for the client's life."""
         if self._fields is None:
             data = await self.get_json("neuron", "fields")
-            values = data.get("Neuron Fields") if isinstance(data, dict) else data
-            if not isinstance(values, list):
-                raise IntegrityError(
-                    "unexpected /api/neuron/fields answer", url=self._api_url("neuron", "fields")
-                )
-            self._fields = [str(v) for v in values]
+            self._fields = parse_fields(data, self._api_url("neuron", "fields"))
         return list(self._fields)
 
     async def _check_field(self, field: str) -> str:
@@ -543,27 +319,29 @@ class NeuroMorpho:
         return real
 
     async def field_values(self, field: str) -> list[str]:
-        """Every value of ``field`` (``/api/neuron/fields/{field}``, all pages)."""
+        """Every value of ``field`` (``/api/neuron/fields/{field}``), in the server's order.
+
+        The real server sends every value on one page (``totalPages: 1``), in its own order, values
+        with stray spaces kept as they are; an older paged shape is walked page by page. A page that
+        brings no new value ends the walk (a server that ignores ``page`` would otherwise repeat it).
+        """
         real = await self._check_field(field)
-        values: list[str] = []
-        params: list[tuple[str, str]] = []
+        values: dict[str, None] = {}
         async with contextlib.aclosing(
-            self._pages(("neuron", "fields", real), params, first_page_404_is_empty=True)
+            self._pages(("neuron", "fields", real), [], first_page_404_is_empty=True)
         ) as pages:
             async for page in pages:
-                values.extend(str(v) for v in page.items)
-        return list(dict.fromkeys(values))
+                before = len(values)
+                values.update(dict.fromkeys(str(v) for v in page.items))
+                if len(values) == before:
+                    break
+        return list(values)
 
     async def counts(self, field: str) -> dict[str, int]:
         """Neurons per value of ``field`` (``/api/neuron/partition/{field}``)."""
         real = await self._check_field(field)
         data = await self.get_json("neuron", "partition", real)
-        table = data.get("fields", data) if isinstance(data, dict) else None
-        if not isinstance(table, dict):
-            raise IntegrityError(
-                f"unexpected partition answer for {real!r}", url=self._api_url("neuron", "partition", real)
-            )
-        return {str(k): int(v) for k, v in table.items() if _int_or_none(v) is not None}
+        return parse_counts(data, self._api_url("neuron", "partition", real))
 
     async def archives(self) -> dict[str, int]:
         """Neurons per archive, cached for the client's life."""
@@ -628,12 +406,12 @@ class NeuroMorpho:
         full = await self._prepare(query, q, fq, criteria)
         segments = ("neuron",) if full.is_empty else ("neuron", "select")
         params = [*full.params(), ("sort", SORT)]
-        dedupe = _Dedupe()
+        dedupe = Dedupe()
         pages = self._pages(segments, params, first_page_404_is_empty=True)
         try:
             try:
                 async for page in pages:
-                    neurons = _neurons(page.items)
+                    neurons = parse_neurons(page.items)
                     for neuron, fresh in zip(neurons, dedupe.keep([n.id for n in neurons]), strict=True):
                         if fresh:
                             yield neuron
@@ -657,7 +435,7 @@ class NeuroMorpho:
         url = self._api_url(*segments)
         params = [*full.params(), ("size", "1"), ("page", "0")]
         try:
-            data = await self._retrying(url, lambda: self._json_attempt(url, params))
+            data = await self._json(url, params)
         except NotFoundError:
             return 0
         except BadRequestError as exc:
@@ -697,75 +475,22 @@ class NeuroMorpho:
         With ``etag``/``last_modified`` the request is conditional (``If-None-Match`` /
         ``If-Modified-Since``) and a 304 leaves ``target`` untouched.
         """
-        headers = {"Accept-Encoding": "identity", "Accept": "*/*"}
+        headers = dict(_FILE)
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        return await self._retrying(url, lambda: self._file_attempt(url, Path(target), headers, check_swc))
+        target = Path(target)
 
-    async def _file_attempt(
-        self, url: str, target: Path, headers: Mapping[str, str], check_swc: bool
-    ) -> DownloadResult | None:
-        session = self._require_session()
-        async with self.pacer.slot():
-            try:
-                async with asyncio.timeout(self.config.timeouts.total):
-                    async with session.get(URL(url, encoded=True), headers=dict(headers)) as resp:
-                        if resp.status == 304:
-                            return None
-                        if resp.status != 200:
-                            raise await self._error_for(resp, url)
-                        return await save_body(
-                            resp, url, target, check_swc=check_swc, publisher=self._publisher
-                        )
-            except NeuroMorphoError:
-                raise
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise translate_error(exc, url) from exc
+        async def read(resp: aiohttp.ClientResponse) -> Body | None:
+            if resp.status == 304:
+                return None
+            return await receive(resp, url, target, check_swc=check_swc)
+
+        body = await self.transport.request(url, read, _same, headers=headers, ok=_FILE_OK)
+        # The slot and the connection are free again: the disk work waits for nobody's request.
+        return None if body is None else await publish(body, target, self._publisher)
 
 
-def _neurons(records: Sequence[Any]) -> list[Neuron]:
-    """The page's neurons; a malformed record is logged and skipped rather than ending the whole walk."""
-    out: list[Neuron] = []
-    for record in records:
-        try:
-            out.append(Neuron.from_record(record))
-        except (ValueError, TypeError, AttributeError) as exc:
-            log.warning("skipping a malformed neuron record in a select page: %s", exc)
-    return out
-
-
-class _Dedupe:
-    """Never yield a neuron twice, in constant memory while the server honours ``sort=neuron_id``.
-
-    Sorted results need only the highest id yielded so far: anything at or below it is a repeat (a
-    page boundary that shifted because neurons were added mid-walk). A page that arrives out of order
-    means the server is not sorting; from then on every id goes into a set (ints, ~10 MB for the whole
-    database in the worst case), seeded with the previous page's ids, the only earlier ones kept.
-    """
-
-    def __init__(self) -> None:
-        self.last: int | None = None
-        self.seen: set[int] | None = None
-        self._previous: list[int] = []
-
-    def keep(self, ids: Sequence[int]) -> list[bool]:
-        """For one page's ids in server order: which to yield."""
-        ascending = all(a <= b for a, b in itertools.pairwise(ids))
-        if self.seen is None and not ascending:
-            log.debug("select results are not sorted by neuron_id; deduplicating with a set")
-            self.seen = set(self._previous)
-        flags: list[bool] = []
-        if self.seen is not None:
-            for neuron_id in ids:
-                flags.append(neuron_id not in self.seen)
-                self.seen.add(neuron_id)
-            return flags
-        for neuron_id in ids:
-            fresh = self.last is None or neuron_id > self.last
-            flags.append(fresh)
-            if fresh:
-                self.last = neuron_id
-        self._previous = list(ids)
-        return flags
+def _same(value: Body | None) -> Body | None:
+    return value

@@ -1,10 +1,10 @@
-"""One download attempt: response body → verify as it streams → temp file → fsync → rename into place.
+"""One file: response body → verify as it streams → (slot released) → temp file → fsync → rename.
 
 A crash, a Ctrl-C or a cancelled task at any point leaves either the old file or the new one under the
-final name, never a partial one: bytes only ever go to ``<name>.<random>.part`` beside the target (same
-directory, so the rename is atomic on POSIX and never crosses file systems), and the temp file is
-removed in ``finally`` whatever happened. The random part keeps two processes (or two tasks) writing
-the same file from sharing a temp file.
+final name, never a partial one: bytes only ever go to a temp name beside the target
+(:func:`neuromorpho_fetch.atomic.temp_path`: same directory, so the rename is atomic on POSIX and never
+crosses file systems; random, so two writers never share one), and the temp file is removed whatever
+happened.
 
 Checks, each answering a failure seen with real servers (reference A9.6, aiohttp notes 2.3/2.5):
 
@@ -12,6 +12,10 @@ Checks, each answering a failure seen with real servers (reference A9.6, aiohttp
 * ``Content-Length`` against the bytes written, when the body was not content-encoded (a decoded gzip
   body is longer than its header says; files are requested with ``Accept-Encoding: identity``);
 * for standardized SWC files, :class:`~neuromorpho_fetch.swc.SwcChecker` over the stream.
+
+Two halves, because the transport's slot and pooled connection must not wait for the disk (issue 11):
+:func:`receive` runs inside the transport's attempt and returns a verified :class:`Body`;
+:func:`publish` runs after the slot is released and puts it under its final name.
 
 Two ways to disk, chosen by size, because on our 2-core machines one ``asyncio.to_thread`` round trip
 cost 55-210 us of CPU (measured twice, quiet and loaded machine), a sizeable share of what writing,
@@ -22,7 +26,8 @@ fsyncing and renaming a 20 KB file costs, and a NeuroMorpho.Org file is typicall
   **one** worker-thread call (:func:`_publish_batch`, a group commit): one hop for many files instead
   of five per file, and nearly one journal commit instead of one per file;
 * a larger body is streamed through aiofiles in 1 MiB chunks (each call a hop, so large chunks keep it
-  at ~2 ms per MiB), never holding more than one chunk in memory.
+  at ~2 ms per MiB), never holding more than one chunk in memory; its fsync and rename are one more
+  thread call, after the slot is released.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +45,22 @@ import aiofiles
 import aiofiles.os
 import aiohttp
 
+from .atomic import temp_path
 from .errors import DiskError, IntegrityError
 from .swc import SwcChecker, looks_like_html
+from .transport import CHUNK_SIZE, iter_body
 
-__all__ = ["CHUNK_SIZE", "DownloadResult", "Publisher", "expected_length", "save_body", "temp_path"]
-
-#: Bytes per read and per write; >= 256 KiB keeps aiofiles' per-call thread hop cheap.
-CHUNK_SIZE = 1 << 20
+__all__ = [
+    "CHUNK_SIZE",
+    "Body",
+    "DownloadResult",
+    "Publisher",
+    "expected_length",
+    "publish",
+    "receive",
+    "save_body",
+    "temp_path",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +73,6 @@ class DownloadResult:
     sha256: str
     etag: str | None
     last_modified: str | None
-
-
-def temp_path(target: Path) -> Path:
-    """``<name>.<random>.part`` in the target's own folder."""
-    return target.with_name(f"{target.name}.{secrets.token_hex(4)}.part")
 
 
 def expected_length(headers: Mapping[str, str]) -> int | None:
@@ -223,7 +231,18 @@ class Publisher:
         self._queue.append(_Pending(chunks, target, url, done))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain(), name="neuromorpho-publish")
-        await done
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # The body is handed over: let its batch finish (milliseconds, bounded by max_batch) so
+            # that, when the cancellation reaches the caller, the file is either in place or not
+            # there, and the mirror's cancel path can record what is in place. A second cancel
+            # during this wait is not held up.
+            if not done.done():
+                await asyncio.wait([done])
+            if not done.cancelled():
+                done.exception()  # retrieved: the caller is going away, not the error
+            raise
 
     async def _drain(self) -> None:
         while self._queue:
@@ -253,6 +272,97 @@ class Publisher:
                 await self._drainer
 
 
+@dataclass(slots=True)
+class Body:
+    """A verified body out of the transport's slot, not yet under its final name.
+
+    Small bodies are ``chunks`` in memory; a large one is already in the temp file ``tmp`` (written,
+    not yet fsynced). :func:`publish` finishes either; :meth:`discard` removes a temp file left over.
+    """
+
+    url: str
+    size: int
+    sha256: str
+    etag: str | None
+    last_modified: str | None
+    chunks: list[bytes] | None = None
+    tmp: Path | None = None
+
+    def discard(self) -> None:
+        # Synchronous on purpose: it must run even when the task is being cancelled again, and
+        # unlinking one small file costs microseconds. After a successful replace it is a no-op.
+        if self.tmp is not None:
+            with contextlib.suppress(OSError):
+                self.tmp.unlink()
+
+
+async def receive(response: aiohttp.ClientResponse, url: str, target: Path, *, check_swc: bool) -> Body:
+    """Read and verify ``response``'s body (inside the transport's attempt); raise IntegrityError if wrong.
+
+    A body within one chunk stays in memory; a larger one is streamed to a temp file beside ``target``.
+    """
+    headers = response.headers
+    if _is_html_type(headers.get("Content-Type")):
+        raise IntegrityError(f"{url} served an HTML page instead of the file", url=url)
+    verifier = _Verifier(url, expected_length(headers), check_swc)
+    stream = iter_body(response)
+    buffered: list[bytes] = []
+    in_memory = 0
+    tmp: Path | None = None
+    async for chunk in stream:
+        verifier.feed(chunk)
+        buffered.append(chunk)
+        in_memory += len(chunk)
+        if in_memory > CHUNK_SIZE:
+            tmp = await _stream_to_disk(stream, buffered, verifier, target)
+            break
+    else:
+        verifier.finish()
+    return Body(
+        url=url,
+        size=verifier.size,
+        sha256=verifier.digest.hexdigest(),
+        etag=headers.get("ETag"),
+        last_modified=headers.get("Last-Modified"),
+        chunks=buffered if tmp is None else None,
+        tmp=tmp,
+    )
+
+
+async def publish(body: Body, target: Path, publisher: Publisher) -> DownloadResult:
+    """Put a verified ``body`` under ``target`` (after the slot is released): group commit, or for a
+    large body one thread call that fsyncs and renames its temp file."""
+    try:
+        if body.chunks is not None:
+            await publisher.publish(body.chunks, target, body.url)
+        elif body.tmp is not None:
+            await asyncio.to_thread(_sync_and_replace, body.tmp, target, body.url)
+    finally:
+        body.discard()
+    return DownloadResult(
+        url=body.url,
+        path=target,
+        size=body.size,
+        sha256=body.sha256,
+        etag=body.etag,
+        last_modified=body.last_modified,
+    )
+
+
+def _sync_and_replace(tmp: Path, target: Path, url: str) -> None:
+    """fsync the closed temp file (through a new descriptor: fsync flushes the file, not the descriptor)
+    and rename it into place."""
+    try:
+        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(target)
+    except OSError as exc:
+        raise DiskError(f"cannot move {str(tmp)!r} to {str(target)!r}: {exc}", url=url) from exc
+
+
 async def save_body(
     response: aiohttp.ClientResponse,
     url: str,
@@ -261,42 +371,18 @@ async def save_body(
     publisher: Publisher,
     check_swc: bool = False,
 ) -> DownloadResult:
-    """Stream ``response``'s body into ``target`` atomically; raise :class:`IntegrityError` if it is wrong.
-
-    The caller owns the request (status already checked) and the retry; this is the part of one attempt
-    that touches the disk. Small bodies go through ``publisher``, the client's group commit.
-    """
-    headers = response.headers
-    if _is_html_type(headers.get("Content-Type")):
-        raise IntegrityError(f"{url} served an HTML page instead of the file", url=url)
-    verifier = _Verifier(url, expected_length(headers), check_swc)
-    stream = response.content.iter_chunked(CHUNK_SIZE)
-    buffered: list[bytes] = []
-    in_memory = 0
-    async for chunk in stream:
-        verifier.feed(chunk)
-        buffered.append(chunk)
-        in_memory += len(chunk)
-        if in_memory > CHUNK_SIZE:
-            await _stream_to_disk(stream, buffered, verifier, target)
-            break
-    else:
-        verifier.finish()
-        await publisher.publish(buffered, target, url)
-    return DownloadResult(
-        url=url,
-        path=target,
-        size=verifier.size,
-        sha256=verifier.digest.hexdigest(),
-        etag=headers.get("ETag"),
-        last_modified=headers.get("Last-Modified"),
-    )
+    """:func:`receive` then :func:`publish` in one go (for callers that own the response themselves)."""
+    body = await receive(response, url, target, check_swc=check_swc)
+    return await publish(body, target, publisher)
 
 
 async def _stream_to_disk(
     stream: AsyncIterator[bytes], head: list[bytes], verifier: _Verifier, target: Path
-) -> None:
-    """The large-body path: what is buffered so far, then the rest of ``stream``, through aiofiles."""
+) -> Path:
+    """The large-body path: what is buffered so far, then the rest of ``stream``, through aiofiles.
+
+    Returns the closed, verified temp file; on any failure it is removed.
+    """
     url = verifier.url
     tmp = temp_path(target)
     try:
@@ -318,19 +404,11 @@ async def _stream_to_disk(
                 verifier.feed(chunk)
                 await write(chunk)
             verifier.finish()
-            try:
-                await asyncio.to_thread(os.fsync, handle.fileno())
-            except OSError as exc:
-                raise DiskError(f"cannot write {str(tmp)!r}: {exc}", url=url) from exc
         finally:
             await handle.close()
-        try:
-            await aiofiles.os.replace(tmp, target)
-        except OSError as exc:
-            raise DiskError(f"cannot move {str(tmp)!r} to {str(target)!r}: {exc}", url=url) from exc
-    finally:
-        # Synchronous on purpose: it must run even when the task is being cancelled again, and
-        # unlinking one small file costs microseconds. After a successful replace it is a no-op.
+    except BaseException:
         # OSError beyond "missing" (the folder is a file, permissions) must not hide the real error.
         with contextlib.suppress(OSError):
             tmp.unlink()
+        raise
+    return tmp

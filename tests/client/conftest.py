@@ -41,6 +41,21 @@ def catalogue() -> Catalogue:
 
 
 @pytest.fixture(scope="session")
+def big_files() -> Catalogue:
+    """Every generated CNG file ~1.5 MB, above one download chunk (so it streams through a temp file)."""
+    return Catalogue(BASE.neurons, BASE.seed, file_kb=1500)
+
+
+def big_neuron_id(cat: Catalogue, chunk: int) -> int:
+    """The first neuron whose CNG file is larger than ``chunk`` (record 1 is a verbatim real file)."""
+    for neuron_id in cat.neuron_ids():
+        held = cat.file_for(neuron_id, "CNG")
+        if held is not None and len(held.body) > chunk:
+            return neuron_id
+    raise AssertionError("no file above one chunk in this catalogue")
+
+
+@pytest.fixture(scope="session")
 def hostile_catalogue() -> Catalogue:
     return Catalogue(BASE.neurons, BASE.seed, hostile_names=True)
 

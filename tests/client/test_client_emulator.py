@@ -217,15 +217,26 @@ async def test_rate_limit_holds(plain: Emulator) -> None:
     async with client(plain, rate=rate, concurrency=8) as nm:
         await nm.health()  # the bucket's first slot is free
         plain.reset()
+        await asyncio.gather(*(nm.neuron(i) for i in plain.catalogue.neuron_ids()[:30]))
+        assert nm.pacer.started == 31 and nm.pacer.rate == rate
+    # Seen from the server: no one-second window ever held more than the rate allows (+1 for the
+    # window's two ends, +1 for arrival jitter on loopback). A slow machine can only lower this.
+    stats = plain.stats()
+    assert stats["api_requests"] == 30
+    assert stats["max_per_second"] <= rate + 2
+
+
+@pytest.mark.timing
+async def test_rate_limit_takes_the_time_it_should(plain: Emulator) -> None:
+    rate = 20.0
+    async with client(plain, rate=rate, concurrency=8) as nm:
+        await nm.health()
+        plain.reset()
         started = time.monotonic()
         await asyncio.gather(*(nm.neuron(i) for i in plain.catalogue.neuron_ids()[:30]))
         elapsed = time.monotonic() - started
     assert elapsed >= 30 / rate - 0.02
-    # Seen from the server: no one-second window ever held more than the rate allows (+1 for the
-    # window's two ends, +1 for arrival jitter on loopback).
-    stats = plain.stats()
-    assert stats["api_requests"] == 30
-    assert int(rate) <= stats["max_per_second"] <= rate + 2
+    assert int(rate) <= plain.stats()["max_per_second"]
 
 
 async def test_plain_http_and_insecure_warning(start: Start, caplog: pytest.LogCaptureFixture) -> None:

@@ -11,18 +11,13 @@ from neuromorpho_fetch import DiskError, Timeouts, Version
 from neuromorpho_fetch.download import CHUNK_SIZE
 from neuromorpho_fetch.emulator import Catalogue
 
-from .conftest import BASE, Start, client, files_under
-
-
-@pytest.fixture(scope="module")
-def big_files() -> Catalogue:
-    return Catalogue(BASE.neurons, BASE.seed, file_kb=1500)  # every CNG file ~1.5 MB: above one chunk
+from .conftest import Start, big_neuron_id, client, files_under
 
 
 async def test_large_body_streams_to_disk_intact(start: Start, big_files: Catalogue, tmp_path: Path) -> None:
     emu = start(cat=big_files)
     async with client(emu) as nm:
-        neuron = await nm.neuron(emu.catalogue.neuron_ids()[0])
+        neuron = await nm.neuron(big_neuron_id(big_files, CHUNK_SIZE))
         result = await nm.download(neuron, Version.CNG, tmp_path)
     served = emu.catalogue.file_for(neuron.id, "CNG")
     assert served is not None and len(served.body) > CHUNK_SIZE
@@ -35,7 +30,7 @@ async def test_cancel_while_streaming_a_large_body(
 ) -> None:
     emu = start(cat=big_files, bandwidth_kbps=1500)  # ~1 s per file: cancel once the .part exists
     async with client(emu, timeout=Timeouts(connect=5, read=30, total=60)) as nm:
-        neuron = await nm.neuron(emu.catalogue.neuron_ids()[0])
+        neuron = await nm.neuron(big_neuron_id(big_files, CHUNK_SIZE))
         task = asyncio.create_task(nm.download(neuron, Version.CNG, tmp_path))
         for _ in range(300):
             await asyncio.sleep(0.01)

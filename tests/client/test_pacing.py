@@ -49,6 +49,7 @@ def test_bad_limits() -> None:
         Pacer(rate=1, concurrency=0)
 
 
+@pytest.mark.timing
 async def test_rate_holds_over_any_window() -> None:
     """Real clock, kept short: 16 starts at 40/s take ~0.4 s and never bunch up."""
     pacer = Pacer(rate=40.0, concurrency=8)

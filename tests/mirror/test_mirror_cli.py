@@ -144,12 +144,12 @@ def test_limit_and_query_and_extra_versions(
     # split the archive, so an ignored --query would fetch too much.
     neurons = archive_neurons(server, ARCHIVE)
     wanted = {
-        relative_path(n, Version.CNG).as_posix() for n in neurons if n.record["age_classification"] == "old"
+        relative_path(n, Version.CNG).as_posix() for n in neurons if n.record["age_classification"] == "young"
     }
     assert 0 < len(wanted) < len(neurons)
     aq_out = tmp_path / "aq"
     result = run_cli(
-        [*base_args(server, aq_out), "--archive", ARCHIVE, "--query", "age_classification:old"], capsys
+        [*base_args(server, aq_out), "--archive", ARCHIVE, "--query", "age_classification:young"], capsys
     )
     assert result.code == 0, result.err
     assert data_files(aq_out) == {p: b for p, b in expected_files(server, ARCHIVE).items() if p in wanted}

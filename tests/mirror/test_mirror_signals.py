@@ -91,16 +91,26 @@ def test_sigkill_at_several_points_then_resume(throttled: Emulator, tmp_path: Pa
     store.close()
 
 
-def test_ctrl_c_stops_within_two_seconds_cleanly(throttled: Emulator, tmp_path: Path) -> None:
+@pytest.mark.timing
+def test_ctrl_c_stops_within_two_seconds(throttled: Emulator, tmp_path: Path) -> None:
     out = tmp_path / "m"
     proc = spawn(args_for(throttled, out))
     wait_for_files(proc, out, 10)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=10)
+    proc.communicate(timeout=10)
     elapsed = time.monotonic() - sent
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == 130
     assert elapsed < 2.0, f"took {elapsed:.2f}s to stop"
+
+
+def test_ctrl_c_stops_cleanly(throttled: Emulator, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    proc = spawn(args_for(throttled, out))
+    wait_for_files(proc, out, 10)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 130, stderr
     assert "interrupted: re-run the same command to resume" in stdout
     assert "Traceback" not in stderr
     assert not part_files(out)

