@@ -8,13 +8,11 @@ import sqlite3
 from pathlib import Path
 
 import pandas
-import pytest
 
 from neuromorpho_fetch.dataset import CATALOGUE_FILE, FileFact, finalize
 from neuromorpho_fetch.dataset.catalogue import (
     FIELD_COLUMNS,
     MORPHOMETRY_COLUMNS,
-    column_value,
     row_to_record,
 )
 
@@ -124,17 +122,28 @@ def test_an_unreadable_catalogue_is_moved_aside_and_rebuilt(mirror_copy: Path) -
     assert list(mirror_copy.glob(f"{CATALOGUE_FILE}.corrupt-*"))
 
 
-@pytest.mark.parametrize(
-    ("field", "value", "stored"),
-    [
-        ("brain_region", ["neocortex", "layer 3"], '["neocortex","layer 3"]'),
-        ("brain_region", [], "[]"),
-        ("reference_pmid", "12204204", '"12204204"'),  # a list field served as a string stays decodable
-        ("species", "rat", "rat"),
-        ("soma_surface", None, None),
-        ("neuron_id", 7, 7),
-        ("note", {"odd": 1}, '{"odd":1}'),
-    ],
-)
-def test_column_values(field: str, value: object, stored: object) -> None:
-    assert column_value(field, value) == stored
+def test_odd_values_are_stored_as_served(tmp_path: Path) -> None:
+    """Values as the server sends them, whatever their type: a list field served as a scalar still
+    decodes to that scalar, a missing key and null are both NULL, non-ASCII text is kept."""
+    odd = {
+        "neuron_id": 7,
+        "neuron_name": "n ü",
+        "archive": "A",
+        "brain_region": "layer 5",
+        "cell_type": [],
+        "reference_pmid": None,
+        "reference_doi": ["10.1000/ä"],
+        "species": "Praying mantis (Hierodula membranacea)",
+        "magnification": 100,
+        "note": {"odd": [1, 2]},
+    }
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "metadata.jsonl").write_text(
+        json.dumps(odd, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    finalize(tmp_path)
+    (row,) = rows(tmp_path, "SELECT * FROM neurons")
+    expected = {name: odd.get(name) for name in FIELD_COLUMNS}
+    expected["note"] = '{"odd":[1,2]}'  # an object outside the list fields is JSON text
+    assert row_to_record(row) == expected
+    assert (row["brain_region"], row["cell_type"], row["experiment_condition"]) == ('"layer 5"', "[]", None)

@@ -4,7 +4,8 @@ Schema (documented on the docs page "Your mirror as a dataset"; :data:`SCHEMA_VE
 
 * ``neurons``: one row per neuron ever mirrored. One column per metadata field of reference A7, named by
   the record's JSON key (``physical_Integrity``, not the fields list's ``Physical_Integrity``), holding the
-  value as served (strings stay strings; list fields as JSON text; null as NULL), plus ``record`` (the
+  value as served (strings stay strings, numbers numbers; list fields, and any list or object elsewhere,
+  as JSON text; null or absent as NULL), plus ``record`` (the
   JSON line exactly as ``metadata.jsonl`` holds it), ``first_run``/``changed_run`` (the catalogue run that
   added / last changed it) and ``gone_upstream`` (1 once a complete listing of its archive no longer
   had it; the files stay on disk).
@@ -40,7 +41,6 @@ __all__ = [
     "LIST_FIELDS",
     "MORPHOMETRY_COLUMNS",
     "SCHEMA_VERSION",
-    "column_value",
     "connect",
     "field_column",
     "row_to_record",
@@ -73,7 +73,9 @@ MORPHOMETRY_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 _FIELD_SQL = ",\n    ".join(
-    f'"{name}" ' + ("INTEGER PRIMARY KEY" if name == "neuron_id" else "TEXT")
+    # No declared type on the fields (SQLite's "none" affinity): a value is kept as served, so a
+    # number the server sends as a number is not turned into text.
+    f'"{name}"' + (" INTEGER PRIMARY KEY" if name == "neuron_id" else "")
     + (" NOT NULL" if name in ("neuron_name", "archive") else "")
     for name in FIELD_COLUMNS
 )  # fmt: skip
@@ -186,17 +188,6 @@ def field_column(field: str) -> str:
     if field in FIELD_COLUMNS:
         return field
     raise KeyError(field)
-
-
-def column_value(field: str, value: Any) -> Any:
-    """A record value as stored: list fields, lists and objects as compact JSON text, scalars unchanged."""
-    if value is None:
-        return None
-    if field in LIST_FIELDS or isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if isinstance(value, bool):
-        return json.dumps(value)
-    return value
 
 
 def row_to_record(row: Mapping[str, Any]) -> dict[str, Any]:
