@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pandas
+from hypothesis import given
+from hypothesis import strategies as st
 
 from neuromorpho_fetch.dataset import CATALOGUE_FILE, FileFact, finalize
 from neuromorpho_fetch.dataset.catalogue import (
@@ -15,6 +17,9 @@ from neuromorpho_fetch.dataset.catalogue import (
     MORPHOMETRY_COLUMNS,
     row_to_record,
 )
+from neuromorpho_fetch.dataset.finalize import _relative
+from neuromorpho_fetch.layout import NoSuchFileError, relative_path
+from neuromorpho_fetch.models import Neuron, Version
 
 from .conftest import ARCHIVES
 
@@ -147,3 +152,22 @@ def test_odd_values_are_stored_as_served(tmp_path: Path) -> None:
     expected["note"] = '{"odd":[1,2]}'  # an object outside the list fields is JSON text
     assert row_to_record(row) == expected
     assert (row["brain_region"], row["cell_type"], row["experiment_condition"]) == ('"layer 5"', "[]", None)
+
+
+@given(
+    st.text(min_size=1, max_size=260),
+    st.sampled_from(["Siegert", "Allen Cell Types", ".hidden", "a/b", "100%"]),
+    st.sampled_from([None, "Neurolucida.DAT", "x.swc"]),
+    st.sampled_from(list(Version)),
+)
+def test_the_fast_path_equals_relative_path(
+    name: str, archive: str, fmt: str | None, version: Version
+) -> None:
+    record = {"neuron_id": 1, "neuron_name": name, "archive": archive, "original_format": fmt}
+    record["png_url"] = f"http://neuromorpho.org/images/imageFiles/{archive}/{name}.png"
+    neuron = Neuron.from_record(record)
+    try:
+        expected: str | None = relative_path(neuron, version).as_posix()
+    except NoSuchFileError:
+        expected = None
+    assert _relative(neuron, version) == expected
