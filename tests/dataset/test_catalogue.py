@@ -11,7 +11,7 @@ import pandas
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neuromorpho_fetch.dataset import CATALOGUE_FILE, FileFact, finalize
+from neuromorpho_fetch.dataset import CATALOGUE_FILE, FileFact, facts_from_state, finalize
 from neuromorpho_fetch.dataset.catalogue import (
     FIELD_COLUMNS,
     MORPHOMETRY_COLUMNS,
@@ -96,6 +96,9 @@ def test_facts_from_the_state_store_are_recorded_as_given(mirror_copy: Path) -> 
     with sqlite3.connect(mirror_copy / ".neuromorpho-fetch" / "state.sqlite") as store:
         state = list(store.execute(COMPLETE))
     (mirror_copy / CATALOGUE_FILE).unlink()
+    assert list(facts_from_state(mirror_copy / ".neuromorpho-fetch" / "state.sqlite")) == [
+        FileFact(p, size, sha, when) for p, size, sha, when in state
+    ]
     facts = [FileFact(p, size, sha, when, verified=True) for p, size, sha, when in state]
     finalize(mirror_copy, files=facts)
     finalize(mirror_copy, files=[FileFact(p, s, h, w) for p, s, h, w in state])

@@ -4,6 +4,7 @@ Entry points:
 
 * :func:`finalize` — the run's last step (catalogue, ``SHA256SUMS``, ``CITATION.md``/``references.bib``,
   ``CHANGES.jsonl``, coverage); blocking, cheap, crash-safe.
+* :func:`facts_from_state` — the state store's complete files as :class:`FileFact` values for it.
 * :func:`check_manifests` — re-hash the tree against the manifests (``--verify`` without a state store).
 * :class:`LocalMirror` — ``select(**criteria)`` / ``to_pandas()`` offline.
 * :func:`neuromorpho_fetch.dataset.cli.main` — the ``neuromorpho-fetch-find`` command.
@@ -15,7 +16,7 @@ from .catalogue import CATALOGUE_FILE
 from .changes import CHANGES_FILE, ChangeSet
 from .citations import BIB_FILE, CITATION_FILE
 from .coverage import ArchiveCoverage
-from .finalize import DatasetSummary, FileFact, finalize
+from .finalize import DatasetSummary, FileFact, facts_from_state, finalize
 from .local import LocalMirror, LocalNeuron
 from .manifests import MANIFEST, ManifestCheck, check_manifests
 
@@ -33,5 +34,6 @@ __all__ = [
     "LocalNeuron",
     "ManifestCheck",
     "check_manifests",
+    "facts_from_state",
     "finalize",
 ]

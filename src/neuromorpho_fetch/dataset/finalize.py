@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..atomic import is_temp_name
 from ..layout import MAX_NAME_BYTES, NoSuchFileError, file_name, relative_path, safe_component
@@ -45,7 +46,7 @@ from .citations import BIB_FILE, CITATION_FILE, write_citations
 from .coverage import ArchiveCoverage, read_coverage, update_coverage
 from .manifests import MANIFEST, hash_file, write_folder_manifest
 
-__all__ = ["BATCH", "DatasetSummary", "FileFact", "finalize"]
+__all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state", "finalize"]
 
 log = logging.getLogger("neuromorpho_fetch.dataset")
 
@@ -272,6 +273,29 @@ def _update(
         coverage=coverage,
         skipped_lines=job.skipped,
     )
+
+
+def facts_from_state(state_db: Path) -> Iterator[FileFact]:
+    """Every ``complete`` file of a state store (``.neuromorpho-fetch/state.sqlite``), as facts.
+
+    For the run's end when it does not collect facts itself: the state store already holds each file's
+    size and hash. Read-only and streamed. A ``verified`` column (issue 10: hash checked against the
+    server) is used when the store has one; otherwise every fact says unverified.
+    """
+    uri = f"file:{quote(str(state_db.absolute()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
+        verified = "verified" if "verified" in columns else "0"
+        cursor = conn.execute(
+            f"SELECT path, size, sha256, updated_at, {verified} FROM files "
+            "WHERE status = 'complete' AND size IS NOT NULL AND sha256 IS NOT NULL"
+        )
+        while rows := cursor.fetchmany(BATCH):
+            for path, size, sha256, updated_at, checked in rows:
+                yield FileFact(path, int(size), str(sha256), updated_at, bool(checked))
+    finally:
+        conn.close()
 
 
 def _facts(files: Iterable[FileFact]) -> Iterator[tuple[Any, ...]]:
