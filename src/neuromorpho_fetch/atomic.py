@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["TEMP_SUFFIX", "atomic_open", "atomic_write", "is_temp_name", "temp_path"]
+__all__ = ["TEMP_SUFFIX", "AtomicFile", "atomic_open", "atomic_write", "is_temp_name", "temp_path"]
 
 TEMP_SUFFIX = ".part"
 
@@ -70,3 +70,38 @@ def atomic_write(target: Path, data: bytes | Iterable[bytes], *, fsync: bool = T
         else:
             for chunk in data:
                 handle.write(chunk)
+
+
+class AtomicFile:
+    """A file written a piece at a time over a whole run (``metadata.jsonl``), put in place only by
+    :meth:`commit`; :meth:`discard` (or a crash) leaves the old file as it was.
+
+    The same scheme as :func:`atomic_open` for a writer that outlives one ``with`` block. Blocking:
+    call it from a worker thread when on the event loop.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = temp_path(target)
+        self._handle: BinaryIO = open(self.tmp, "xb")  # noqa: SIM115 - closed by commit or discard
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        self._handle.write("".join(lines).encode("utf-8"))
+
+    def commit(self, *, fsync: bool = True) -> None:
+        try:
+            self._handle.flush()
+            if fsync:
+                os.fsync(self._handle.fileno())
+            self._handle.close()
+            self.tmp.replace(self.target)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
+import inspect
 import logging
 import os
 import signal
@@ -33,14 +33,16 @@ from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-un
 
 from ._argparse import OneLineParser
 from ._version import __version__
-from .config import Timeouts
+from .client import NeuroMorpho
+from .config import DEFAULT_BASE_URL, ClientConfig
 from .errors import NeuroMorphoError, UsageError
 from .mirror import MirrorOptions, mirror, parse_duration
+from .mirror.options import client_config
 from .models import Version
 from .progress import ProgressDisplay, progress_enabled
 from .report import MirrorReport
 
-__all__ = ["build_parser", "main", "options_from_args", "print_tree"]
+__all__ = ["build_parser", "config_from_args", "main", "options_from_args", "print_tree"]
 
 PROG = "neuromorpho-fetch"
 DEMO_ARCHIVE = "Siegert"
@@ -75,9 +77,22 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--max-duration: ")) from None
 
 
-def _default(name: str, cls: type[Any] = MirrorOptions) -> str:
-    """A dataclass field's default for ``--help`` (``5``, ``0.5``, ``neuromorpho``): options own it."""
-    value = next(f.default for f in dataclasses.fields(cls) if f.name == name)
+def _default(name: str) -> str:
+    """A default for ``--help`` (``5``, ``0.5``, ``neuromorpho``), read from where it is defined:
+    :class:`ClientConfig` (and its retry policy and timeouts) or :class:`MirrorOptions`."""
+    config = ClientConfig(base_url=DEFAULT_BASE_URL)
+    from_config: dict[str, object] = {
+        "concurrency": config.concurrency,
+        "rate": config.rate,
+        "retries": config.retry.retries,
+        "retry_wait": config.retry.backoff_base,
+        "retry_after_max": config.retry.retry_after_max,
+        "timeout": config.timeouts.read,
+    }
+    if name in from_config:
+        value = from_config[name]
+    else:
+        value = inspect.signature(MirrorOptions).parameters[name].default
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -193,8 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=float,
         metavar="S",
-        help="longest silence on a connection before it counts as stalled "
-        f"(default {_default('read', Timeouts)} s)",
+        help=f"longest silence on a connection before it counts as stalled (default {_default('timeout')} s)",
     )
     how.add_argument(
         "--base-url", metavar="URL", help="server (default $NEUROMORPHO_BASE_URL or neuromorpho.org)"
@@ -248,6 +262,22 @@ def versions_from_args(args: argparse.Namespace) -> tuple[Version, ...]:
     if args.with_images:
         versions.append(Version.PNG)
     return tuple(versions)
+
+
+def config_from_args(args: argparse.Namespace) -> ClientConfig:
+    """The client flags alone (``--list-archives`` needs nothing else)."""
+    return client_config(
+        base_url=args.base_url,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        retries=args.retries,
+        retry_wait=args.retry_wait,
+        retry_after_max=args.retry_after_max,
+        timeout=args.timeout,
+        ca_file=args.ca_file,
+        insecure=args.insecure or None,
+        user_agent=args.user_agent,
+    )
 
 
 def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptions:
@@ -367,8 +397,7 @@ def _print_summary(report: MirrorReport) -> None:
 
 async def _list_archives(args: argparse.Namespace) -> dict[str, int]:
     # The same client settings a mirror would use; "what to mirror" does not matter here.
-    options = options_from_args(args, archives=("*",), all_archives=False, query=(), retry_failed=None)
-    async with options.client() as client:
+    async with NeuroMorpho(config=config_from_args(args)) as client:
         return await client.archives()
 
 

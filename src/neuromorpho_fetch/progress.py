@@ -28,30 +28,14 @@ log = logging.getLogger("neuromorpho_fetch.progress")
 EventKind = Literal["listed", "planned", "downloaded", "skipped", "failed", "retry", "phase", "finished"]
 
 
-@dataclass(slots=True)
-class Counters:
-    """Live totals of a run; the engine mutates them, callbacks only read."""
-
-    neurons: int = 0
-    files: int = 0
-    downloaded: int = 0
-    skipped: int = 0
-    failed: int = 0
-    bytes: int = 0
-    retries: int = 0
-    listing_done: bool = False
-    #: What the listing is expected to yield (from archive counts or ``count``); None when unknown.
-    neurons_total: int | None = None
-    files_expected: int | None = None
-
-    @property
-    def done(self) -> int:
-        return self.downloaded + self.skipped + self.failed
+#: The live numbers of a run are its report (one tally); the old name stays for callers that used it.
+Counters = MirrorReport
 
 
 @dataclass(frozen=True, slots=True)
 class ProgressEvent:
-    """One thing that happened. ``counters`` is live: copy what you need to keep."""
+    """One thing that happened. ``counters`` is the run's live tally (a :class:`MirrorReport`): copy
+    what you need to keep."""
 
     kind: EventKind
     counters: Counters

@@ -9,13 +9,14 @@ asks for, so a retry needs neither the listing nor the server's metadata.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs shipped; types-tqdm not a dependency
+
+from .atomic import atomic_write
 from .errors import UsageError
 
 __all__ = [
@@ -46,7 +47,11 @@ class Failure:
 
 @dataclass(slots=True)
 class MirrorReport:
-    """Counters of one run. ``exit_code`` is what the CLI returns for it (0, 1 or 130)."""
+    """The numbers of one run: the live tally while it runs (progress callbacks read it as
+    ``event.counters``), the report when it ends. One object, so nothing is copied or recounted.
+
+    ``exit_code`` is what the CLI returns for it (0, 1 or 130).
+    """
 
     downloaded: int = 0
     skipped: int = 0
@@ -68,6 +73,16 @@ class MirrorReport:
     out: str = ""
     report_path: str | None = None
     failures: list[Failure] = field(default_factory=list)
+    #: Whether the listing has ended (until then ``files`` is still growing).
+    listing_done: bool = False
+    #: What the listing is expected to yield (from archive counts or ``count``); None when unknown.
+    neurons_total: int | None = None
+    files_expected: int | None = None
+
+    @property
+    def done(self) -> int:
+        """Files settled so far, whichever way."""
+        return self.downloaded + self.skipped + self.failed
 
     @property
     def exit_code(self) -> int:
@@ -131,36 +146,19 @@ class MirrorReport:
 
 
 def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover - unreachable, keeps mypy happy
+    """Bytes as tqdm's bars show them (``12.1kB``: tqdm's own formatter, base 1024)."""
+    return str(tqdm.format_sizeof(n, suffix="B", divisor=1024))
 
 
 def format_duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+    """Seconds as tqdm's bars show them (``00:09``, ``1:02:05``)."""
+    return str(tqdm.format_interval(max(0.0, seconds)))
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON to a temporary file next to ``path`` and rename it, so a reader never sees half."""
+    """Write JSON through :func:`~neuromorpho_fetch.atomic.atomic_write`: a reader never sees half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def read_failures(path: Path) -> list[Failure]:

@@ -92,3 +92,31 @@ async def test_cancelling_the_library_call_cleans_up_and_reports(server: Emulato
     store = StateStore(out / ".neuromorpho-fetch" / "state.sqlite", read_only=True)
     assert store.counts().get("complete", 0) == final.report.downloaded
     store.close()
+
+
+async def test_a_shared_client_is_the_runs_client_and_its_retries_are_counted(tmp_path: Path) -> None:
+    """``mirror(options, client=nm)``: the client's settings hold, its retries show in the report, and
+    options asking for other client settings are refused instead of silently ignored."""
+    from neuromorpho_fetch import MirrorOptions, NeuroMorpho, RetryEvent, RetryPolicy, UsageError, mirror
+    from neuromorpho_fetch.emulator import EmulatorConfig, serve_in_thread
+
+    config = EmulatorConfig(
+        neurons=400, seed=7, tls="none", file_kb=4, fault_rate=0.3, faults=("503",), fault_max_per_url=1
+    )
+    policy = RetryPolicy(attempts=4, backoff_base=0.001, backoff_max=0.005, retry_after_max=0.01)
+    seen: list[RetryEvent] = []
+    with serve_in_thread(config) as emu:
+        async with NeuroMorpho(
+            emu.base_url, rate=1000, concurrency=4, retries=policy, on_retry=seen.append
+        ) as nm:
+            with pytest.raises(UsageError, match="rate"):
+                await mirror(MirrorOptions(out=tmp_path / "refused", archives=(ARCHIVE,), rate=3), client=nm)
+            assert not (tmp_path / "refused").exists()
+            # Settings equal to the client's (or left at their defaults) are fine.
+            options = MirrorOptions(out=tmp_path / "m", archives=(ARCHIVE,), concurrency=4)
+            report = await mirror(options, client=nm)
+        expected = expected_files(emu, ARCHIVE)
+    assert report.exit_code == 0 and report.downloaded == len(expected)
+    assert data_files(tmp_path / "m") == expected
+    assert emu.stats()["faults_injected"] > 0
+    assert report.retries == len(seen) > 0  # was 0 while the client retried

@@ -109,3 +109,37 @@ def test_files_missing_for_good_are_reported_exactly(
     assert holey.stats()["file_requests"] == per_run * len(missing)
     data2 = json.loads((tmp_path / "r2.json").read_text())
     assert {f["path"] for f in data2["failures"]} == missing
+
+
+async def test_the_second_pass_honours_the_deadline(tmp_path: Path) -> None:
+    """Failures wait for the second pass; when --max-duration ends during the cool-down, the second
+    pass goes through the same door as the first: nothing more is asked, each file is counted as not
+    started, and it stays in the list of failures (so --retry-failed still finds it)."""
+    from neuromorpho_fetch import MirrorOptions, mirror
+    from neuromorpho_fetch.retry import NOT_FOUND_PAGE_ATTEMPTS
+
+    archive = "Allen Cell Types"
+    config = EmulatorConfig(neurons=400, seed=7, tls="none", missing_rate=0.1, file_kb=4)
+    with serve_in_thread(config) as emu:
+        urls = cng_urls(emu, archive)
+        missing = {path for path, url in urls.items() if emu.is_missing(url)}
+        assert missing
+        options = MirrorOptions(
+            out=tmp_path / "m",
+            archives=(archive,),
+            base_url=emu.base_url,
+            rate=2000,
+            concurrency=8,
+            retry_wait=0.001,
+            cool_down=3600,  # the deadline comes first
+            max_duration=4,
+        )
+        report = await mirror(options)
+        by_path = emu.stats()["file_requests_by_path"]
+    assert report.stopped_by_deadline and report.exit_code == 1
+    assert report.not_started == len(missing)
+    assert {f.path for f in report.failures} == missing and report.failed == len(missing)
+    # Only the first pass asked (a 404 page gets a small retry budget); the second never did.
+    prefix = options.config.base_url
+    assert {by_path[urls[p].removeprefix(prefix)] for p in missing} == {NOT_FOUND_PAGE_ATTEMPTS}
+    assert report.downloaded == len(urls) - len(missing)
