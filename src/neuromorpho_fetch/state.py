@@ -227,8 +227,9 @@ class AsyncStateStore:
     """Batched, off-loop access to a :class:`StateStore` for the mirror's workers.
 
     Changes are recorded synchronously (a list append, so workers never wait) and written by
-    :meth:`flusher` in one transaction per interval. :meth:`lookup` sees changes not yet flushed, so
-    a file completed a moment ago is never planned again within the same run.
+    :meth:`flusher` in one transaction per interval. :meth:`lookup` sees completions not yet flushed
+    (an overlay holding exactly those), so a file completed a moment ago is never planned again within
+    the same run.
     """
 
     flush_interval = 0.2
@@ -249,10 +250,14 @@ class AsyncStateStore:
         return await loop.run_in_executor(self._executor, fn, self.store)
 
     async def lookup(self, paths: Sequence[str]) -> dict[str, FileRow]:
+        # Taken before the query: a flush that commits (and drops) an overlay row while the query
+        # runs cannot make it vanish from both.
+        before = {path: self._completed[path] for path in paths if path in self._completed}
         rows = await self.call(lambda s: s.lookup(paths))
         for path in paths:
-            if path in self._completed:
-                rows[path] = self._completed[path]
+            row = self._completed.get(path) or before.get(path)
+            if row is not None:
+                rows[path] = row
         return rows
 
     # -- recording (synchronous, cheap) --------------------------------------------------------
@@ -303,8 +308,13 @@ class AsyncStateStore:
         await asyncio.shield(loop.run_in_executor(self._executor, self.store.apply, ops))
         self.flush_seconds += time.perf_counter() - started
         self.flushes += 1
-        if len(self._completed) > 50_000:  # bounded memory; flushed rows are in the database now
-            self._completed.clear()
+        # Rows committed just now are in the database: the overlay keeps only what a flush has not
+        # written yet, so it stays small and never drops a completion before it is committed.
+        for kind, params in ops:
+            if kind == "complete":
+                row = self._completed.get(params[0])
+                if row is not None and row.updated_at == params[9]:
+                    del self._completed[params[0]]
 
     async def flusher(self) -> None:
         """Run until cancelled: flush every interval, or at once when a batch fills up."""

@@ -266,3 +266,17 @@ def test_read_failures_rejects_bad_reports(tmp_path: Path, content: str) -> None
         read_failures(path)
     with pytest.raises(UsageError, match="does not exist"):
         read_failures(tmp_path / "missing.json")
+
+
+async def test_the_unflushed_overlay_holds_exactly_what_is_not_committed(tmp_path: Path) -> None:
+    """No size limit that could drop a completion before its commit: a flush empties the overlay of
+    what it wrote, and lookups find those rows in the database instead."""
+    store = AsyncStateStore(StateStore(tmp_path / "s.sqlite"))
+    store.complete("a/1", "u1", "A", "1", "CNG", size=1, sha256="h", etag=None, last_modified=None)
+    assert (await store.lookup(["a/1"]))["a/1"].status == "complete"
+    await store.flush()
+    assert store._completed == {}
+    store.complete("a/2", "u2", "A", "2", "CNG", size=2, sha256="h", etag=None, last_modified=None)
+    rows = await store.lookup(["a/1", "a/2"])
+    assert rows["a/1"].status == rows["a/2"].status == "complete"
+    store.close()
