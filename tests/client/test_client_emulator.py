@@ -310,3 +310,17 @@ async def test_next_page_is_prefetched_one_ahead(start: Start, monkeypatch: pyte
         assert emu.stats()["api_requests"] == 2  # ... while page 1 is fetched, and only page 1
         rest = [n async for n in neurons]
     assert len(rest) == len(emu.catalogue) - 1
+
+
+async def test_field_values_are_the_servers_one_page_in_its_order(plain: Emulator) -> None:
+    """``/fields/{field}`` answers with every value on one page, in the server's order (not sorted),
+    stray spaces kept: one request after the fields check, and the values exactly as sent."""
+    async with client(plain) as nm:
+        await nm.fields()
+        plain.reset()
+        values = await nm.field_values("species")
+        requests = plain.stats()["api_requests"]
+        raw = await nm.get_json("neuron", "fields", "species")
+    assert requests == 1
+    assert values == list(dict.fromkeys(str(v) for v in raw["fields"]))
+    assert raw["page"]["totalPages"] == 1

@@ -1,4 +1,5 @@
-"""The client's decisions, without sockets: status and exception mapping, paging, fields, archives."""
+"""The client's decisions, without sockets: status mapping and paging (protocol), exception mapping
+(transport), fields, archives, and how the client resolves its config."""
 
 from __future__ import annotations
 
@@ -10,18 +11,7 @@ import aiohttp
 import pytest
 
 from neuromorpho_fetch import __version__
-from neuromorpho_fetch.client import (
-    USER_AGENT,
-    NeuroMorpho,
-    Page,
-    _Dedupe,
-    has_next_page,
-    match_archive,
-    match_field,
-    parse_page,
-    status_error,
-    translate_error,
-)
+from neuromorpho_fetch.client import USER_AGENT, NeuroMorpho
 from neuromorpho_fetch.config import ClientConfig, RetryPolicy, Timeouts
 from neuromorpho_fetch.errors import (
     BadRequestError,
@@ -36,6 +26,16 @@ from neuromorpho_fetch.errors import (
     UnknownArchiveError,
     UsageError,
 )
+from neuromorpho_fetch.protocol import (
+    Dedupe,
+    Page,
+    has_next_page,
+    match_archive,
+    match_field,
+    parse_page,
+    status_error,
+)
+from neuromorpho_fetch.transport import translate_error
 
 URL = "https://emu/api/neuron/id/9"
 SPRING_404 = b'{"status":404,"error":"Not Found","message":"Requested neuron not found","path":"/api/x"}'
@@ -85,6 +85,14 @@ def test_parse_page_shapes() -> None:
     assert page == Page(items=[{"neuron_id": 1}], number=0, size=100, total_pages=3, total_elements=250)
     assert parse_page({"page": {"totalPages": 3, "number": 3}}, URL).items == []
     assert parse_page({"fields": ["a", "b"], "page": {"totalPages": 1}}, URL).items == ["a", "b"]
+    # The real /fields/{field}: every value on one page, in the server's order, stray spaces kept.
+    real = {
+        "field_name": "species",
+        "fields": ["rat", "mouse ", "human"],
+        "page": {"size": 3, "totalElements": 3, "totalPages": 1, "number": 0},
+    }
+    one = parse_page(real, URL)
+    assert one.items == ["rat", "mouse ", "human"] and not has_next_page(0, one)
     with pytest.raises(IntegrityError):
         parse_page(["not", "an", "object"], URL)
 
@@ -116,7 +124,7 @@ def test_match_archive() -> None:
 
 
 def test_dedupe_sorted_needs_only_the_last_id() -> None:
-    d = _Dedupe()
+    d = Dedupe()
     assert d.keep([1, 2, 3]) == [True, True, True]
     assert d.keep([3, 3, 4, 5]) == [False, False, True, True]  # the page boundary shifted
     assert d.keep([2, 5, 6]) == [False, False, True]
@@ -124,7 +132,7 @@ def test_dedupe_sorted_needs_only_the_last_id() -> None:
 
 
 def test_dedupe_falls_back_to_a_set_when_unsorted() -> None:
-    d = _Dedupe()
+    d = Dedupe()
     assert d.keep([1, 2, 3]) == [True, True, True]
     assert d.keep([9, 2, 7]) == [True, False, True]
     assert d.keep([1, 7, 8]) == [False, False, True]
@@ -163,7 +171,7 @@ async def test_requests_need_async_with() -> None:
 
 
 def test_malformed_records_are_skipped(caplog: pytest.LogCaptureFixture) -> None:
-    from neuromorpho_fetch.client import _neurons
+    from neuromorpho_fetch.protocol import parse_neurons as _neurons
 
     good = {"neuron_id": 2, "neuron_name": "b", "archive": "A"}
     found = _neurons([{"neuron_id": "x"}, good, "not a dict"])
