@@ -62,6 +62,21 @@ def test_plan_file(
     assert plan_file(state, local, verify=verify, refresh=refresh) is expected
 
 
+@pytest.mark.parametrize(
+    ("sha", "refresh", "expected"),
+    [
+        ("ab", False, Action.SKIP),  # same bytes as recorded
+        ("ab", True, Action.REVALIDATE),  # intact, then asked upstream (--verify --refresh)
+        ("cd", False, Action.FETCH),  # damaged: same size, other bytes
+        ("cd", True, Action.FETCH),
+    ],
+)
+def test_plan_file_with_the_hash_is_final(sha: str, refresh: bool, expected: Action) -> None:
+    """--verify's second question: with the file's hash, the answer never asks for the hash again."""
+    assert plan_file(row(), 10, verify=True, refresh=refresh, sha256=sha) is expected
+    assert plan_file(None, 10, verify=True, refresh=refresh, sha256=sha) is Action.ADOPT
+
+
 def test_failure_kind() -> None:
     assert failure_kind(NotFoundError(404, "u")) == "file"
     assert failure_kind(ServerBusyError(503, "u")) == "file"
