@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from neuromorpho_fetch.config import ClientConfig
 from neuromorpho_fetch.errors import (
     ConnectError,
     DiskError,
@@ -148,6 +149,10 @@ def test_options_retry_policy_and_timeouts() -> None:
     assert opts.retry_policy.backoff_base == 0.01
     assert opts.timeouts is not None and opts.timeouts.read == 3 and opts.timeouts.total >= 600
     json.loads(opts.describe())
+    # The shorthands are folded into one ClientConfig, with the library's defaults for the rest.
+    assert opts.config.retry == opts.retry_policy and (opts.retries, opts.timeout) == (2, 3)
+    assert MirrorOptions(all_archives=True).config == ClientConfig()
+    assert MirrorOptions(all_archives=True, config=ClientConfig(rate=2.0)).rate == 2.0
 
 
 # -- state store -------------------------------------------------------------------------------------

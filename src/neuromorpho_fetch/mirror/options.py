@@ -212,6 +212,31 @@ class MirrorOptions:
         return self.config.retry.retries
 
     @property
+    def retry_wait(self) -> float:
+        return self.config.retry.backoff_base
+
+    @property
+    def retry_after_max(self) -> float:
+        return self.config.retry.retry_after_max
+
+    @property
+    def timeout(self) -> float:
+        """The longest silence (``--timeout``)."""
+        return self.config.timeouts.read
+
+    @property
+    def ca_file(self) -> str | None:
+        return self.config.ca_file
+
+    @property
+    def insecure(self) -> bool:
+        return self.config.insecure
+
+    @property
+    def user_agent(self) -> str | None:
+        return self.config.user_agent
+
+    @property
     def retry_policy(self) -> RetryPolicy:
         return self.config.retry
 
