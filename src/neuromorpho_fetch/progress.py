@@ -1,9 +1,9 @@
 """What a person watching a run sees: tqdm bars on a terminal, periodic log lines otherwise.
 
 The engine knows nothing about terminals: it calls a ``progress(event)`` callback with a
-:class:`ProgressEvent` carrying the live :class:`Counters`. :class:`ProgressDisplay` is the CLI's
-callback. Bars go to stderr and only when stderr is a terminal (a cron job's mail should not be 300 kB
-of carriage returns, tqdm issue #506); without them, a one-line summary is logged every
+:class:`ProgressEvent` carrying the live tally (the run's :class:`MirrorReport`). :class:`ProgressDisplay`
+is the CLI's callback. Bars go to stderr and only when stderr is a terminal (a cron job's mail should not
+be 300 kB of carriage returns, tqdm issue #506); without them, a one-line summary is logged every
 ``log_interval`` seconds, like rclone's ``--stats``. The CLI wraps the run in
 ``tqdm.contrib.logging.logging_redirect_tqdm`` so log records are printed above the bars, never
 through them.

@@ -10,7 +10,7 @@ it harmless:
 
 * a row says ``complete`` only after the client has ``os.replace``\\ d the verified body under its final
   name (the worker records it after ``fetch_file`` returns), so ``complete`` never lies;
-* a file under its final name is always a complete body (the client writes ``<name>.<random>.part``
+* a file under its final name is always a complete body (the client writes ``.<name>.<8 hex>.part``
   and renames only after checking it), so a file present on disk whose row is missing or says
   ``downloading`` is *adopted* by the next run: hashed, recorded complete, not fetched again.
 
