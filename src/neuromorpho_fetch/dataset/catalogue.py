@@ -158,7 +158,6 @@ def _open(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA temp_store=MEMORY")
         conn.executescript(SCHEMA)
         conn.execute("SELECT COUNT(*) FROM neurons").fetchone()
     except sqlite3.DatabaseError:

@@ -51,7 +51,7 @@ __all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state", "finalize"
 log = logging.getLogger("neuromorpho_fetch.dataset")
 
 #: Records per batch: one ``IN (...)`` lookup and one ``executemany`` each.
-BATCH = 2000
+BATCH = 500
 METADATA = "metadata.jsonl"
 MORPHOMETRY = "morphometry.jsonl"
 
