@@ -169,6 +169,7 @@ def measure(
         stats = emu.stats()
         m.file_requests = int(stats["file_requests"])
         m.api_requests = int(stats["api_requests"])
+        m.extra["server_max_in_flight"] = stats.get("max_in_flight")
     return m
 
 
@@ -519,46 +520,49 @@ def scenario_latency(quick: bool, plot: Path | None) -> dict[str, Any]:
     )
     if plot is not None:
         plot.parent.mkdir(parents=True, exist_ok=True)
-        plot.write_text(sweep_svg(points, title=f"{files} CNG files, 50 ms + up to 10 ms jitter, modern TLS"))
+        when = time.strftime("%Y-%m-%d")
+        note = f"{files:,} CNG files, 50 ms + up to 10 ms jitter, modern TLS; measured {when}"
+        plot.write_text(sweep_svg(points, title=note))
         result["plot"] = str(plot)
     return result
 
 
 def sweep_svg(points: dict[str, list[dict[str, Any]]], *, title: str) -> str:
-    """Files/s against concurrency as a small hand-written SVG line chart (log-scaled concurrency axis).
+    """Files/s against concurrency as a small hand-written SVG line chart, both axes logarithmic.
 
-    Hand-written rather than matplotlib: four points per line need no plotting stack (matplotlib brings
-    numpy, pillow and fonts into the bench extra), and the output is a few kilobytes of readable,
-    byte-stable text that diffs cleanly when the figures change.
+    Log-log because the ideal ``c / latency`` then is a straight line and a client that stops scaling
+    bends away from it at once. Hand-written rather than matplotlib: three lines of four points need no
+    plotting stack (matplotlib brings numpy, pillow and font files into the bench extra), and the output
+    is a few kilobytes of readable, byte-stable text that diffs cleanly when the figures change.
     """
     import math
 
-    w, h, left, right, top, bottom = 640, 380, 70, 150, 40, 50
+    w, h, left, right, top, bottom = 640, 400, 70, 180, 56, 50
     pw, ph = w - left - right, h - top - bottom
-    xs = [math.log2(c) for c in SWEEP]
-    ymax = max(p["files_per_s"] for series in points.values() for p in series) * 1.1 or 1.0
-    step = 10 ** math.floor(math.log10(ymax / 4))
-    step = next(s * step for s in (1, 2, 5, 10) if ymax / (s * step) <= 6)
+    values = [p["files_per_s"] for series in points.values() for p in series if p["files_per_s"] > 0]
+    ticks = [m * 10**e for e in range(-1, 6) for m in (1, 2, 5)]
+    lo = max(t for t in ticks if t <= min(values))
+    hi = min(t for t in ticks if t >= max(values))
+    x0, x1 = math.log2(SWEEP[0]), math.log2(SWEEP[-1])
 
     def x(c: int) -> float:
-        return left + pw * (math.log2(c) - xs[0]) / (xs[-1] - xs[0])
+        return left + pw * (math.log2(c) - x0) / (x1 - x0)
 
     def y(v: float) -> float:
-        return top + ph * (1 - v / ymax)
+        return top + ph * (1 - math.log(v / lo) / math.log(hi / lo))
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
         'font-family="sans-serif" font-size="12">',
         f'<rect width="{w}" height="{h}" fill="white"/>',
-        f'<text x="{left}" y="22" font-size="14">Latency-bound: files/s against concurrency ({title})</text>',
+        f'<text x="{left}" y="22" font-size="14">Latency-bound: files/s against requests in flight</text>',
+        f'<text x="{left}" y="40" font-size="11" fill="#555">{title}</text>',
     ]
-    tick = 0.0
-    while tick <= ymax:
+    for tick in (t for t in ticks if lo <= t <= hi):
         out.append(
             f'<line x1="{left}" x2="{left + pw}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#ddd"/>'
         )
         out.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>')
-        tick += step
     for c in SWEEP:
         out.append(f'<text x="{x(c):.1f}" y="{top + ph + 18}" text-anchor="middle">{c}</text>')
     out.append(f'<text x="{left + pw / 2}" y="{h - 10}" text-anchor="middle">requests in flight</text>')
@@ -567,7 +571,7 @@ def sweep_svg(points: dict[str, list[dict[str, Any]]], *, title: str) -> str:
     )
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
     styles = {
-        "ideal": ("#888", ' stroke-dasharray="5 4"', "ideal (c / mean latency)"),
+        "ideal": ("#888", ' stroke-dasharray="5 4"', "ideal: c / mean latency"),
         "aria2c": ("#d62728", "", "aria2c -j c"),
         "ours": ("#1f77b4", "", "neuromorpho-fetch"),
     }
