@@ -48,7 +48,7 @@ def test_one_added_one_removed_one_edited_are_exactly_the_changes(mirror_copy: P
 
     def edit(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         removed.update(records.pop(5))
-        records[2]["species"] = "rat"
+        records[2]["species"] = "edited species"
         records[2]["brain_region"] = [*records[2]["brain_region"], "subiculum"]
         edited.update(records[2])
         added.update({**records[0], "neuron_id": 99_001, "neuron_name": "brand_new"})
@@ -74,12 +74,12 @@ def test_one_added_one_removed_one_edited_are_exactly_the_changes(mirror_copy: P
         species = conn.execute(
             "SELECT species FROM neurons WHERE neuron_id=?", (edited["neuron_id"],)
         ).fetchone()
-    assert gone == (1, removed["species"]) and species == ("rat",)
+    assert gone == (1, removed["species"]) and species == ("edited species",)
     with LocalMirror(mirror_copy) as mirror:
         (kept,) = list(mirror.select(neuron_id=str(removed["neuron_id"])))
         assert kept.gone_upstream and kept.paths["CNG"].is_file()
         assert not list(mirror.select(neuron_id=str(removed["neuron_id"]), include_gone=False))
-        assert [n.id for n in mirror.select(species="rat")] == [edited["neuron_id"]]
+        assert [n.id for n in mirror.select(species="edited species")] == [edited["neuron_id"]]
     assert check_manifests(mirror_copy).bad == []
 
     # The same listing again: nothing new. The removed neuron back: "returned".

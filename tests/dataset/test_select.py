@@ -21,23 +21,98 @@ from neuromorpho_fetch.errors import UnknownFieldError, UsageError
 
 from .conftest import ARCHIVES
 
-QUERIES: list[dict[str, Any]] = [
-    {"species": "mouse"},  # exact
-    {"species": "drosophila melanogaster"},  # multi-word value, matched whole
-    {"species": ["mouse", "elephant"]},  # OR within a field
-    {"species": "drosophila melanogaster", "brain_region": "antennal lobe"},  # AND across fields
-    {"brain_region": "CA1"},  # one element of a list field
-    {"cell_type": "Somatostatin (SOM)-positive"},  # syntax characters inside a value
-    {"neuron_name": "CB_CKp25_2w_F_Animal01_CA3_*"},  # * wildcard
-    {"neuron_name": "CB_CKp25_2w_F_Animal01_CA?_0001"},  # ? wildcard
-    {"brain_region": "mitral cell*"},  # wildcard with a space (sent as ?)
-    {"stain": "alexa fluor 594"},  # case
-    {"brain_region": "olfactory*", "gender": "Not reported"},
-    {"Physical_Integrity": "Axon Complete"},  # the fields list's spelling of physical_Integrity
-    {"experiment_condition": ["Aging", "Control"], "species": "mouse"},
-    {"species": "cortex"},  # no hit
-    {"strain": "Not applicable", "species": "mouse"},  # no hit by AND
-]
+SCALARS = (
+    "stain",
+    "strain",
+    "gender",
+    "species",
+    "physical_Integrity",
+    "protocol",
+    "reconstruction_software",
+)
+LISTS = ("brain_region", "cell_type", "experiment_condition")
+SYNTAX = set("()/&,:+")
+
+#: Kinds of query, each built from the mirrored records (the emulator's data is free to change).
+KINDS = (
+    "exact",
+    "multi-word value",
+    "OR within a field",
+    "AND across fields",
+    "element of a list field",
+    "syntax characters in a value",
+    "* wildcard",
+    "? wildcard",
+    "wildcard with a space",
+    "other case",
+    "Physical_Integrity spelling",
+    "no hit",
+    "no hit by AND",
+)
+
+
+def elements(value: Any) -> list[str]:
+    return [] if value is None else [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def build_queries(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One query per kind, chosen so that each selects a proper subset of the mirror (or nothing)."""
+    total = len(records)
+
+    def holders(field: str, value: str) -> set[int]:
+        return {r["neuron_id"] for r in records if value in elements(r.get(field))}
+
+    def proper(fields: tuple[str, ...], keep: Any = lambda v: True) -> list[tuple[str, str]]:
+        found = []
+        for field in fields:
+            values = sorted({v for r in records for v in elements(r.get(field))})
+            found += [(field, v) for v in values if keep(v) and 0 < len(holders(field, v)) < total]
+        assert found, f"the mirror has no proper value in {fields} for this kind: change the archives"
+        return found
+
+    plain: dict[str, list[str]] = {}
+    for f, v in proper(SCALARS):
+        if " " not in v and not SYNTAX & set(v):
+            plain.setdefault(f, []).append(v)
+    field, (value, second) = next((f, vs[:2]) for f, vs in plain.items() if len(vs) >= 2)
+    candidates = proper(SCALARS + LISTS, lambda v: " " in v.strip() and not SYNTAX & set(v))
+    # Prefer a value that ends another value ("entorhinal cortex" inside "medial entorhinal cortex"): a
+    # select that matched words or substrings instead of whole values would then select too much.
+    spaced = max(candidates, key=lambda fv: any(v.endswith(" " + fv[1]) for _, v in candidates))
+    pairs = [
+        (a, b)
+        for a in proper(SCALARS)
+        for b in proper(LISTS)
+        if 0 < len(holders(*a) & holders(*b)) < min(len(holders(*a)), len(holders(*b)))
+    ]
+    disjoint = next((a, b) for a in proper(SCALARS) for b in proper(LISTS) if not holders(*a) & holders(*b))
+    names = sorted(r["neuron_name"] for r in records)
+    prefix = next(
+        n[: len(n) // 2] for n in names if 0 < sum(m.startswith(n[: len(n) // 2]) for m in names) < total
+    )
+    words = spaced[1].split()
+    integrity = proper(("physical_Integrity",))[0][1]
+    return {
+        "exact": {field: value},
+        "multi-word value": {spaced[0]: spaced[1]},
+        "OR within a field": {field: [value, second]},
+        "AND across fields": {pairs[0][0][0]: pairs[0][0][1], pairs[0][1][0]: pairs[0][1][1]},
+        "element of a list field": dict([proper(LISTS)[0]]),
+        "syntax characters in a value": dict([proper(SCALARS + LISTS, lambda v: bool(SYNTAX & set(v)))[0]]),
+        "* wildcard": {"neuron_name": prefix + "*"},
+        "? wildcard": {"neuron_name": names[0][:-1] + "?"},
+        "wildcard with a space": {spaced[0]: f"{words[0]} {words[1][:2]}*"},
+        "other case": {field: value.swapcase()},
+        "Physical_Integrity spelling": {"Physical_Integrity": integrity},
+        "no hit": {"species": "no such species"},
+        "no hit by AND": {disjoint[0][0]: disjoint[0][1], disjoint[1][0]: disjoint[1][1]},
+    }
+
+
+@pytest.fixture(scope="session")
+def queries(mirror_root: Path) -> dict[str, dict[str, Any]]:
+    records = [json.loads(line) for p in mirror_root.glob("*/metadata.jsonl") for line in p.open()]
+    return build_queries(records)
 
 
 async def server_ids(emu: Emulator, criteria: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -45,26 +120,30 @@ async def server_ids(emu: Emulator, criteria: dict[str, Any]) -> list[tuple[int,
         return [(n.id, dict(n.record)) async for n in nm.select(archive=list(ARCHIVES), **criteria)]
 
 
-@pytest.mark.parametrize("criteria", QUERIES, ids=lambda c: json.dumps(c))
-async def test_offline_select_equals_the_servers(mirror_root: Path, emu: Emulator, criteria: dict) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+async def test_offline_select_equals_the_servers(
+    mirror_root: Path, emu: Emulator, queries: dict[str, dict[str, Any]], kind: str
+) -> None:
+    criteria = queries[kind]
     expected = await server_ids(emu, criteria)
     with LocalMirror(mirror_root) as mirror:
         found = [(n.id, dict(n.neuron.record)) for n in mirror.select(**criteria)]
-    assert found == expected
+    assert found == expected, criteria
 
 
-def test_the_query_table_is_not_trivial(mirror_root: Path) -> None:
-    """Each kind of query in the table selects a proper, non-empty subset (or none where meant)."""
+def test_the_query_table_is_not_trivial(mirror_root: Path, queries: dict[str, dict[str, Any]]) -> None:
+    """Each kind selects a non-empty proper subset (or nothing where meant), so equality means something."""
     with LocalMirror(mirror_root) as mirror:
         total = len(mirror)
-        sizes = [len(list(mirror.select(**c))) for c in QUERIES]
-    assert all(0 < n < total for n in sizes[:-2]), sizes
-    assert sizes[-2:] == [0, 0]
+        sizes = {kind: len(list(mirror.select(**criteria))) for kind, criteria in queries.items()}
+    assert {k: n for k, n in sizes.items() if k.startswith("no hit")} == {"no hit": 0, "no hit by AND": 0}
+    assert all(0 < n < total for k, n in sizes.items() if not k.startswith("no hit")), (sizes, queries)
+    assert sizes["OR within a field"] > sizes["exact"] == sizes["other case"]
 
 
 def test_selected_neurons_carry_their_local_files(mirror_root: Path) -> None:
     with LocalMirror(mirror_root) as mirror:
-        chosen = list(mirror.select(species="mouse"))
+        chosen = list(mirror.select(archive="Siegert"))
     assert chosen
     for item in chosen:
         assert set(item.paths) == {"CNG", "source"}
@@ -74,8 +153,9 @@ def test_selected_neurons_carry_their_local_files(mirror_root: Path) -> None:
 
 def test_to_pandas(mirror_root: Path) -> None:
     with LocalMirror(mirror_root) as mirror:
-        frame = mirror.to_pandas(species=["mouse", "elephant"])
-        expected = [n.id for n in mirror.select(species=["mouse", "elephant"])]
+        frame = mirror.to_pandas(archive=list(ARCHIVES), neuron_name="*1*")
+        expected = [n.id for n in mirror.select(archive=list(ARCHIVES), neuron_name="*1*")]
+    assert 0 < len(expected) < len(LocalMirror(mirror_root))
     assert list(frame["neuron_id"]) == expected
     assert all(Path(p).is_file() for p in frame["path_CNG"])
     assert isinstance(frame["brain_region"].iloc[0], list)
@@ -125,12 +205,15 @@ def test_a_value_without_wildcards_matches_itself_in_any_case(text: str) -> None
     assert matcher.accept(text.upper()) == (text.upper().casefold() == text.casefold())
 
 
-def test_find_prints_paths_and_exit_codes(mirror_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_find_prints_paths_and_exit_codes(
+    mirror_root: Path, queries: dict[str, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ((field, value),) = queries["multi-word value"].items()
     with LocalMirror(mirror_root) as mirror:
-        expected = [str(n.paths["CNG"]) for n in mirror.select(species="mouse")]
-    assert find_main(["--root", str(mirror_root), "--species", "mouse"]) == 0
+        expected = [str(n.paths["CNG"]) for n in mirror.select(**{field: value})]
+    assert find_main(["--root", str(mirror_root), f"--{field.replace('_', '-')}", value]) == 0
     assert capsys.readouterr().out.splitlines() == expected
-    ids = ["--query", "species:mouse", "--print", "ids", "--limit", "2"]
+    ids = ["--query", "archive:Siegert,Amaral", "--print", "ids", "--limit", "2"]
     assert find_main(["--root", str(mirror_root), *ids]) == 0
     assert len(capsys.readouterr().out.split()) == 2
     assert find_main(["--root", str(mirror_root), "--species", "cortex"]) == 1
@@ -144,15 +227,16 @@ def test_find_in_a_shell_pipeline(mirror_root: Path) -> None:
     """``neuromorpho-fetch-find -0 ... | xargs -0 sha256sum``: every path reaches the next command."""
     script = (
         f"{sys.executable} -m neuromorpho_fetch.dataset.cli --root {str(mirror_root)!r} "
-        "--brain-region CA1 --version CNG --version source -0 | xargs -0 sha256sum"
+        "--archive Siegert --version CNG --version source -0 | xargs -0 sha256sum"
     )
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, timeout=60)
     with LocalMirror(mirror_root) as mirror:
-        wanted = sorted(str(p) for n in mirror.select(brain_region="CA1") for p in n.paths.values())
+        wanted = sorted(str(p) for n in mirror.select(archive="Siegert") for p in n.paths.values())
     assert sorted(line.split("  ", 1)[1] for line in done.stdout.splitlines()) == wanted
 
 
 def test_find_jsonl_prints_records(mirror_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert find_main(["--root", str(mirror_root), "--neuron_name", "CB_*", "--print", "jsonl"]) == 0
+    assert find_main(["--root", str(mirror_root), "--archive", "siegert", "--print", "jsonl"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert lines and all(r["archive"] == "Siegert" for r in lines)
+    on_disk = [json.loads(line) for line in (mirror_root / "siegert" / "metadata.jsonl").open()]
+    assert sorted(lines, key=lambda r: r["neuron_id"]) == sorted(on_disk, key=lambda r: r["neuron_id"])
