@@ -264,13 +264,15 @@ def contender_row(m: Measure) -> dict[str, Any]:
 def take_turns(rounds: int, contenders: dict[str, Any], files: int) -> dict[str, Measure]:
     """Each contender once per round, in turn, into a fresh folder; the median round of each.
 
-    ``contenders`` maps a label to ``f(round) -> Measure | None``. Nothing is deleted until the caller's
-    temporary folder goes, so no contender pays for another's deletes.
+    ``contenders`` maps a label to ``f(round) -> Measure | None``. The order rotates from round to round,
+    so no contender always runs first (into the emulator's coldest caches). Nothing is deleted until the
+    caller's temporary folder goes, so no contender pays for another's deletes.
     """
     runs: dict[str, list[Measure]] = {label: [] for label in contenders}
+    labels = list(contenders)
     for i in range(rounds):
-        for label, run in contenders.items():
-            m = run(i)
+        for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
+            m = contenders[label](i)
             if m is not None:
                 m.files = m.files or files
                 runs[label].append(m)
