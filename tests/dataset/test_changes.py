@@ -153,3 +153,15 @@ def test_lists_are_capped_but_counts_are_exact(monkeypatch: pytest.MonkeyPatch) 
         cs.add("new", {"neuron_id": i})
     data = cs.to_json(1, 0.0)
     assert data["counts"]["new"] == 5 and len(data["new"]) == 3 and data["truncated"] is True
+
+
+def test_a_rebuilt_catalogue_keeps_the_history_of_changes(mirror_copy: Path) -> None:
+    edit_metadata(mirror_copy, "siegert", lambda records: records[1:])
+    finalize(mirror_copy, archives=["Siegert"], complete_archives=["Siegert"])
+    history = changes(mirror_copy)
+    assert len(history) == 2 and history[1]["counts"]["gone"] == 1
+    (mirror_copy / CATALOGUE_FILE).unlink()
+    finalize(mirror_copy)
+    after = changes(mirror_copy)
+    assert after[:2] == history
+    assert after[2]["baseline"] is True and after[2]["run"] == 3

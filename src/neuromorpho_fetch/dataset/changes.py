@@ -31,7 +31,15 @@ from typing import Any
 from ..atomic import atomic_write
 from .manifests import sweep_temp
 
-__all__ = ["CHANGES_FILE", "IGNORED_KEYS", "MAX_LISTED", "ChangeSet", "changed_fields", "export_changes"]
+__all__ = [
+    "CHANGES_FILE",
+    "IGNORED_KEYS",
+    "MAX_LISTED",
+    "ChangeSet",
+    "changed_fields",
+    "export_changes",
+    "import_changes",
+]
 
 CHANGES_FILE = "CHANGES.jsonl"
 #: Per kind of change, how many neurons a ``CHANGES.jsonl`` line names (the counts are always exact).
@@ -115,6 +123,36 @@ def export_changes(conn: sqlite3.Connection, root: Path) -> bool:
 
     atomic_write(target, lines())
     return True
+
+
+def import_changes(conn: sqlite3.Connection, root: Path) -> int:
+    """Take an existing ``CHANGES.jsonl`` into a catalogue being rebuilt, so its history survives.
+
+    Without this, losing ``catalogue.sqlite`` would also lose the history on the next export. Lines keep
+    their ``run`` number (a placeholder ``runs`` row keeps later ids above it); a line that is not a
+    change record is kept too, under the next free number. Streamed: one line in memory at a time.
+    Returns the number of lines taken.
+    """
+    path = root / CHANGES_FILE
+    if not path.is_file():
+        return 0
+    taken = 0
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for raw in handle:
+            line = raw.rstrip("\n")
+            if not line.strip():
+                continue
+            try:
+                run = json.loads(line).get("run")
+            except (ValueError, AttributeError):
+                run = None
+            (last,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()
+            if not isinstance(run, int) or isinstance(run, bool) or run <= last:
+                run = last + 1
+            conn.execute("INSERT INTO runs (id, finished_at, neurons, files) VALUES (?, 0, 0, 0)", (run,))
+            conn.execute("INSERT INTO changes VALUES (?, ?)", (run, line))
+            taken += 1
+    return taken
 
 
 def dumps(data: Mapping[str, Any]) -> str:

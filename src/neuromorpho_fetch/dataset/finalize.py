@@ -41,7 +41,7 @@ from .catalogue import (
     connect,
     transaction,
 )
-from .changes import ChangeSet, changed_fields, dumps, export_changes
+from .changes import ChangeSet, changed_fields, dumps, export_changes, import_changes
 from .citations import BIB_FILE, CITATION_FILE, write_citations
 from .coverage import ArchiveCoverage, read_coverage, update_coverage
 from .manifests import MANIFEST, hash_file, write_folder_manifest
@@ -206,6 +206,8 @@ def _update(
     now = time.time()
     with transaction(conn):
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '1')")
+        if created:
+            import_changes(conn, root)
         run = int(
             conn.execute("INSERT INTO runs (finished_at, neurons, files) VALUES (?, 0, 0)", (now,)).lastrowid
             or 0
