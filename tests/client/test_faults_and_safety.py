@@ -188,3 +188,31 @@ async def test_unwritable_destination_is_a_disk_error(plain: Emulator, tmp_path:
         with pytest.raises(DiskError):
             await nm.download(neuron, Version.CNG, tmp_path)
     assert plain.stats()["file_requests"] == 1  # not retried: the disk will not change its mind
+
+
+async def test_the_slot_is_free_while_a_body_waits_for_the_disk(plain: Emulator, tmp_path: Path) -> None:
+    """Issue 11: a verified body waiting for the group commit holds neither a pacer slot nor a pooled
+    connection. With one slot, a second request completes while the first file is parked before its
+    write (the disk step held back by a gate), which it could not if the slot were still held."""
+    from neuromorpho_fetch.download import Publisher
+
+    gate = asyncio.Event()
+    parked = asyncio.Event()
+
+    class GatedPublisher(Publisher):
+        async def publish(self, chunks: list[bytes], target: Path, url: str) -> None:
+            parked.set()
+            await gate.wait()
+            await super().publish(chunks, target, url)
+
+    async with client(plain, concurrency=1) as nm:
+        nm._publisher = GatedPublisher()
+        neuron = await nm.neuron(plain.catalogue.neuron_ids()[1])
+        download = asyncio.create_task(nm.download(neuron, Version.CNG, tmp_path))
+        await asyncio.wait_for(parked.wait(), 10)
+        assert nm.pacer.in_flight == 0
+        assert (await asyncio.wait_for(nm.health(), 10))["status"] == "UP"
+        assert files_under(tmp_path) == []  # the body is still in memory, not yet written
+        gate.set()
+        result = await download
+    assert result.path.read_bytes() == plain.catalogue.file_for(neuron.id, "CNG").body  # type: ignore[union-attr]
