@@ -174,3 +174,22 @@ def test_the_fast_path_equals_relative_path(
     except NoSuchFileError:
         expected = None
     assert _relative(neuron, version) == expected
+
+
+def test_a_new_file_of_an_unchanged_neuron_gets_its_neuron(mirror_copy: Path) -> None:
+    """A later run adds a version (--version source) for neurons whose records did not change."""
+    with sqlite3.connect(mirror_copy / CATALOGUE_FILE) as conn:
+        before = dict(conn.execute("SELECT path, neuron_id FROM files WHERE version='source'"))
+        conn.execute("DELETE FROM files WHERE version='source'")
+    assert before
+    facts = [
+        f for f in facts_from_state(mirror_copy / ".neuromorpho-fetch" / "state.sqlite") if f.path in before
+    ]
+    summary = finalize(mirror_copy, files=facts)
+    assert summary.changes.counts == dict.fromkeys(summary.changes.counts, 0)
+    assert dict(rows_of(mirror_copy, "SELECT path, neuron_id FROM files WHERE version='source'")) == before
+
+
+def rows_of(root: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(root / CATALOGUE_FILE) as conn:
+        return conn.execute(sql).fetchall()
