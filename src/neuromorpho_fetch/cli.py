@@ -27,7 +27,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
 
@@ -37,7 +37,7 @@ from .client import NeuroMorpho
 from .config import DEFAULT_BASE_URL, ClientConfig
 from .errors import NeuroMorphoError, UsageError
 from .mirror import MirrorOptions, mirror, parse_duration
-from .mirror.options import client_config
+from .mirror.options import ClientShorthands, client_config
 from .models import Version
 from .progress import ProgressDisplay, progress_enabled
 from .report import MirrorReport
@@ -265,23 +265,14 @@ def versions_from_args(args: argparse.Namespace) -> tuple[Version, ...]:
 
 
 def config_from_args(args: argparse.Namespace) -> ClientConfig:
-    """The client flags alone (``--list-archives`` needs nothing else)."""
-    return client_config(
-        base_url=args.base_url,
-        concurrency=args.concurrency,
-        rate=args.rate,
-        retries=args.retries,
-        retry_wait=args.retry_wait,
-        retry_after_max=args.retry_after_max,
-        timeout=args.timeout,
-        ca_file=args.ca_file,
-        insecure=args.insecure or None,
-        user_agent=args.user_agent,
-    )
+    """The client flags alone, over :class:`ClientConfig`'s defaults (``--list-archives`` needs no more)."""
+    flags = {name: getattr(args, name) for name in ClientShorthands.__annotations__}
+    return client_config(**cast(ClientShorthands, flags))
 
 
 def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptions:
-    """The flags as options; a flag not given (None) is left out, so MirrorOptions' default holds."""
+    """The flags as options; a flag not given (None) is left out, so the default holds (client flags:
+    :class:`ClientConfig`'s; the rest: :class:`MirrorOptions`')."""
     given: dict[str, Any] = {
         "out": args.out,
         "archives": tuple(args.archive),
@@ -290,16 +281,7 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
         "limit": args.limit,
         "versions": versions_from_args(args),
         "morphometry": args.with_morphometry,
-        "base_url": args.base_url,
-        "concurrency": args.concurrency,
-        "rate": args.rate,
-        "retries": args.retries,
-        "retry_wait": args.retry_wait,
-        "retry_after_max": args.retry_after_max,
-        "timeout": args.timeout,
-        "ca_file": args.ca_file,
-        "insecure": args.insecure,
-        "user_agent": args.user_agent,
+        "config": config_from_args(args),
         "dry_run": args.dry_run,
         "verify": args.verify,
         "refresh": args.refresh,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from ..client import NeuroMorpho
 from ..config import ClientConfig, RetryPolicy, Timeouts
@@ -23,43 +23,42 @@ from ..models import Version
 if TYPE_CHECKING:
     from ..retry import RetryEvent
 
-__all__ = ["MirrorOptions", "client_config", "parse_duration"]
+__all__ = ["ClientShorthands", "MirrorOptions", "client_config", "parse_duration"]
 
 
-def client_config(
-    base: ClientConfig | None = None,
-    *,
-    base_url: str | None = None,
-    concurrency: int | None = None,
-    rate: float | None = None,
-    retries: int | None = None,
-    retry_wait: float | None = None,
-    retry_after_max: float | None = None,
-    timeout: float | None = None,
-    ca_file: str | None = None,
-    insecure: bool | None = None,
-    user_agent: str | None = None,
-) -> ClientConfig:
+class ClientShorthands(TypedDict, total=False):
+    """The client flags as keywords; each one given (not None) changes the :class:`ClientConfig`."""
+
+    base_url: str | None
+    concurrency: int | None
+    rate: float | None
+    retries: int | None
+    retry_wait: float | None
+    retry_after_max: float | None
+    timeout: float | None
+    ca_file: str | None
+    insecure: bool | None
+    user_agent: str | None
+
+
+def client_config(base: ClientConfig | None = None, **flags: Unpack[ClientShorthands]) -> ClientConfig:
     """``base`` (default: :class:`ClientConfig`'s defaults) with the flags that were given (not None).
 
     ``timeout`` is the CLI's: the longest silence (:meth:`Timeouts.idle`), not a whole attempt.
     """
     cfg = base if base is not None else ClientConfig()
-    changes: dict[str, Any] = {}
+    base_url, timeout = flags.get("base_url"), flags.get("timeout")
+    retries, retry_wait = flags.get("retries"), flags.get("retry_wait")
+    retry_after_max = flags.get("retry_after_max")
+    changes: dict[str, Any] = {
+        name: value
+        for name in ("concurrency", "rate", "ca_file", "insecure", "user_agent")
+        if (value := flags.get(name)) is not None
+    }
     if base_url is not None:
         changes["base_url"] = base_url.strip().rstrip("/").removesuffix("/api")
-    if concurrency is not None:
-        changes["concurrency"] = concurrency
-    if rate is not None:
-        changes["rate"] = rate
     if timeout is not None:
         changes["timeouts"] = Timeouts.idle(timeout)
-    if ca_file is not None:
-        changes["ca_file"] = ca_file
-    if insecure is not None:
-        changes["insecure"] = insecure
-    if user_agent is not None:
-        changes["user_agent"] = user_agent
     policy = cfg.retry
     if retries is not None:
         policy = RetryPolicy.from_retries(
@@ -125,31 +124,9 @@ class MirrorOptions:
         max_duration: float | None = None,
         cool_down: float = 30.0,
         queue_size: int | None = None,
-        *,
-        base_url: str | None = None,
-        concurrency: int | None = None,
-        rate: float | None = None,
-        retries: int | None = None,
-        retry_wait: float | None = None,
-        retry_after_max: float | None = None,
-        timeout: float | None = None,
-        ca_file: str | None = None,
-        insecure: bool | None = None,
-        user_agent: str | None = None,
+        **client: Unpack[ClientShorthands],
     ) -> None:
-        cfg = client_config(
-            config,
-            base_url=base_url,
-            concurrency=concurrency,
-            rate=rate,
-            retries=retries,
-            retry_wait=retry_wait,
-            retry_after_max=retry_after_max,
-            timeout=timeout,
-            ca_file=ca_file,
-            insecure=insecure,
-            user_agent=user_agent,
-        )
+        cfg = client_config(config, **client)
         values = {
             "out": Path(out),
             "archives": tuple(archives),
