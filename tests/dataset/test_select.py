@@ -151,6 +151,20 @@ def test_selected_neurons_carry_their_local_files(mirror_root: Path) -> None:
         assert item.paths["CNG"].read_bytes().lstrip().startswith(b"#") or item.paths["CNG"].stat().st_size
 
 
+def test_two_selects_at_once(mirror_root: Path, queries: dict[str, dict[str, Any]]) -> None:
+    """A select inside another's loop (a join by hand) works: each has its own matcher functions."""
+    with LocalMirror(mirror_root) as mirror:
+        pairs = [
+            (a.id, b.id)
+            for a in mirror.select(**queries["exact"])
+            for b in mirror.select(**queries["element of a list field"])
+        ]
+        expected = len(list(mirror.select(**queries["exact"]))) * len(
+            list(mirror.select(**queries["element of a list field"]))
+        )
+    assert len(pairs) == expected > 0
+
+
 def test_to_pandas(mirror_root: Path) -> None:
     with LocalMirror(mirror_root) as mirror:
         frame = mirror.to_pandas(archive=list(ARCHIVES), neuron_name="*1*")

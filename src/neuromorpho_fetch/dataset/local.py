@@ -19,6 +19,7 @@ Raw ``q``/``fq`` text is server syntax and is refused here; pass keyword criteri
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 import sqlite3
@@ -26,7 +27,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from ..errors import UnknownFieldError, UsageError
 from ..models import Neuron, Version
@@ -129,8 +129,10 @@ class LocalMirror:
             from .finalize import finalize
 
             finalize(self.root)
-        uri = f"file:{quote(str(db.absolute()))}?mode=ro"
-        self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        # Read-write on purpose (nothing here writes): a read-only connection cannot roll back the hot
+        # journal a killed finalize leaves, and would fail where this one repairs the file first.
+        self.conn = sqlite3.connect(db, check_same_thread=False)
+        self._selects = itertools.count()
         self.conn.execute("PRAGMA busy_timeout=10000")
         self.conn.row_factory = sqlite3.Row
 
@@ -162,16 +164,20 @@ class LocalMirror:
         a complete listing no longer had (they are still on disk, hence the default).
         """
         matchers = [(column, Matcher(values)) for column, values in criteria_of(query, q, fq, criteria)]
+        # A name per select: SQLite refuses to redefine a function while another select still runs.
+        names = [f"nm_match_{next(self._selects)}" for _ in matchers]
         sql = "SELECT neuron_id, record, gone_upstream FROM neurons"
         params: list[Any] = []
         where: list[str] = [] if include_gone else ["gone_upstream = 0"]
-        for i, (column, _) in enumerate(matchers):
-            where.append(f'nm_match{i}("{column}")')
+        for name, (column, _) in zip(names, matchers, strict=True):
+            where.append(f'{name}("{column}")')
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY neuron_id"
-        for i, (column, matcher) in enumerate(matchers):
-            self.conn.create_function(f"nm_match{i}", 1, _sql_matcher(matcher, column in LIST_FIELDS))
+        for name, (column, matcher) in zip(names, matchers, strict=True):
+            self.conn.create_function(
+                name, 1, _sql_matcher(matcher, column in LIST_FIELDS), deterministic=True
+            )
         cursor = self.conn.execute(sql, params)
         while rows := cursor.fetchmany(500):
             files = self._files([row[0] for row in rows])
