@@ -254,3 +254,21 @@ def test_find_jsonl_prints_records(mirror_root: Path, capsys: pytest.CaptureFixt
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     on_disk = [json.loads(line) for line in (mirror_root / "siegert" / "metadata.jsonl").open()]
     assert sorted(lines, key=lambda r: r["neuron_id"]) == sorted(on_disk, key=lambda r: r["neuron_id"])
+
+
+def test_find_builds_a_missing_catalogue_and_says_so(
+    mirror_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (mirror_copy / "catalogue.sqlite").unlink()
+    assert find_main(["--root", str(mirror_copy), "--archive", "Siegert", "--print", "names"]) == 0
+    captured = capsys.readouterr()
+    assert "building catalogue.sqlite" in captured.err and captured.err.count("\n") == 1
+    on_disk = {
+        json.loads(line)["neuron_name"] for line in (mirror_copy / "siegert" / "metadata.jsonl").open()
+    }
+    assert set(captured.out.splitlines()) == on_disk
+
+
+def test_find_on_no_mirror_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert find_main(["--root", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

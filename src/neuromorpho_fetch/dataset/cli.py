@@ -12,12 +12,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .._argparse import OneLineParser
 from ..errors import NeuroMorphoError, UsageError
 from ..models import Version
 from ..query import Query, split_values
-from .catalogue import FIELD_COLUMNS
+from .catalogue import CATALOGUE_FILE, FIELD_COLUMNS
 from .local import LocalMirror
 
 __all__ = ["main"]
@@ -78,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.limit is not None and args.limit < 1:
             raise UsageError(f"--limit must be >= 1, got {args.limit}")
         found = 0
+        if Path(args.root).is_dir() and not (Path(args.root) / CATALOGUE_FILE).is_file():
+            print(
+                f"neuromorpho-fetch-find: building {CATALOGUE_FILE} from the tree (first use)",
+                file=sys.stderr,
+            )
         with LocalMirror(args.root, build=True) as mirror:
             out = sys.stdout
             for item in mirror.select(query, include_gone=not args.exclude_gone):
