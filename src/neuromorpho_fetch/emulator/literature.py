@@ -18,7 +18,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from .catalogue import mix64
+from .hashing import mix64
 
 __all__ = ["FIELDS", "Literature", "LiteratureQueryError"]
 
