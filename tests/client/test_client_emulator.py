@@ -20,7 +20,6 @@ from neuromorpho_fetch import (
     Version,
 )
 from neuromorpho_fetch.emulator import Catalogue, Emulator
-from neuromorpho_fetch.emulator import app as emulator_app
 
 from .conftest import Start, client
 
@@ -76,11 +75,8 @@ async def test_select_walks_every_page_once(plain: Emulator) -> None:
 
 
 @pytest.mark.parametrize("oversize", ["clamp", "400"])
-async def test_select_follows_a_server_that_serves_smaller_pages(
-    start: Start, oversize: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(emulator_app, "MAX_PAGE_SIZE", 100)
-    emu = start(oversize=oversize)
+async def test_select_follows_a_server_that_serves_smaller_pages(start: Start, oversize: str) -> None:
+    emu = start(oversize=oversize, max_page_size=100)
     async with client(emu) as nm:
         ids = [n.id async for n in nm.select(Query(q="*:*"))]
     assert ids == sorted(emu.catalogue.neuron_ids())
@@ -101,8 +97,7 @@ async def test_no_hits_yield_nothing(start: Start, no_hits: str) -> None:
 @pytest.mark.parametrize("past_last", ["empty", "404", "400"])
 async def test_past_last_page_variants(start: Start, past_last: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A server whose page object we cannot trust: the walk ends at whatever past-the-end looks like."""
-    monkeypatch.setattr(emulator_app, "MAX_PAGE_SIZE", 100)
-    emu = start(past_last=past_last)
+    emu = start(past_last=past_last, max_page_size=100)
     original = NeuroMorpho._page
 
     async def without_page_info(self: NeuroMorpho, *args: object) -> object:
@@ -116,11 +111,8 @@ async def test_past_last_page_variants(start: Start, past_last: str, monkeypatch
     assert emu.stats()["api_requests"] == 6 + 1  # six pages of 100, one past the end (raw q: no fields check)
 
 
-async def test_prefetch_is_cancelled_when_the_consumer_stops(
-    start: Start, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(emulator_app, "MAX_PAGE_SIZE", 100)
-    emu = start(latency_ms=50)
+async def test_prefetch_is_cancelled_when_the_consumer_stops(start: Start) -> None:
+    emu = start(latency_ms=50, max_page_size=100)
     async with client(emu) as nm:
         before = asyncio.all_tasks()
         async with contextlib.aclosing(nm.select()) as neurons:
@@ -297,9 +289,8 @@ async def test_fields_are_anded(plain: Emulator) -> None:
     assert set(both) == rats & in_archive and len(both) == len(set(both))
 
 
-async def test_next_page_is_prefetched_one_ahead(start: Start, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(emulator_app, "MAX_PAGE_SIZE", 100)
-    emu = start()
+async def test_next_page_is_prefetched_one_ahead(start: Start) -> None:
+    emu = start(max_page_size=100)
     async with client(emu) as nm, contextlib.aclosing(nm.select(Query(q="*:*"))) as neurons:
         await anext(neurons)
         for _ in range(500):  # the consumer is busy with page 0 ...

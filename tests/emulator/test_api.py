@@ -142,6 +142,18 @@ def test_size_above_500_is_400_with_the_switch(start: Start) -> None:
     assert get(emu, "/api/neuron", size=500).status_code == 200
 
 
+@pytest.mark.parametrize("oversize", ["clamp", "400"])
+def test_a_smaller_largest_page_is_a_config_switch(start: Start, oversize: str) -> None:
+    """``max_page_size`` lets a test walk many pages of a small catalogue (no module global to patch)."""
+    emu = start(max_page_size=100, oversize=oversize)
+    over = get(emu, "/api/neuron", size=101)
+    if oversize == "clamp":
+        assert over.json()["page"]["size"] == 100 and len(ids(over.json())) == 100
+    else:
+        assert over.status_code == 400 and "100" in over.json()["message"]
+    assert get(emu, "/api/neuron", size=100).json()["page"]["size"] == 100
+
+
 @pytest.mark.parametrize("params", [{"page": "x"}, {"size": "many"}, {"page": "-1"}, {"size": "0"}])
 def test_bad_paging_parameters_are_400(plain: Emulator, params: dict[str, str]) -> None:
     resp = get(plain, "/api/neuron", **params)

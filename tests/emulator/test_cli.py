@@ -89,6 +89,7 @@ def test_bad_flags_exit_2_with_one_line(args: list[str]) -> None:
         ["--tls", "none", "--redirect-http"],
         ["--missing-rate", "-0.1"],
         ["--neurons", "many"],
+        ["--max-page-size", "0"],
     ],
 )
 def test_every_bad_flag_is_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,8 +110,10 @@ def test_every_contract_flag_parses() -> None:
             "--fault-max-per-url", "2", "--missing-rate", "0.01", "--oversize", "400", "--no-hits", "empty",
             "--past-last", "404", "--redirect-http", "--path-case", "insensitive", "--empty-selects",
             "--stall-ms", "100", "--hostile-names", "--file-kb", "20", "--fault-scope", "files",
+            "--max-page-size", "100",
         ]
     )  # fmt: skip
     assert ready == Path("/tmp/r.json")
     assert config.tls == "modern" and config.faults[-1] == "stall" and config.fault_scope == "files"
     assert config.max_in_flight == 4 and config.file_kb == 20 and config.redirect_http
+    assert config.max_page_size == 100

@@ -22,6 +22,7 @@ from typing import get_args
 from .._argparse import OneLineParser
 from ._config import (
     FAULT_KINDS,
+    MAX_PAGE_SIZE,
     EmulatorConfig,
     FaultScope,
     HostileConfig,
@@ -72,7 +73,13 @@ def _parser() -> OneLineParser:
     add("--missing-rate", type=float, default=0.0, help="share of files that 404 for good (0..1)")
     add("--stall-ms", type=float, default=30000.0, help="how long a 'stall' fault sends nothing")
     add("--retry-after", type=int, default=1, dest="retry_after_s", help="Retry-After of 503/429 (s)")
-    add("--oversize", choices=get_args(Oversize), default="clamp", help="page size above 500")
+    add(
+        "--max-page-size",
+        type=int,
+        default=MAX_PAGE_SIZE,
+        help=f"largest page (default {MAX_PAGE_SIZE}, as real)",
+    )
+    add("--oversize", choices=get_args(Oversize), default="clamp", help="page size above the largest")
     add("--no-hits", choices=get_args(NoHits), default="404", help="select with no match")
     add("--past-last", choices=get_args(PastLast), default="empty", help="page past the last one")
     add("--path-case", choices=get_args(PathCase), default="sensitive", help="/dableFiles paths")

@@ -14,6 +14,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "FAULT_KINDS",
+    "MAX_PAGE_SIZE",
     "EmulatorConfig",
     "FaultKind",
     "FaultScope",
@@ -37,6 +38,10 @@ PastLast = Literal["empty", "404", "400"]
 PathCase = Literal["sensitive", "insensitive"]
 #: ``neuron_info.jsp``: the real HTML page (reference A8) or a 403 for tests that want the harsh variant.
 JspMode = Literal["page", "403"]
+
+#: The real server's largest page (reference: ``size`` above 500 is clamped or refused); the default of
+#: :attr:`EmulatorConfig.max_page_size`.
+MAX_PAGE_SIZE = 500
 
 #: Every fault kind ``--faults`` accepts, in a fixed order (the order decides which kind a hash picks).
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
@@ -136,6 +141,8 @@ class EmulatorConfig:
     missing_rate: float = 0.0
     stall_ms: float = 30000.0
     retry_after_s: int = 1
+    # Paging: tests lower the largest page to walk many pages over a small catalogue.
+    max_page_size: int = MAX_PAGE_SIZE
     # Behaviour switches where the real server is unknown.
     oversize: Oversize = "clamp"
     no_hits: NoHits = "404"
@@ -172,6 +179,8 @@ class EmulatorConfig:
                 out.append(f"{name.replace('_', '-')} must be >= 0")
         if self.max_in_flight < 0:
             out.append("max-in-flight must be >= 0 (0 = unlimited)")
+        if self.max_page_size < 1:
+            out.append(f"max-page-size must be >= 1, got {self.max_page_size}")
         if self.fault_max_per_url < 0:
             out.append("fault-max-per-url must be >= 0")
         bad = [k for k in self.faults if k not in FAULT_KINDS]

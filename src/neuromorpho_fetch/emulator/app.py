@@ -28,7 +28,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from . import literature, recorded
-from ._config import EmulatorConfig
+from ._config import MAX_PAGE_SIZE, EmulatorConfig
 from ._lru import ByteLRU
 from .catalogue import FIELDS, Catalogue, EmulatedFile
 from .faults import (
@@ -50,7 +50,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _Lookup = Callable[[int], dict[str, Any] | None]
 
 DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
 #: Prepared file responses kept in memory, by URL. The catalogue keeps built files too, by neuron and kind,
 #: for every caller (tests' expected bodies, other spellings of a path); this cache is what makes a repeat
 #: GET skip the path lookup and header formatting, so the hot path is one dictionary lookup.
@@ -271,10 +270,11 @@ class _Routes:
             return spring_error(400, "page and size must be integers", request.path)
         if page < 0 or size < 1:
             return spring_error(400, "page must be >= 0 and size >= 1", request.path)
-        if size > MAX_PAGE_SIZE:
+        largest = self.config.max_page_size
+        if size > largest:
             if self.config.oversize == "400":
-                return spring_error(400, f"size must not exceed {MAX_PAGE_SIZE}", request.path)
-            size = MAX_PAGE_SIZE
+                return spring_error(400, f"size must not exceed {largest}", request.path)
+            size = largest
         return page, size
 
     def _links(self, request: web.Request, page: int, size: int, pages: int) -> dict[str, Any]:
