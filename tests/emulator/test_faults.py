@@ -6,6 +6,7 @@ import concurrent.futures
 import email.utils
 import time
 
+import pytest
 import requests
 
 from neuromorpho_fetch.emulator import Catalogue, Emulator
@@ -97,11 +98,10 @@ def test_html_error_pages_with_200_and_404(start: Start) -> None:
 
 def test_stall_outlasts_a_read_timeout(start: Start) -> None:
     emu = start(fault_rate=1.0, faults=("stall",), fault_max_per_url=1, stall_ms=3000)
-    began = time.monotonic()
     stalled = raw_get(emu.base_url, _file_path(emu), timeout=0.3)
+    # Headers, then nothing for longer than the read timeout: the reader gave up with no body byte.
     assert stalled.status == 200 and stalled.error == "timeout"
     assert stalled.body == b""
-    assert time.monotonic() - began < 2
     assert raw_get(emu.base_url, _file_path(emu)).error is None
 
 
@@ -183,12 +183,22 @@ def test_max_in_flight_answers_503_beyond_the_cap(start: Start) -> None:
     assert 3 <= emu.stats()["max_in_flight"] <= 6  # rejected requests leave at once
 
 
-def test_latency_and_jitter(start: Start) -> None:
+def test_latency_is_added(start: Start) -> None:
+    """A lower bound only: a busy machine makes a response later, never earlier than the injected delay."""
     emu = start(latency_ms=150, jitter_ms=50)
     began = time.monotonic()
     raw_get(emu.base_url, "/api/health")
-    took = time.monotonic() - began
-    assert 0.15 <= took < 1.0
+    assert time.monotonic() - began >= 0.15
+
+
+@pytest.mark.timing
+def test_latency_and_jitter_stay_bounded(start: Start) -> None:
+    """150 ms latency plus up to 50 ms jitter answers well within a second (an upper bound, so a wall-clock
+    claim: behind ``-m timing``)."""
+    emu = start(latency_ms=150, jitter_ms=50)
+    began = time.monotonic()
+    raw_get(emu.base_url, "/api/health")
+    assert 0.15 <= time.monotonic() - began < 1.0
 
 
 def test_bandwidth_cap_per_connection(start: Start) -> None:

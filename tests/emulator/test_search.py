@@ -208,14 +208,29 @@ def test_sort_variants(cat: Catalogue, records: list[dict[str, Any]]) -> None:
             select(cat, q="*:*", sort=bad)
 
 
-def test_full_size_selects_are_fast() -> None:
-    big = Catalogue(265_000)
-    started = time.perf_counter()
-    everything = select(big, q="*:*")
-    assert time.perf_counter() - started < 0.5 and len(everything) == 265_000
-    started = time.perf_counter()
-    allen = select(big, q='archive:"Allen Cell Types"', sort="neuron_id,asc")
-    assert time.perf_counter() - started < 0.5 and len(allen) > 60_000
-    started = time.perf_counter()
-    named = select(big, q="neuron_name:cnic_001,cnic_002")
-    assert time.perf_counter() - started < 0.5 and len(named) == 2
+@pytest.fixture(scope="module")
+def big() -> Catalogue:
+    return Catalogue(265_000)
+
+
+#: Full-size selects: everything, one big archive sorted, two names looked up (not scanned).
+FULL_SIZE_SELECTS: list[tuple[str, str | None, Callable[[int], bool]]] = [
+    ("*:*", None, lambda n: n == 265_000),
+    ('archive:"Allen Cell Types"', "neuron_id,asc", lambda n: n > 60_000),
+    ("neuron_name:cnic_001,cnic_002", None, lambda n: n == 2),
+]
+
+
+def test_full_size_selects_find_what_they_ask_for(big: Catalogue) -> None:
+    for q, sort, expected in FULL_SIZE_SELECTS:
+        assert expected(len(select(big, q=q, sort=sort))), q
+
+
+@pytest.mark.timing
+def test_full_size_selects_are_fast(big: Catalogue) -> None:
+    """A page request re-runs its select (the app caches 64), so each must stay well under a second at the
+    real size; a performance claim, hence behind ``-m timing`` (deselected by default and in CI)."""
+    for q, sort, _ in FULL_SIZE_SELECTS:
+        started = time.perf_counter()
+        select(big, q=q, sort=sort)
+        assert time.perf_counter() - started < 0.5, q
