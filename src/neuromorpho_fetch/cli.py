@@ -405,7 +405,7 @@ def print_tree(out: Path, *, first: int = 3) -> None:
                     records = sum(1 for _ in fh)
                 print(f"    {meta}  ({records} records)")
         for folder in sorted(p for p in archive.iterdir() if p.is_dir()):
-            names = sorted(p.name for p in folder.iterdir() if p.is_file())
+            names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "SHA256SUMS")
             total = sum((folder / n).stat().st_size for n in names)
             print(f"    {folder.name}/  ({len(names)} files, {total / 1024:.0f} KiB)")
             for name in names[:first]:

@@ -78,6 +78,9 @@ class MirrorReport:
     #: What the listing is expected to yield (from archive counts or ``count``); None when unknown.
     neurons_total: int | None = None
     files_expected: int | None = None
+    #: The dataset step's outcome (issue 12: catalogue, manifests, changes, coverage; ``summary`` holds
+    #: its lines); None when it did not run (dry run, a run stopped by an error). mirror/dataset_hook.py.
+    dataset: dict[str, Any] | None = None
 
     @property
     def done(self) -> int:
@@ -142,6 +145,8 @@ class MirrorReport:
                 lines.append(f"  ... and {len(self.failures) - 5} more")
             if self.report_path:
                 lines.append(f"  full list of failures: {self.report_path}")
+        if self.dataset:
+            lines.extend(f"  {line}" for line in self.dataset.get("summary", []))
         return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from neuromorpho_fetch import cli
+from neuromorpho_fetch.dataset import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
 from neuromorpho_fetch.emulator import Emulator, EmulatorConfig, serve_in_thread
 from neuromorpho_fetch.layout import NoSuchFileError, file_task, relative_path
 from neuromorpho_fetch.models import Neuron, Version
@@ -111,14 +112,27 @@ def expected_files(
     return files
 
 
+#: What the end of every run writes besides the files (issue 12's dataset layer), at the root.
+DATASET_FILES = frozenset({CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, BIB_FILE})
+
+
 def tree(out: Path) -> dict[str, bytes]:
-    """Every file under ``out`` except the tool's own state folder."""
+    """Every file under ``out`` except the tool's own state folder and the dataset layer (catalogue,
+    citations, changes, ``SHA256SUMS``): what the server's files and metadata became."""
     found = {}
     for path in out.rglob("*"):
         rel = path.relative_to(out).as_posix()
-        if path.is_file() and not rel.startswith(".neuromorpho-fetch/"):
-            found[rel] = path.read_bytes()
+        if not path.is_file() or rel.startswith(".neuromorpho-fetch/"):
+            continue
+        if rel in DATASET_FILES or path.name == MANIFEST:
+            continue
+        found[rel] = path.read_bytes()
     return found
+
+
+def held_files(folder: Path) -> list[Path]:
+    """The downloaded files of one ``<archive>/<version>/`` folder, sorted (no ``SHA256SUMS``)."""
+    return sorted(p for p in folder.iterdir() if p.name != MANIFEST)
 
 
 def data_files(out: Path) -> dict[str, bytes]:

@@ -15,7 +15,16 @@ import pytest
 from neuromorpho_fetch.emulator import Emulator, EmulatorConfig, serve_in_thread
 from neuromorpho_fetch.state import StateStore
 
-from .conftest import base_args, cng_urls, expected_files, part_files, spawn, subprocess_env, tree
+from .conftest import (
+    base_args,
+    cng_urls,
+    expected_files,
+    held_files,
+    part_files,
+    spawn,
+    subprocess_env,
+    tree,
+)
 from .test_mirror_progress import run_in_pty
 
 ARCHIVE = "Allen Cell Types"  # 120 neurons with 400 in the catalogue
@@ -150,7 +159,7 @@ def test_demo_in_a_terminal_shows_bars_and_the_tree(tmp_path: Path) -> None:
     assert "downloaded 140, skipped 0, failed 0" in text
     assert f"{out}/" in text and "siegert/" in text and "metadata.jsonl  (140 records)" in text
     assert "CNG/  (140 files" in text
-    assert len(list((out / "siegert" / "CNG").iterdir())) == 140
+    assert len(held_files(out / "siegert" / "CNG")) == 140
 
 
 def test_a_second_process_on_the_same_out_is_refused(throttled: Emulator, tmp_path: Path) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import is_temp_name
+from ..dataset.manifests import hash_file
 from ..errors import NoSuchFileError
 from ..layout import file_task, safe_target
 from ..models import Neuron, Version
@@ -141,14 +141,3 @@ def sweep_temp_files(folder: Path) -> None:
         if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
             with contextlib.suppress(OSError):
                 Path(entry.path).unlink()
-
-
-def hash_file(path: Path) -> tuple[int, str]:
-    """Size and SHA-256 of a file on disk (blocking)."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()

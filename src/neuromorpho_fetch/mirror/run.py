@@ -41,6 +41,7 @@ from ..progress import ProgressEvent
 from ..report import Failure, MirrorReport, read_failures, write_json_atomic
 from ..state import STATE_FILE, AsyncStateStore, FileRow, StateStore
 from . import listing
+from .dataset_hook import DatasetHook
 from .options import MirrorOptions
 from .plan import Action, FileJob, PlanDisk, file_jobs, plan_file, sweep_temp_files
 from .tally import Tally
@@ -84,6 +85,7 @@ class _Run:
         self.listing_complete: set[str] = set()
         self.plan_disk = PlanDisk(self.out, sweep=not options.dry_run)
         self.usage_error = False
+        self.dataset = DatasetHook(options, report, self.listing_complete)
 
     def past_deadline(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline
@@ -104,11 +106,14 @@ class _Run:
                     store = await asyncio.to_thread(self._open_read_only)
                 else:
                     await asyncio.to_thread(stack.enter_context, DirLock(self.out))
+                    # Entered before the state store, so it runs after the store is closed, with the lock held.
+                    stack.push_async_exit(self.dataset.exit)
                     store = await asyncio.to_thread(StateStore, self.out / STATE_DIR / STATE_FILE)
                 if store is not None:
                     self.state = AsyncStateStore(store)
                     stack.push(self._state_exit)
                     await self.state.call(lambda s: s.begin_run(opts.describe()))
+                    await self.dataset.seed(self.state)
                 stack.callback(self._discard_writers)
                 if client is None:
                     client = await stack.enter_async_context(NeuroMorpho(config=self.config))
@@ -122,6 +127,7 @@ class _Run:
                     past_deadline=self.past_deadline,
                 )
                 await self._passes(client, retry_items)
+                await self.dataset.after_passes(client)
         except asyncio.CancelledError:
             self.report.interrupted = True
             raise

@@ -1,0 +1,212 @@
+"""The mirror run's dataset step: the manifests stand in for a lost state store, and the run ends by
+bringing the catalogue, manifests, citations and ``CHANGES.jsonl`` up to date (issue 12).
+
+All the run's knowledge of :mod:`neuromorpho_fetch.dataset` is here, so ``mirror/run.py`` makes three
+calls and decides nothing about the dataset:
+
+* :meth:`DatasetHook.seed` (``--verify`` only), after the state store opens: when it holds no file at
+  all (deleted, or a new folder) the ``SHA256SUMS`` files of the tree are loaded into it as complete
+  rows, so ``--verify``'s own path (re-hash, compare with the recorded hash, fetch again what differs,
+  list it under ``damaged``) repairs the run's files from the manifests. Without this a lost state
+  store meant every file on disk was *adopted*, a corrupt one included.
+* :meth:`DatasetHook.after_passes`, with the client still open: the server's neuron count of each
+  archive the run listed (the client's cached partition; one request at most), for coverage.
+* :meth:`DatasetHook.exit`, on the run's exit stack between the directory lock and the state store,
+  so it runs after the state store is closed and while the lock is still held: one
+  :func:`~neuromorpho_fetch.dataset.finalize` in a worker thread.
+
+A failed finalize loses nothing (the files and the state store are already committed, and every
+dataset file is derived and rewritten by the next run): it is logged as an error and reported under
+``dataset.error``, and the exit code stays what the files say (0 when every requested file is
+present). A run that stops with an error or is interrupted skips the step; the next run catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+from ..client import NeuroMorpho
+from ..dataset import CATALOGUE_FILE, MANIFEST, DatasetSummary, facts_from_state, finalize
+from ..dataset.manifests import manifest_folders, read_manifest
+from ..errors import NeuroMorphoError
+from ..lock import STATE_DIR
+from ..report import MirrorReport
+from ..state import STATE_FILE, AsyncStateStore
+from .options import MirrorOptions
+
+__all__ = ["COUNTS_TIMEOUT", "DatasetHook", "catalogue_built", "manifest_rows"]
+
+log = logging.getLogger("neuromorpho_fetch.mirror")
+
+#: Longest wait for the archive counts at the end of a run (one cached value, or one request).
+COUNTS_TIMEOUT = 30.0
+#: Seeded rows handed to the state store per flush.
+SEED_BATCH = 2000
+
+
+def manifest_rows(out: Path) -> list[tuple[str, str, int]]:
+    """``(path, sha256, size on disk)`` of every file a manifest under ``out`` lists and the disk holds
+    (blocking). A listed file that is missing is left out: with no row and no file it is fetched."""
+    rows: list[tuple[str, str, int]] = []
+    for folder in manifest_folders(out):
+        rel = folder.relative_to(out).as_posix()
+        try:
+            listed = read_manifest(folder / MANIFEST)
+        except OSError as exc:
+            log.warning("cannot read %s: %s", folder / MANIFEST, exc.strerror or exc)
+            continue
+        for name, digest in sorted(listed.items()):
+            try:
+                size = (folder / name).stat().st_size
+            except OSError:
+                continue
+            rows.append((f"{rel}/{name}", digest, size))
+    return rows
+
+
+def catalogue_built(out: Path) -> bool:
+    """Whether ``catalogue.sqlite`` exists and a first build committed (``meta.schema_version``)."""
+    path = out / CATALOGUE_FILE
+    if not path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+class DatasetHook:
+    """What the run tells the dataset layer; see the module docstring for when each call happens."""
+
+    def __init__(self, options: MirrorOptions, report: MirrorReport, listed: set[str]) -> None:
+        self.options = options
+        self.report = report
+        #: Archives whose listing ran to the end (the run's set, filled as it goes): their
+        #: ``metadata.jsonl`` is the one the run publishes.
+        self.listed = listed
+        self.server_counts: dict[str, int] = {}
+
+    @property
+    def active(self) -> bool:
+        return not self.options.dry_run
+
+    # -- start: --verify without a state store ----------------------------------------------------
+    async def seed(self, state: AsyncStateStore) -> int:
+        """``--verify`` into a state store with no file rows: load the manifests as its rows.
+
+        Returns how many rows were seeded. Each row has the manifest's hash and the size on disk (a
+        byte changed in place keeps the size; the hash finds it), no URL or validators (the worker's
+        record of the file replaces them), and is unverified: only a body read from the server is.
+        """
+        if not self.options.verify or not self.active:
+            return 0
+        counts = await state.call(lambda s: s.counts())
+        if sum(counts.values()):
+            return 0
+        rows = await asyncio.to_thread(manifest_rows, self.options.out)
+        if not rows:
+            return 0
+        for i in range(0, len(rows), SEED_BATCH):
+            for path, digest, size in rows[i : i + SEED_BATCH]:
+                archive, version, _ = path.split("/")
+                state.complete(
+                    path, "", archive, "", version, size=size, sha256=digest, etag=None, last_modified=None
+                )
+            await state.flush()
+        log.info(
+            "--verify: the state store holds no files; checking against %d files listed in %s manifests",
+            len(rows),
+            MANIFEST,
+        )
+        return len(rows)
+
+    # -- with the client still open ----------------------------------------------------------------
+    async def after_passes(self, client: NeuroMorpho) -> None:
+        """The server's neuron count of each archive the run listed, for coverage (bounded, best effort)."""
+        if not self.active or not self.listed:
+            return
+        try:
+            async with asyncio.timeout(COUNTS_TIMEOUT):
+                counts = await client.archives()
+        except (NeuroMorphoError, TimeoutError) as exc:
+            log.warning("coverage: no archive counts from the server (%s)", exc or "timed out")
+            return
+        self.server_counts = {name: counts[name] for name in self.listed if name in counts}
+
+    # -- the exit stack's callback -----------------------------------------------------------------
+    async def exit(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """Finalize after a run that ended normally (also with failed files or a deadline stop)."""
+        if exc_type is not None or not self.active:
+            if exc_type is not None and self.active:
+                log.info("catalogue and manifests not updated (the run did not finish); the next run will")
+            return False
+        await self.finalize()
+        return False
+
+    def complete_archives(self) -> set[str]:
+        """Archives listed in full: only there can a neuron be declared gone upstream."""
+        opts = self.options
+        whole = (opts.archives or opts.all_archives) and not opts.query and opts.limit is None
+        if not whole or self.report.stopped_by_deadline:
+            return set()
+        return set(self.listed)
+
+    def arguments(self) -> dict[str, Any]:
+        """:func:`finalize`'s keywords for this run (blocking: it looks at the catalogue)."""
+        out = self.options.out
+        # No catalogue yet (a mirror made before it existed, or lost): read every archive's records.
+        archives = sorted(self.listed) if catalogue_built(out) else None
+        return {
+            "archives": archives,
+            "files": facts_from_state(out / STATE_DIR / STATE_FILE),
+            "complete_archives": sorted(self.complete_archives()),
+            "server_counts": dict(self.server_counts) or None,
+        }
+
+    def _finalize(self) -> DatasetSummary:
+        return finalize(self.options.out, **self.arguments())
+
+    async def finalize(self) -> DatasetSummary | None:
+        """Run :func:`finalize` in a thread; errors are logged and reported, never raised.
+
+        Cancelled meanwhile (Ctrl-C), the thread is let finish before the cancellation goes on, so
+        the directory lock is not released while it still writes.
+        """
+        started = time.perf_counter()
+        task = asyncio.ensure_future(asyncio.to_thread(self._finalize))
+        try:
+            summary = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await task
+            raise
+        except Exception as exc:  # derived files: never lose the run over them
+            message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, NeuroMorphoError) else str(exc)
+            log.error("catalogue and manifests not updated: %s (the next run retries)", message)
+            self.report.dataset = {
+                "error": message,
+                "summary": [f"dataset: not updated: {message} (the next run retries)"],
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            return None
+        self.report.dataset = {**summary.to_json(), "summary": summary.lines()}
+        return summary
