@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import struct
 import subprocess
@@ -418,6 +419,28 @@ def test_case_insensitive_lookup_is_a_switch(cat: Catalogue) -> None:
     name = rec(cat, wearne)["neuron_name"]
     assert cat.file("wearne_Hof", "CNG version", f"{name}.CNG.swc") is None
     assert cat.file("wearne_Hof", "CNG version", f"{name}.CNG.swc", case_sensitive=False) is not None
+
+
+def test_value_orders_do_not_depend_on_the_process_hash_seed() -> None:
+    """Same seed, same bytes in every process: ``field_values`` and ``partition`` orders (what
+    ``/api/neuron/fields/{field}`` serves) once followed the iteration order of a set of strings."""
+    script = (
+        "from neuromorpho_fetch.emulator.catalogue import Catalogue, FIELDS\n"
+        "c = Catalogue(600, 7)\n"
+        "print(repr([(c.field_values(f), list(c.partition(f).items())) for f in FIELDS]))\n"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+        ).stdout
+        for hash_seed in (1, 2, 3)
+    }
+    assert len(outputs) == 1
 
 
 # --- size and speed -----------------------------------------------------------------------------------

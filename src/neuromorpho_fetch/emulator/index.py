@@ -260,7 +260,9 @@ class CatalogueIndex:
                 column = self._variants[_VARIANT_KEY[key]][group.start : group.stop]
                 per_option = Counter(byte % len(options) for byte in column)
             for index, count in per_option.items():
-                for element in set(_elements(options[index])):
+                # dict.fromkeys, not set: a set of strings iterates in the process's hash order, and
+                # field_values breaks ties in first-seen order (same seed => same bytes in every process).
+                for element in dict.fromkeys(_elements(options[index])):
                     counts[element] += count
         self._summaries[key] = counts
         return counts
