@@ -6,13 +6,14 @@ or through the pytest plugin (``pytest_plugins = ["neuromorpho_fetch.emulator.py
 See ``docs/emulator.md``.
 """
 
-from ._config import FAULT_KINDS, EmulatorConfig, HostileConfig
+from ._config import FAULT_KINDS, CatalogueChanges, EmulatorConfig, HostileConfig
 from .catalogue import Catalogue
 from .runner import Emulator, run_emulator, serve_in_thread
 
 __all__ = [
     "FAULT_KINDS",
     "Catalogue",
+    "CatalogueChanges",
     "Emulator",
     "EmulatorConfig",
     "HostileConfig",

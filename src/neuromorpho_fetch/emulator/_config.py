@@ -15,6 +15,7 @@ from typing import Literal, get_args
 __all__ = [
     "FAULT_KINDS",
     "MAX_PAGE_SIZE",
+    "CatalogueChanges",
     "EmulatorConfig",
     "FaultKind",
     "FaultScope",
@@ -120,6 +121,32 @@ class HostileConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogueChanges:
+    """The seed's catalogue as it looks after upstream changes (``emulator/changes.py``; issue 12).
+
+    ``add``: ``(archive, n)`` pairs, n new neurons appended to that archive (ids above the highest);
+    ``remove``: neuron ids gone upstream; ``edit``: ``(neuron id, field, new value)`` triples (a list
+    field gets a one-element list). Applied in that order: removals, edits, additions.
+    """
+
+    add: tuple[tuple[str, int], ...] = ()
+    remove: tuple[int, ...] = ()
+    edit: tuple[tuple[int, str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        for archive, count in self.add:
+            if count < 1:
+                raise ValueError(f"catalogue change: add at least 1 neuron to {archive!r}, not {count}")
+        if len(set(self.remove)) != len(self.remove):
+            raise ValueError("catalogue change: an id is removed twice")
+        if set(self.remove) & {neuron_id for neuron_id, _, _ in self.edit}:
+            raise ValueError("catalogue change: an id is both removed and edited")
+
+    def __bool__(self) -> bool:
+        return bool(self.add or self.remove or self.edit)
+
+
+@dataclass(frozen=True, slots=True)
 class EmulatorConfig:
     """What to serve and how badly to behave. Defaults: a well-behaved legacy-TLS server."""
 
@@ -156,6 +183,8 @@ class EmulatorConfig:
     file_kb: float | None = None
     # Issue 10's hostile server (off by default).
     hostile: HostileConfig = HostileConfig()
+    # Issue 12: the seed's catalogue changed upstream (neurons added, removed, records edited).
+    catalogue_changes: CatalogueChanges = CatalogueChanges()
 
     def __post_init__(self) -> None:
         problems = list(self._problems())

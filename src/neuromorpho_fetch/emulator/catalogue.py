@@ -48,6 +48,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import measures, recorded
+from ._config import CatalogueChanges
+from .changes import apply_changes
 from .files import CatalogueFiles, EmulatedFile
 from .generation import generate
 from .vocabulary import FIELDS, HOSTILE_NAMES, KINDS, LIST_FIELDS, Value
@@ -59,11 +61,20 @@ class Catalogue(CatalogueFiles):
     """A deterministic synthetic NeuroMorpho.Org database; see the module docstring for its shape."""
 
     def __init__(
-        self, neurons: int = 2000, seed: int = 7, *, hostile_names: bool = False, file_kb: float | None = None
+        self,
+        neurons: int = 2000,
+        seed: int = 7,
+        *,
+        hostile_names: bool = False,
+        file_kb: float | None = None,
+        changes: CatalogueChanges | None = None,
     ) -> None:
         if neurons < 0:
             raise ValueError("neurons must be >= 0")
-        super().__init__(generate(neurons, seed, hostile_names), seed, file_kb)
+        layout = generate(neurons, seed, hostile_names)
+        if changes:
+            layout = apply_changes(layout, changes)  # upstream changes (issue 12): see .changes
+        super().__init__(layout, seed, file_kb)
 
     def morphometry(self, neuron_id: int) -> dict[str, Any] | None:
         """The ``/api/morphometry/id`` object (:func:`.measures.morphometry`); cnic_001's as recorded (E)."""

@@ -109,7 +109,12 @@ async def run_emulator(
     config = config or EmulatorConfig()
     if catalogue is None:
         catalogue = await asyncio.to_thread(
-            Catalogue, config.neurons, config.seed, hostile_names=config.hostile_names, file_kb=config.file_kb
+            Catalogue,
+            config.neurons,
+            config.seed,
+            hostile_names=config.hostile_names,
+            file_kb=config.file_kb,
+            changes=config.catalogue_changes,
         )
     tls = await asyncio.to_thread(make_tls, config.tls, (config.host,))
     stats, plan = Stats(), FaultPlan(config)
