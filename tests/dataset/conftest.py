@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from neuromorpho_fetch import cli
-from neuromorpho_fetch.dataset import finalize
 from neuromorpho_fetch.emulator import Emulator, EmulatorConfig, serve_in_thread
 
 #: Two archives with different species, list values, multi-word values and two DOIs per neuron.
@@ -36,11 +35,11 @@ def run_mirror(emulator: Emulator, out: Path, *extra: str) -> None:
 
 @pytest.fixture(scope="session")
 def mirror_root(emu: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two archives, CNG + source files and morphometry, with the dataset layer built (rebuild path)."""
+    """Two archives, CNG + source files and morphometry; the run's own end built the dataset layer (its
+    first build, from the tree: the rebuild path)."""
     root = tmp_path_factory.mktemp("mirror") / "out"
     archives = [a for name in ARCHIVES for a in ("--archive", name)]
     run_mirror(emu, root, *archives, "--version", "both", "--with-morphometry")
-    finalize(root, complete_archives=ARCHIVES, server_counts=dict(emu.catalogue.archives()))
     return root
 
 
