@@ -35,6 +35,8 @@ from .errors import (
     IntegrityError,
     NeuroMorphoError,
     NotFoundError,
+    NotFoundPageError,
+    PagingError,
     UnknownFieldError,
 )
 from .layout import file_task, safe_target
@@ -46,6 +48,7 @@ from .protocol import (
     has_next_page,
     match_archive,
     match_field,
+    paging_problem,
     parse_counts,
     parse_fields,
     parse_json,
@@ -82,6 +85,9 @@ USER_AGENT = f"neuromorpho-fetch/{__version__} (+{PROJECT_URL})"
 PAGE_SIZE = 500
 #: The server's documented default page size: always accepted.
 FALLBACK_PAGE_SIZE = 50
+#: The most pages one walk may take whatever the server says: 5 million records at 500 a page, about
+#: 20 times the whole database (264,771 cells in 2024, reference section D).
+MAX_PAGES = 10_000
 SORT = "neuron_id,asc"
 
 _JSON = {"Accept": "application/json"}
@@ -208,8 +214,11 @@ class NeuroMorpho:
 
     async def _json(self, url: str, params: Sequence[tuple[str, str]]) -> Any:
         return await self.transport.request(
-            url, read_all, lambda body: parse_json(body, url), params=params, headers=_JSON
+            url, self._read_json, lambda body: parse_json(body, url), params=params, headers=_JSON
         )
+
+    async def _read_json(self, response: aiohttp.ClientResponse) -> bytes:
+        return await read_all(response, self.transport.limits)
 
     async def get_json(self, *segments: str, params: Sequence[tuple[str, str]] = ()) -> Any:
         """``GET /api/<segments...>`` (each segment percent-encoded), retried and paced."""
@@ -235,10 +244,18 @@ class NeuroMorpho:
         A 400 on the very first page at a large size is retried once at the documented default size,
         for servers that refuse an oversized page instead of clamping it. Only one prefetch task
         exists at a time; it is cancelled and awaited if the consumer stops early.
+
+        Bounded (issue 10 item 5): a page whose numbers make no sense (:func:`protocol.paging_problem`),
+        a walk past the pages page 0's ``totalElements`` allows (one page of slack for records added
+        meanwhile), or past :data:`MAX_PAGES`, is yielded (its records are real) and then ends the walk
+        with a :class:`PagingError` naming the URL and the problem. An HTML 404 is a front end's answer,
+        not the API's "no results": it is never read as an empty or finished listing.
         """
+        url = self._api_url(*segments)
         sized = [*params, ("size", str(size))]
         number = 0
         announced: int | None = None
+        allowed = MAX_PAGES
         pending: asyncio.Task[Page] | None = asyncio.ensure_future(self._page(segments, sized, 0))
         try:
             while pending is not None:
@@ -246,6 +263,8 @@ class NeuroMorpho:
                     page = await pending
                 except (NotFoundError, BadRequestError) as exc:
                     pending = None
+                    if isinstance(exc, NotFoundPageError):
+                        raise
                     if number > 0:
                         if announced is not None and number < announced:
                             log.warning(
@@ -265,9 +284,21 @@ class NeuroMorpho:
                     raise
                 pending = None
                 announced = page.total_pages
-                if has_next_page(number, page):
+                if number == 0 and page.total_elements is not None and page.problem is None:
+                    per_page = page.size or size
+                    if per_page > 0:
+                        allowed = min(MAX_PAGES, max(1, -(-page.total_elements // per_page)) + 1)
+                problem = paging_problem(page, size)
+                if problem is None and number + 1 > allowed and page.items:
+                    problem = f"{number + 1} pages so far, more than the {allowed} that totalElements allows"
+                if problem is None and has_next_page(number, page):
                     pending = asyncio.ensure_future(self._page(segments, sized, number + 1))
                 yield page
+                if problem is not None:
+                    raise PagingError(
+                        f"listing {url} stopped at page {number}: {problem}; what was listed is kept",
+                        url=url,
+                    )
                 number += 1
         finally:
             if pending is not None:
@@ -410,11 +441,22 @@ class NeuroMorpho:
         pages = self._pages(segments, params, first_page_404_is_empty=True)
         try:
             try:
+                number = 0
                 async for page in pages:
                     neurons = parse_neurons(page.items)
-                    for neuron, fresh in zip(neurons, dedupe.keep([n.id for n in neurons]), strict=True):
+                    keep = dedupe.keep([n.id for n in neurons])
+                    for neuron, fresh in zip(neurons, keep, strict=True):
                         if fresh:
                             yield neuron
+                    if neurons and not any(keep):
+                        # A page of only repeats: the server ignores ``page`` (or loops); issue 10.
+                        url = self._api_url(*segments)
+                        raise PagingError(
+                            f"listing {url} stopped at page {number}: it brought nothing new (all "
+                            f"{len(neurons)} records were on earlier pages); what was listed is kept",
+                            url=url,
+                        )
+                    number += 1
             except BadRequestError as exc:
                 raise await self._explain_bad_request(full, exc) from exc
         finally:
@@ -436,6 +478,8 @@ class NeuroMorpho:
         params = [*full.params(), ("size", "1"), ("page", "0")]
         try:
             data = await self._json(url, params)
+        except NotFoundPageError:
+            raise  # a front end's HTML 404 is not the API's "no results"
         except NotFoundError:
             return 0
         except BadRequestError as exc:
@@ -485,7 +529,7 @@ class NeuroMorpho:
         async def read(resp: aiohttp.ClientResponse) -> Body | None:
             if resp.status == 304:
                 return None
-            return await receive(resp, url, target, check_swc=check_swc)
+            return await receive(resp, url, target, check_swc=check_swc, limits=self.transport.limits)
 
         body = await self.transport.request(url, read, _same, headers=headers, ok=_FILE_OK)
         # The slot and the connection are free again: the disk work waits for nobody's request.

@@ -48,7 +48,7 @@ import aiohttp
 from .atomic import temp_path
 from .errors import DiskError, IntegrityError
 from .swc import SwcChecker, looks_like_html
-from .transport import CHUNK_SIZE, iter_body
+from .transport import CHUNK_SIZE, NO_LIMITS, BodyLimits, iter_body
 
 __all__ = [
     "CHUNK_SIZE",
@@ -296,16 +296,24 @@ class Body:
                 self.tmp.unlink()
 
 
-async def receive(response: aiohttp.ClientResponse, url: str, target: Path, *, check_swc: bool) -> Body:
+async def receive(
+    response: aiohttp.ClientResponse,
+    url: str,
+    target: Path,
+    *,
+    check_swc: bool,
+    limits: BodyLimits = NO_LIMITS,
+) -> Body:
     """Read and verify ``response``'s body (inside the transport's attempt); raise IntegrityError if wrong.
 
     A body within one chunk stays in memory; a larger one is streamed to a temp file beside ``target``.
+    ``limits`` (the client's speed floor and size cap) are enforced by :func:`iter_body`.
     """
     headers = response.headers
     if _is_html_type(headers.get("Content-Type")):
         raise IntegrityError(f"{url} served an HTML page instead of the file", url=url)
     verifier = _Verifier(url, expected_length(headers), check_swc)
-    stream = iter_body(response)
+    stream = iter_body(response, limits)
     buffered: list[bytes] = []
     in_memory = 0
     tmp: Path | None = None

@@ -7,17 +7,22 @@ retry loop, the mirror and the CLI all need to decide what happens next::
     ├── UsageError                    bad input from the user; exit code 2, raised before any download
     │   ├── UnknownArchiveError       archive not in the catalogue (carries close matches)
     │   ├── UnknownFieldError         query field the server does not know (carries the valid ones)
-    │   └── OutputDirError            --out cannot be created or written, or is locked by another run
+    │   ├── OutputDirError            --out cannot be created or written, or is locked by another run
+    │   │   └── StateCorruptError     the state store is damaged; ``--rebuild-state`` rebuilds it
     ├── TransportError                could not talk to the server at all            (transient)
     │   ├── ConnectError              refused / DNS / unreachable / reset before a response
     │   ├── TLSError                  handshake or certificate failure (permanent, stops the run, exit 2)
+    │   │   └── WeakKeyError          the server's DH key is too small for a modern context (DH_KEY_TOO_SMALL)
     │   └── RequestTimeout            connect or read timeout
+    │       └── TooSlowError          a body slower than ``--lowest-speed`` over ``--speed-time``
     ├── HTTPStatusError               the server answered with a non-success status
     │   ├── NotFoundError             404: the neuron/file/no-hit select is not there   (permanent)
     │   │   └── NotFoundPageError     404 as an HTML page, not the API's JSON (retried a little)
     │   ├── BadRequestError           400 and other 4xx the client caused              (permanent)
     │   └── ServerBusyError           429, 500, 502, 503, 504 (``retry_after`` seconds) (transient)
     ├── IntegrityError                a body arrived but is wrong: short, HTML, not SWC (transient)
+    │   └── FileTooLargeError         a body beyond ``--max-file-size`` (permanent for that file)
+    ├── PagingError                   a listing's paging makes no sense or repeats itself (permanent)
     ├── NoSuchFileError               the record says this file cannot exist (no request is made)
     └── DiskError                     writing the local file failed (full disk, permissions; stops the run)
 
@@ -28,16 +33,25 @@ The policy is three class attributes, read by everyone and decided nowhere else:
   stops; otherwise only this file is lost, listed in the report and tried again in the second pass;
 * ``exit_code``: what the CLI returns when this error ends it (2 when a flag or the configuration
   must change, 1 otherwise).
+
+Anything else that escapes (a bug) is not one of these: the CLI writes its traceback to a crash log
+and exits :data:`INTERNAL_ERROR_EXIT`, and the report says so (issue 10: a crash reported success).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+#: The CLI's exit code for an unexpected error (a bug): not a usage error (2), not a run that ended
+#: with failures (1). The traceback goes to a crash log, whose path the one stderr line names.
+INTERNAL_ERROR_EXIT = 3
+
 __all__ = [
+    "INTERNAL_ERROR_EXIT",
     "BadRequestError",
     "ConnectError",
     "DiskError",
+    "FileTooLargeError",
     "HTTPStatusError",
     "IntegrityError",
     "NeuroMorphoError",
@@ -45,13 +59,17 @@ __all__ = [
     "NotFoundError",
     "NotFoundPageError",
     "OutputDirError",
+    "PagingError",
     "RequestTimeout",
     "ServerBusyError",
+    "StateCorruptError",
     "TLSError",
+    "TooSlowError",
     "TransportError",
     "UnknownArchiveError",
     "UnknownFieldError",
     "UsageError",
+    "WeakKeyError",
 ]
 
 
@@ -103,6 +121,12 @@ class OutputDirError(UsageError):
     """The output directory cannot be used (not writable, or another run holds its lock)."""
 
 
+class StateCorruptError(OutputDirError):
+    """The state store is not a readable SQLite database ("database disk image is malformed", "file is
+    not a database"). Nothing is lost: the files are on disk, and ``--rebuild-state`` moves the damaged
+    store aside (never deletes it) and records them again, as unverified (issue 10)."""
+
+
 class TransportError(NeuroMorphoError):
     """No HTTP response at all: the connection could not be made or broke."""
 
@@ -122,8 +146,19 @@ class TLSError(TransportError):
     exit_code = 2
 
 
+class WeakKeyError(TLSError):
+    """The handshake failed on the server's small Diffie-Hellman key (``DH_KEY_TOO_SMALL``): the one TLS
+    failure that ``--tls auto`` answers by switching that host to the legacy context."""
+
+
 class RequestTimeout(TransportError):
     pass
+
+
+class TooSlowError(RequestTimeout):
+    """A body arrived slower than the speed floor over a whole window (curl's ``--speed-limit`` /
+    ``--speed-time``): a trickling server never goes silent long enough for the idle timeout (issue 10:
+    one byte every 2 s ran forever), so it is timed out by rate instead, and retried like a stall."""
 
 
 class HTTPStatusError(NeuroMorphoError):
@@ -173,6 +208,23 @@ class IntegrityError(NeuroMorphoError):
     """The body arrived but is not what was asked for (short, HTML error page, not SWC)."""
 
     transient = True
+    stops_run = False
+
+
+class FileTooLargeError(IntegrityError):
+    """A body beyond the size cap (``--max-file-size``), declared or streamed: the server would send it
+    again the same way, so it is not retried, and only this file is lost (issue 10: a declared 3 GB body
+    streamed to disk at 55 MB/s)."""
+
+    transient = False
+
+
+class PagingError(NeuroMorphoError):
+    """A listing whose paging cannot be trusted: numbers that make no sense (NaN, negative, more pages
+    than ``totalElements`` allows) or a page that brings nothing new (issue 10: a server repeating page
+    0 with ``totalPages: 1e9`` was paged forever). Retrying would page the same way; the mirror keeps
+    what was listed, fetches it, and reports the listing as failed."""
+
     stops_run = False
 
 

@@ -11,6 +11,7 @@ import difflib
 import itertools
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "has_next_page",
     "match_archive",
     "match_field",
+    "paging_problem",
     "parse_counts",
     "parse_fields",
     "parse_json",
@@ -99,6 +101,8 @@ class Page:
     size: int | None = None
     total_pages: int | None = None
     total_elements: int | None = None
+    #: What is wrong with the ``page`` object as sent (``totalPages is 'NaN'``), if anything.
+    problem: str | None = None
 
 
 def _int_or_none(value: object) -> int | None:
@@ -135,13 +139,53 @@ def parse_page(data: object, url: str) -> Page:
         items = data["fields"]
     meta = data.get("page")
     meta = meta if isinstance(meta, dict) else {}
+    problem = next(
+        (
+            f"{key} is {meta[key]!r}"
+            for key in ("number", "size", "totalPages", "totalElements")
+            if key in meta and meta[key] is not None and not _is_count(meta[key])
+        ),
+        None,
+    )
     return Page(
         items=items,
         number=_int_or_none(meta.get("number")),
         size=_int_or_none(meta.get("size")),
         total_pages=_int_or_none(meta.get("totalPages")),
         total_elements=_int_or_none(meta.get("totalElements")),
+        problem=problem,
     )
+
+
+def _is_count(value: object) -> bool:
+    """A non-negative whole number, as JSON may spell it (``3``, ``3.0``, ``"3"``); not NaN, not -7."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    if isinstance(value, float):
+        return math.isfinite(value) and value.is_integer() and value >= 0
+    return isinstance(value, str) and value.strip().isdigit()
+
+
+def paging_problem(page: Page, asked_size: int) -> str | None:
+    """Why a page's paging numbers cannot be trusted, or ``None`` (issue 10 item 5).
+
+    Numbers that are not non-negative integers (``totalPages: "NaN"``, ``number: -7``), and more pages
+    than ``totalElements`` allows at the page size (``totalPages: 1e9`` over 400 records): a client
+    that believes them pages forever.
+    """
+    if page.problem is not None:
+        return page.problem
+    total, pages = page.total_elements, page.total_pages
+    size = page.size or asked_size
+    if total is not None and pages is not None and size > 0:
+        allowed = max(1, -(-total // size))
+        if pages > allowed:
+            return (
+                f"totalPages {pages} is more than totalElements {total} allows at {size} per page ({allowed})"
+            )
+    return None
 
 
 def has_next_page(requested: int, page: Page) -> bool:

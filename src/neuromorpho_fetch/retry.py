@@ -82,16 +82,28 @@ def is_retryable(error: BaseException) -> bool:
 
 
 class _StopNotFoundPage(stop_base):
-    """An HTML 404 gets :data:`NOT_FOUND_PAGE_ATTEMPTS`, not the whole budget (see its class)."""
+    """An HTML 404 gets :data:`NOT_FOUND_PAGE_ATTEMPTS` *answers*, not the whole budget (see its class).
+
+    It counts HTML 404 answers only, not attempts: a route answering 500, then an HTML 404 twice, then
+    200 used to end the loop at the third attempt although only two answers were HTML 404s (issue 10
+    item 3, which ended a whole mirror run). One instance per request: it keeps the count. ``seen``
+    starts above 0 for the pure helper :func:`should_retry`.
+    """
+
+    def __init__(self, seen: int = 0) -> None:
+        self.seen = seen
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None and outcome.failed else None
-        return isinstance(error, NotFoundPageError) and retry_state.attempt_number >= NOT_FOUND_PAGE_ATTEMPTS
+        if not isinstance(error, NotFoundPageError):
+            return False
+        self.seen += 1
+        return self.seen >= NOT_FOUND_PAGE_ATTEMPTS
 
 
-def _stop(policy: RetryPolicy) -> stop_base:
-    return stop_after_attempt(policy.attempts) | _StopNotFoundPage()
+def _stop(policy: RetryPolicy, html_404s_before: int = 0) -> stop_base:
+    return stop_after_attempt(policy.attempts) | _StopNotFoundPage(html_404s_before)
 
 
 def _state(attempt: int, error: BaseException | None = None) -> RetryCallState:
@@ -103,9 +115,18 @@ def _state(attempt: int, error: BaseException | None = None) -> RetryCallState:
     return state
 
 
-def should_retry(error: BaseException, attempt: int, policy: RetryPolicy) -> bool:
-    """Whether failed attempt number ``attempt`` (1-based) is followed by another."""
-    return is_retryable(error) and not _stop(policy)(_state(attempt, error))
+def should_retry(
+    error: BaseException, attempt: int, policy: RetryPolicy, *, html_404s: int | None = None
+) -> bool:
+    """Whether failed attempt number ``attempt`` (1-based) is followed by another.
+
+    ``html_404s`` is how many answers so far, this one included, were HTML 404s (default: every
+    attempt, when ``error`` is one).
+    """
+    if html_404s is None:
+        html_404s = attempt if isinstance(error, NotFoundPageError) else 0
+    before = max(0, html_404s - 1) if isinstance(error, NotFoundPageError) else html_404s
+    return is_retryable(error) and not _stop(policy, before)(_state(attempt, error))
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -189,9 +210,28 @@ async def retry_call(
     """Run ``attempt_fn`` until it succeeds, fails permanently, or the attempts run out.
 
     tenacity does the loop with its own stop (:func:`~tenacity.stop_after_attempt`, plus the smaller
-    budget of an HTML 404) and wait (:class:`~tenacity.wait_random_exponential`, raised to
+    budget of HTML 404 answers) and wait (:class:`~tenacity.wait_random_exponential`, raised to
     ``Retry-After``). The last error is raised as itself (``reraise``), never as ``RetryError``.
+
+    The first attempt runs without tenacity (issue 11): setting up its machinery cost 24.6 us per
+    successful call against 0.75 us with this fast path (a loop of 20,000 calls of a coroutine that
+    returns at once, best of 5, 2026-11-30, 2-core machine), paid by every file. Only a retryable
+    failure builds the loop, whose first "attempt" hands tenacity that failure again, so the stop, the
+    wait and the events are exactly what they were.
     """
+    try:
+        return await attempt_fn()
+    except Exception as exc:
+        if not is_retryable(exc):
+            raise
+        first: BaseException | None = exc
+
+    async def replay() -> T:
+        nonlocal first
+        if first is not None:
+            error, first = first, None
+            raise error
+        return await attempt_fn()
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -212,5 +252,5 @@ async def retry_call(
     )
     async for attempt in retrying:
         with attempt:
-            return await attempt_fn()
+            return await replay()
     raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover

@@ -1,4 +1,4 @@
-"""The one place where TLS is relaxed, and exactly how far.
+"""The one place where TLS is relaxed, exactly how far, and only when the server needs it.
 
 For years neuromorpho.org preferred DHE-RSA suites with a 1024-bit Diffie-Hellman group. OpenSSL's
 default security level 2 refuses such a key (``[SSL: DH_KEY_TOO_SMALL]``), so a stock
@@ -11,6 +11,15 @@ turning certificate checks off; we lower the OpenSSL *security level* from 2 to 
 * the protocol floor stays at TLS 1.2 and the cipher list stays OpenSSL's ``DEFAULT`` list;
 * a server with a modern key (neuromorpho.org since 2024) negotiates exactly as before.
 
+The server has since moved to stock TLS (reference section E, 2026), while older deployments, mirrors
+and proxies may still offer only the small key. So the client negotiates at the highest level the
+server supports (``ClientConfig.tls``, ``--tls``): ``auto`` starts every host on a stock, modern
+context (``ssl_context(legacy=False)``: OpenSSL's security level 2) and switches that one host to the
+legacy context only when its handshake fails with ``DH_KEY_TOO_SMALL``
+(:class:`~neuromorpho_fetch.errors.WeakKeyError`); ``modern`` and ``legacy`` force one.
+:func:`ssl_context` called with no arguments still returns the legacy-tolerant context, as it always
+has, for scripts that pass it to requests or httpx.
+
 ``insecure=True`` turns verification off for users behind a broken proxy; the client logs a warning on
 every run that uses it. The context is an ordinary :class:`ssl.SSLContext`, so the same object works
 with aiohttp, httpx and a requests adapter (see ``docs/tls.md``).
@@ -22,16 +31,19 @@ import os
 import ssl
 from pathlib import Path
 
-from .errors import TLSError, UsageError
+from .errors import TLSError, UsageError, WeakKeyError
 
-__all__ = ["LEGACY_CIPHERS", "ssl_context", "tls_error"]
+__all__ = ["LEGACY_CIPHERS", "ssl_context", "tls_error", "weak_key"]
 
 #: OpenSSL's default suites at security level 1: accepts the server's 1024-bit DH key.
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=1"
 
 
-def ssl_context(ca_file: str | os.PathLike[str] | None = None, insecure: bool = False) -> ssl.SSLContext:
-    """Build the client's TLS context: verified, but willing to accept the legacy DH key."""
+def ssl_context(
+    ca_file: str | os.PathLike[str] | None = None, insecure: bool = False, *, legacy: bool = True
+) -> ssl.SSLContext:
+    """Build a verified TLS context; ``legacy`` (the default, for compatibility) also accepts the old
+    1024-bit DH key, ``legacy=False`` is the stock modern context with the same CA handling."""
     ctx = ssl.create_default_context()  # system store, hostname checks, TLS >= 1.2
     # OpenSSL already reads SSL_CERT_FILE, but silently skips a missing or broken one (the failure then
     # surfaces later as CERTIFICATE_VERIFY_FAILED); loading it again here costs one file read and turns
@@ -48,7 +60,8 @@ def ssl_context(ca_file: str | os.PathLike[str] | None = None, insecure: bool = 
             ctx.load_verify_locations(cafile=str(path))
         except ssl.SSLError as exc:
             raise UsageError(f"CA file {str(path)!r} is not a PEM certificate bundle ({exc})") from exc
-    ctx.set_ciphers(LEGACY_CIPHERS)
+    if legacy:
+        ctx.set_ciphers(LEGACY_CIPHERS)
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -58,12 +71,14 @@ def ssl_context(ca_file: str | os.PathLike[str] | None = None, insecure: bool = 
 def tls_error(exc: BaseException, url: str) -> TLSError:
     """Turn a handshake or verification failure into an error that says which flag fixes it."""
     text = str(exc)
-    if "DH_KEY_TOO_SMALL" in text or "dh key too small" in text:
+    if weak_key(exc):
         advice = (
             "the server offers a weak Diffie-Hellman key and this TLS context refuses it; "
-            "use neuromorpho_fetch.ssl_context(), which accepts it and still verifies certificates"
+            "use --tls auto or --tls legacy (neuromorpho_fetch.ssl_context() in a script), which "
+            "accept it and still verify certificates"
         )
-    elif "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return WeakKeyError(f"TLS failure talking to {url}: {text.strip()}; {advice}", url=url)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         advice = (
             "the server's certificate could not be verified; pass --ca-file PEM with the issuing CA "
             "(or set SSL_CERT_FILE), or, only if you trust the network, --insecure"
@@ -73,3 +88,9 @@ def tls_error(exc: BaseException, url: str) -> TLSError:
     else:
         advice = "check --base-url and --ca-file; --insecure skips certificate checks"
     return TLSError(f"TLS failure talking to {url}: {text.strip() or type(exc).__name__}; {advice}", url=url)
+
+
+def weak_key(exc: BaseException) -> bool:
+    """Whether a handshake failed on the server's small DH key (OpenSSL's ``DH_KEY_TOO_SMALL``)."""
+    text = str(exc)
+    return "DH_KEY_TOO_SMALL" in text or "dh key too small" in text

@@ -19,11 +19,17 @@ verified body to the group commit *after* :meth:`request` returns, so no slot or
 another file's fsync (issue 11: a slot held through ``Publisher.publish`` halved latency-bound
 throughput).
 
-Where the next bounds go (not implemented yet): a minimum transfer speed over a window and a maximum
-file size are checks in :func:`iter_body` raising a transient/permanent error; a hard ``--max-duration``
-is a cancel scope around the mirror's pass (not this module); TLS modern-first with a per-host fallback
-to the legacy-DH context is a second context chosen in :meth:`Transport.open` / on a ``TLSError`` in
-:meth:`Transport.attempt`.
+Bounds on every body live in :func:`iter_body` (issue 10): a speed floor over a window
+(:class:`~neuromorpho_fetch.errors.TooSlowError`, transient: a server trickling one byte every 2 s never
+goes silent long enough for the idle timeout) and a size cap, checked against ``Content-Length`` before
+the first byte and again while streaming (:class:`~neuromorpho_fetch.errors.FileTooLargeError`,
+permanent). A JSON answer is also capped at :data:`API_BODY_MAX`, since it is held in memory.
+
+TLS at the highest level the server supports: with ``ClientConfig.tls == "auto"`` every host starts on
+the stock modern context, and a host whose handshake fails with ``DH_KEY_TOO_SMALL`` is switched to the
+legacy-DH context (logged once, recorded in :attr:`Transport.tls_hosts`, which a mirror's report shows);
+the failed attempt is made again at once, as it says nothing about the server's health. aiohttp takes a
+per-request ``ssl=`` context and keys its connection pool by it, so the two never share a connection.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from ssl import SSLContext
 from typing import TypeVar
 
 import aiohttp
@@ -41,18 +49,31 @@ from yarl import URL
 from .config import ClientConfig
 from .errors import (
     ConnectError,
+    FileTooLargeError,
     HTTPStatusError,
     IntegrityError,
     NeuroMorphoError,
     RequestTimeout,
     ServerBusyError,
+    TooSlowError,
+    WeakKeyError,
 )
 from .pacing import Pacer, Sleep
 from .protocol import status_error
 from .retry import RetryEvent, retry_call
 from .tls import ssl_context, tls_error
 
-__all__ = ["CHUNK_SIZE", "OK", "Transport", "iter_body", "read_all", "translate_error"]
+__all__ = [
+    "API_BODY_MAX",
+    "CHUNK_SIZE",
+    "NO_LIMITS",
+    "OK",
+    "BodyLimits",
+    "Transport",
+    "iter_body",
+    "read_all",
+    "translate_error",
+]
 
 log = logging.getLogger("neuromorpho_fetch.client")
 
@@ -63,6 +84,27 @@ U = TypeVar("U")
 CHUNK_SIZE = 1 << 20
 #: The statuses an ordinary request accepts.
 OK: frozenset[int] = frozenset({200})
+#: The most a JSON answer may have (held in memory): a select page of 500 records is under 1 MB.
+API_BODY_MAX = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """The bounds :func:`iter_body` enforces (from ``ClientConfig``): at least ``lowest_speed`` bytes/s
+    over every ``speed_time`` seconds (``0`` turns it off), at most ``max_size`` bytes."""
+
+    lowest_speed: float = 0.0
+    speed_time: float = 30.0
+    max_size: int | None = None
+
+    def capped(self, most: int) -> BodyLimits:
+        """The same limits with the size cap lowered to ``most``."""
+        size = most if self.max_size is None else min(self.max_size, most)
+        return BodyLimits(self.lowest_speed, self.speed_time, size)
+
+
+#: No bounds at all (a caller that reads a response it made itself).
+NO_LIMITS = BodyLimits()
 
 
 def translate_error(exc: BaseException, url: str) -> NeuroMorphoError:
@@ -79,23 +121,89 @@ def translate_error(exc: BaseException, url: str) -> NeuroMorphoError:
         return IntegrityError(f"{url}: body cut short ({exc})", url=url)
     if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
         return ConnectError(f"cannot talk to {url}: {exc or type(exc).__name__}", url=url)
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return HTTPStatusError(exc.status, url, f"too many redirects ({exc.message})")
     if isinstance(exc, aiohttp.ClientResponseError):
-        return HTTPStatusError(exc.status, url, exc.message)
+        # With raise_for_status off, aiohttp raises this only when it cannot parse what came back: its
+        # "400, message='Bad status line'" is no answer from the server but bytes past a too-short
+        # Content-Length read as the next response (issue 10 item 7). A damaged transfer: retried.
+        return IntegrityError(
+            f"{url}: damaged transfer, the response broke HTTP framing (a Content-Length shorter than "
+            f"the body?): {exc.message}",
+            url=url,
+        )
     return ConnectError(f"request to {url} failed: {type(exc).__name__}: {exc}", url=url)
 
 
-async def iter_body(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The body in chunks of up to :data:`CHUNK_SIZE`: the one place every body is read.
+def _too_large(url: str, size: int, cap: int, how: str) -> FileTooLargeError:
+    return FileTooLargeError(
+        f"{url}: body {how} {size:,} bytes, more than the {cap:,}-byte cap (--max-file-size); not retried",
+        url=url,
+    )
 
-    Per-body bounds (a speed floor over a window, a size cap) are checks in this loop.
+
+async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LIMITS) -> AsyncIterator[bytes]:
+    """The body in chunks of up to :data:`CHUNK_SIZE`: the one place every body is read, and bounded.
+
+    * size: a ``Content-Length`` above ``limits.max_size`` is refused before the first byte, and a body
+      (chunked, or lying about its length) is stopped as soon as it passes the cap;
+    * speed: each window of ``limits.speed_time`` seconds must bring ``lowest_speed * speed_time``
+      bytes. The read waits at most until the window ends, so a server sending nothing (or a byte now
+      and then) is judged when the window closes, not after the next byte. Silence alone is still the
+      idle timeout's (``sock_read``); time the caller spends on a chunk counts, which only makes the
+      floor stricter for a consumer that cannot keep up with 1 KiB/s.
     """
-    async for chunk in response.content.iter_chunked(CHUNK_SIZE):
-        yield chunk
+    url = str(response.url)
+    cap = limits.max_size
+    if cap is not None and (declared := response.content_length) is not None and declared > cap:
+        raise _too_large(url, declared, cap, "declares")
+    content = response.content
+    received = 0
+    floor = limits.lowest_speed * limits.speed_time
+    if floor <= 0:
+        async for piece in content.iter_chunked(CHUNK_SIZE):
+            received += len(piece)
+            if cap is not None and received > cap:
+                raise _too_large(url, received, cap, "passed")
+            yield piece
+        return
+    loop = asyncio.get_running_loop()
+    window_end = loop.time() + limits.speed_time
+    in_window = 0
+    while True:
+        scope = asyncio.timeout_at(window_end)
+        chunk: bytes | None
+        try:
+            async with scope:
+                chunk = await content.read(CHUNK_SIZE)
+        except TimeoutError:
+            if not scope.expired():  # aiohttp's own idle timeout, not the window
+                raise
+            chunk = None
+        if chunk == b"":
+            return
+        if chunk:
+            received += len(chunk)
+            in_window += len(chunk)
+            if cap is not None and received > cap:
+                raise _too_large(url, received, cap, "passed")
+        now = loop.time()
+        if now >= window_end:
+            if in_window < floor:
+                raise TooSlowError(
+                    f"{url}: {in_window} bytes in the last {limits.speed_time:g} s, below the "
+                    f"{limits.lowest_speed:g} bytes/s floor (--lowest-speed/--speed-time); retrying",
+                    url=url,
+                )
+            window_end, in_window = now + limits.speed_time, 0
+        if chunk:
+            yield chunk
 
 
-async def read_all(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body (API answers: a page of JSON is at most a few hundred kB)."""
-    return b"".join([chunk async for chunk in iter_body(response)])
+async def read_all(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LIMITS) -> bytes:
+    """The whole body (API answers: a page of JSON is at most a few hundred kB), at most
+    :data:`API_BODY_MAX` bytes since it is held in memory."""
+    return b"".join([chunk async for chunk in iter_body(response, limits.capped(API_BODY_MAX))])
 
 
 class Transport:
@@ -112,6 +220,13 @@ class Transport:
         self.config = config
         self.user_agent = user_agent
         self._ssl = ssl
+        #: The bounds every body of this client is read under (:func:`iter_body`).
+        self.limits = BodyLimits(config.lowest_speed, config.speed_time, config.max_file_size)
+        self._modern: SSLContext | None = None
+        self._legacy: SSLContext | None = None
+        self._legacy_hosts: set[str] = set()
+        #: TLS level per https host this client has talked to: ``modern`` or ``legacy-dh``.
+        self.tls_hosts: dict[str, str] = {}
         self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self._session: aiohttp.ClientSession | None = None
         self._pacer: Pacer | None = None
@@ -142,7 +257,9 @@ class Transport:
         context = self._ssl
         if context is None:
             # Loading CA bundles reads files: keep it off the event loop.
-            context = await asyncio.to_thread(ssl_context, cfg.ca_file, cfg.insecure)
+            self._modern, self._legacy = await asyncio.to_thread(self._contexts)
+            context = self._modern or self._legacy
+        assert context is not None
         if cfg.insecure:
             log.warning(
                 "TLS certificate verification is OFF (--insecure): anyone on the network path to %s "
@@ -161,6 +278,46 @@ class Transport:
             headers={"User-Agent": self.user_agent},
             raise_for_status=False,
         )
+
+    def _contexts(self) -> tuple[SSLContext | None, SSLContext | None]:
+        """The modern and the legacy-DH context that ``config.tls`` allows (see the module docstring)."""
+        cfg = self.config
+        modern = ssl_context(cfg.ca_file, cfg.insecure, legacy=False) if cfg.tls != "legacy" else None
+        legacy = ssl_context(cfg.ca_file, cfg.insecure, legacy=True) if cfg.tls != "modern" else None
+        return modern, legacy
+
+    @staticmethod
+    def _host(url: URL) -> str:
+        return str(url.host) if url.is_default_port() else f"{url.host}:{url.port}"
+
+    def _ssl_for(self, url: URL) -> SSLContext | bool:
+        """The context for one request: the caller's, or this host's level (modern unless switched)."""
+        if self._ssl is not None:
+            return self._ssl
+        if url.scheme != "https":
+            return True
+        host = self._host(url)
+        if self._modern is not None and host not in self._legacy_hosts:
+            self.tls_hosts.setdefault(host, "modern")
+            return self._modern
+        assert self._legacy is not None
+        self.tls_hosts[host] = "legacy-dh"
+        return self._legacy
+
+    def _fall_back(self, url: URL, error: WeakKeyError) -> bool:
+        """``--tls auto`` meeting a weak DH key: switch this host to the legacy context, once."""
+        if self._ssl is not None or self._modern is None or self._legacy is None:
+            return False
+        host = self._host(url)
+        if host not in self._legacy_hosts:
+            self._legacy_hosts.add(host)
+            self.tls_hosts[host] = "legacy-dh"
+            log.info(
+                "%s offers only a 1024-bit Diffie-Hellman key (DH_KEY_TOO_SMALL); using the legacy TLS "
+                "context for it (certificates still verified; --tls legacy skips this try)",
+                host,
+            )
+        return True
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -220,7 +377,28 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         ok: Collection[int] = OK,
     ) -> T:
-        """One try: slot, deadline, status check, ``read``, error translation (module docstring)."""
+        """One try: slot, deadline, status check, ``read``, error translation (module docstring).
+
+        A handshake refused for a weak DH key under ``--tls auto`` is made again at once on the legacy
+        context (:meth:`_fall_back`): it is the server's TLS level, not a failure worth a retry.
+        """
+        target = URL(url, encoded=True)
+        try:
+            return await self._attempt(target, url, read, params, headers, ok)
+        except WeakKeyError as exc:
+            if not self._fall_back(target, exc):
+                raise
+        return await self._attempt(target, url, read, params, headers, ok)
+
+    async def _attempt(
+        self,
+        target: URL,
+        url: str,
+        read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        params: Sequence[tuple[str, str]],
+        headers: Mapping[str, str] | None,
+        ok: Collection[int],
+    ) -> T:
         session = self._session
         if session is None:
             raise RuntimeError("use 'async with NeuroMorpho(...) as nm:' before making requests")
@@ -228,9 +406,10 @@ class Transport:
             try:
                 async with asyncio.timeout(self.config.timeouts.total):
                     async with session.get(
-                        URL(url, encoded=True),
+                        target,
                         params=list(params) or None,
                         headers=dict(headers) if headers else None,
+                        ssl=self._ssl_for(target),
                     ) as resp:
                         if resp.status not in ok:
                             raise await self._error_for(resp, url)
