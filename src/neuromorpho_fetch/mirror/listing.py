@@ -11,7 +11,9 @@ scenario 5: 44 listing requests at 50 ms before 1,200 files could get going, eff
 
 A listing that fails (the server kept failing past the retries, or its paging made no sense, issue 10)
 does not end the run: what it listed is planned and fetched, the error goes to ``failed`` (the report
-records it and the exit code is 1), the selection is not marked complete, and the next one is listed.
+records it and the exit code is 1), the selection is not marked complete, and the next one is listed,
+unless the server stopped answering at all (a :class:`~neuromorpho_fetch.errors.TransportError` after
+every retry): then the remaining selections are reported in one entry, not each after its own retries.
 Errors that would fail every request the same way (TLS, usage) still end the run.
 """
 
@@ -24,7 +26,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
 from ..client import NeuroMorpho
-from ..errors import NeuroMorphoError
+from ..errors import NeuroMorphoError, TransportError
 from ..models import Neuron
 from ..query import Query
 
@@ -172,9 +174,20 @@ async def walk(
                 await plan(batch)
             if error is None:
                 complete(archives)
-            else:
-                assert failed is not None
-                failed(current.selection, error)
+                continue
+            assert failed is not None
+            failed(current.selection, error)
+            if isinstance(error, TransportError):
+                # No answer at all, after every retry: the server is unreachable, and each of the
+                # remaining selections would spend the same retries to say so. Say it once for them.
+                rest = len(ahead) + sum(1 for _ in todo)
+                if rest:
+                    label = f"{rest} more selection{'s' if rest > 1 else ''}"
+                    failed(
+                        Selection(label=label, archive=None, query=None),
+                        TransportError(f"not listed: the server stopped answering ({error})", url=error.url),
+                    )
+                break
     finally:
         while ahead:
             await ahead.popleft().aclose()
