@@ -231,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="revalidate files with conditional requests and fetch what changed upstream",
     )
+    how.add_argument(
+        "--delete-gone",
+        action="store_true",
+        help="delete the files of neurons gone upstream (default: keep them, flagged in the catalogue)",
+    )
     how.add_argument("--report", type=Path, metavar="PATH", help="write the run's report as JSON")
     how.add_argument(
         "--max-duration",
@@ -285,6 +290,7 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
         "dry_run": args.dry_run,
         "verify": args.verify,
         "refresh": args.refresh,
+        "delete_gone": args.delete_gone,
         "report_path": args.report,
         "retry_failed": args.retry_failed,
         "max_duration": args.max_duration,

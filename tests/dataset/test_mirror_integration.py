@@ -257,7 +257,7 @@ def test_a_changed_catalogue_records_exactly_the_three_changes(emu: Emulator, tm
     assert second["changed"] == [expected_changed] and second["returned"] == second["files_changed"] == []
     assert report["dataset"]["changes"]["counts"] == second["counts"]
     assert report["dataset"]["changes"]["gone"] == [expected_gone]
-    assert "1 new, 1 gone upstream" in printed or "1 new" in printed
+    assert "since the last run: 1 new, 1 gone upstream (kept), 0 back, 1 with changed metadata" in printed
     # The gone neuron is kept and flagged, with its file and its manifest line.
     assert gone_file.is_file()
     with contextlib.closing(sqlite3.connect(root / CATALOGUE_FILE)) as db:
@@ -271,6 +271,39 @@ def test_a_changed_catalogue_records_exactly_the_three_changes(emu: Emulator, tm
     assert gone_file.name in read_manifest(gone_file.parent / MANIFEST)
     coverage = {c["archive"]: c for c in report["dataset"]["coverage"]}
     assert coverage["Siegert"]["status"] == "complete" and coverage["Siegert"]["server"] == len(ids)
+
+
+def test_delete_gone_deletes_the_files_of_gone_neurons_only_when_asked(emu: Emulator, tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    assert run(emu, root, "--archive", "Siegert", "--version", "both")[0] == 0
+    ids = archive_ids(emu, "Siegert")
+    neuron = Neuron.from_record(emu.catalogue.record(ids[2]) or {})
+    files = [root / relative_path(neuron, v) for v in (Version.CNG, Version.SOURCE)]
+    with emulator(catalogue_changes=CatalogueChanges(remove=(ids[2],))) as changed:
+        code, printed, report = run(changed, root, "--archive", "Siegert", "--version", "both")
+        assert code == 0 and all(f.is_file() for f in files), printed  # flagged, kept
+        assert report["dataset"]["changes"]["counts"]["gone"] == 1
+        code, printed, report = run(
+            changed, root, "--archive", "Siegert", "--version", "both", "--delete-gone"
+        )
+    assert code == 0, printed
+    assert not any(f.exists() for f in files)
+    assert report["dataset"]["deleted_gone"] == sorted(f.relative_to(root).as_posix() for f in files)
+    assert "--delete-gone: 2 files of neurons gone upstream deleted" in printed
+    assert check_manifests(root).bad == [] and all(
+        f.name not in read_manifest(f.parent / MANIFEST) for f in files
+    )
+    with contextlib.closing(sqlite3.connect(root / CATALOGUE_FILE)) as db:
+        assert db.execute("SELECT gone_upstream FROM neurons WHERE neuron_id=?", (ids[2],)).fetchone() == (1,)
+    with contextlib.closing(sqlite3.connect(root / STATE_DIR / STATE_FILE)) as db:
+        (rows,) = db.execute("SELECT COUNT(*) FROM files WHERE path LIKE ?", (f"%{neuron.name}%",)).fetchone()
+    assert rows == 0
+    # The next run neither fetches them again nor brings them back into the catalogue.
+    with emulator(catalogue_changes=CatalogueChanges(remove=(ids[2],))) as changed:
+        code, printed, report = run(changed, root, "--archive", "Siegert", "--version", "both")
+    assert code == 0 and report["downloaded"] == 0 and report["dataset"]["files"] == 2 * (len(ids) - 1), (
+        printed
+    )
 
 
 def test_a_query_run_declares_nothing_gone(emu: Emulator, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Entry points:
   ``CHANGES.jsonl``, coverage); blocking, cheap, crash-safe.
 * :func:`facts_from_state` — the state store's complete files as :class:`FileFact` values for it.
 * :func:`check_manifests` — re-hash the tree against the manifests (``--verify`` without a state store).
+* :func:`delete_gone_files` — ``--delete-gone``: the files of neurons gone upstream, deleted on request.
 * :class:`LocalMirror` — ``select(**criteria)`` / ``to_pandas()`` offline.
 * :func:`neuromorpho_fetch.dataset.cli.main` — the ``neuromorpho-fetch-find`` command.
 """
@@ -17,6 +18,7 @@ from .changes import CHANGES_FILE, ChangeSet
 from .citations import BIB_FILE, CITATION_FILE
 from .coverage import ArchiveCoverage
 from .finalize import DatasetSummary, FileFact, facts_from_state, finalize
+from .gone import delete_gone_files
 from .local import LocalMirror, LocalNeuron
 from .manifests import MANIFEST, ManifestCheck, check_manifests
 
@@ -34,6 +36,7 @@ __all__ = [
     "LocalNeuron",
     "ManifestCheck",
     "check_manifests",
+    "delete_gone_files",
     "facts_from_state",
     "finalize",
 ]

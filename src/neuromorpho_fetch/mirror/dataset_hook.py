@@ -19,6 +19,10 @@ A failed finalize loses nothing (the files and the state store are already commi
 dataset file is derived and rewritten by the next run): it is logged as an error and reported under
 ``dataset.error``, and the exit code stays what the files say (0 when every requested file is
 present). A run that stops with an error or is interrupted skips the step; the next run catches up.
+
+Neurons gone upstream keep their files unless ``--delete-gone`` (``options.delete_gone``) asks:
+then :func:`~neuromorpho_fetch.dataset.gone.delete_gone_files` runs after ``finalize`` and their state
+rows are dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from urllib.parse import quote
 
 from ..client import NeuroMorpho
 from ..dataset import CATALOGUE_FILE, MANIFEST, DatasetSummary, facts_from_state, finalize
+from ..dataset.gone import delete_gone_files
 from ..dataset.manifests import manifest_folders, read_manifest
 from ..errors import NeuroMorphoError
 from ..lock import STATE_DIR
@@ -42,7 +47,7 @@ from ..report import MirrorReport
 from ..state import STATE_FILE, AsyncStateStore
 from .options import MirrorOptions
 
-__all__ = ["COUNTS_TIMEOUT", "DatasetHook", "catalogue_built", "manifest_rows"]
+__all__ = ["COUNTS_TIMEOUT", "DatasetHook", "catalogue_built", "forget_files", "manifest_rows"]
 
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
@@ -85,6 +90,19 @@ def catalogue_built(out: Path) -> bool:
         return conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is not None
     except sqlite3.Error:
         return False
+    finally:
+        conn.close()
+
+
+def forget_files(state_db: Path, paths: list[str]) -> None:
+    """Drop the state rows of deleted files (the store is closed and the lock held), so the next run's
+    facts do not bring them back into the catalogue."""
+    if not paths or not state_db.is_file():
+        return
+    conn = sqlite3.connect(state_db)
+    try:
+        with conn:
+            conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
     finally:
         conn.close()
 
@@ -182,8 +200,13 @@ class DatasetHook:
             "server_counts": dict(self.server_counts) or None,
         }
 
-    def _finalize(self) -> DatasetSummary:
-        return finalize(self.options.out, **self.arguments())
+    def _finalize(self) -> tuple[DatasetSummary, list[str]]:
+        summary = finalize(self.options.out, **self.arguments())
+        deleted: list[str] = []
+        if self.options.delete_gone:
+            deleted = delete_gone_files(self.options.out)
+            forget_files(self.options.out / STATE_DIR / STATE_FILE, deleted)
+        return summary, deleted
 
     async def finalize(self) -> DatasetSummary | None:
         """Run :func:`finalize` in a thread; errors are logged and reported, never raised.
@@ -194,7 +217,7 @@ class DatasetHook:
         started = time.perf_counter()
         task = asyncio.ensure_future(asyncio.to_thread(self._finalize))
         try:
-            summary = await asyncio.shield(task)
+            summary, deleted = await asyncio.shield(task)
         except asyncio.CancelledError:
             with contextlib.suppress(BaseException):
                 await task
@@ -208,5 +231,8 @@ class DatasetHook:
                 "seconds": round(time.perf_counter() - started, 3),
             }
             return None
-        self.report.dataset = {**summary.to_json(), "summary": summary.lines()}
+        lines = summary.lines()
+        if self.options.delete_gone:
+            lines.append(f"--delete-gone: {len(deleted)} files of neurons gone upstream deleted")
+        self.report.dataset = {**summary.to_json(), "deleted_gone": deleted, "summary": lines}
         return summary

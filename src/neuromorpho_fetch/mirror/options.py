@@ -100,6 +100,7 @@ class MirrorOptions:
     dry_run: bool
     verify: bool
     refresh: bool
+    delete_gone: bool
     report_path: Path | None
     retry_failed: Path | None
     max_duration: float | None
@@ -119,6 +120,7 @@ class MirrorOptions:
         dry_run: bool = False,
         verify: bool = False,
         refresh: bool = False,
+        delete_gone: bool = False,
         report_path: Path | None = None,
         retry_failed: Path | None = None,
         max_duration: float | None = None,
@@ -139,6 +141,7 @@ class MirrorOptions:
             "dry_run": dry_run,
             "verify": verify,
             "refresh": refresh,
+            "delete_gone": delete_gone,
             "report_path": report_path,
             "retry_failed": retry_failed,
             "max_duration": max_duration,
