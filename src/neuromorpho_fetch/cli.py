@@ -8,11 +8,16 @@ progress, and maps outcomes to exit codes (documented in ``docs/cli.md``):
   ``--max-duration`` before finishing, or an error stopped it after it started (server unreachable,
   disk full);
 * 2 usage or configuration error, before any download (bad flag, unknown archive or query field,
-  unusable ``--out``, locked ``--out``, TLS failure: a flag fixes it);
+  unusable ``--out``, locked ``--out``, a full disk at start, a damaged state store, TLS failure: a
+  flag or the machine must change);
+* 3 internal error (a bug): one line naming it and the crash log holding the traceback;
 * 130 interrupted (Ctrl-C / SIGTERM).
 
-A :class:`~neuromorpho_fetch.errors.NeuroMorphoError` never reaches the user as a traceback: it is one
-line, ``neuromorpho-fetch: error: ...``, on stderr. Bugs still print a traceback, on purpose.
+Nothing reaches the user as a traceback: a :class:`~neuromorpho_fetch.errors.NeuroMorphoError` is one
+line, ``neuromorpho-fetch: error: ...``; anything else (a bug) is one line, ``neuromorpho-fetch:
+internal error: ...``, naming the crash log (``<out>/.neuromorpho-fetch/crash-<time>.log``, or the temp
+folder) that holds the traceback, and the report carries exit code 3 (issue 10: a crash printed 100
+lines and its report said success).
 """
 
 from __future__ import annotations
@@ -34,17 +39,20 @@ from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-un
 from ._argparse import OneLineParser
 from ._version import __version__
 from .client import NeuroMorpho
-from .config import DEFAULT_BASE_URL, ClientConfig
-from .errors import NeuroMorphoError, UsageError
+from .config import DEFAULT_BASE_URL, TLS_MODES, ClientConfig, check_number, check_seconds
+from .errors import INTERNAL_ERROR_EXIT, NeuroMorphoError, UsageError
+from .lock import STATE_DIR
 from .mirror import MirrorOptions, mirror, parse_duration
 from .mirror.options import ClientShorthands, client_config
+from .mirror.run import DEADLINE_GRACE_MAX
 from .models import Version
 from .progress import ProgressDisplay, progress_enabled
-from .report import MirrorReport
+from .report import MirrorReport, write_crash_log
 
 __all__ = ["build_parser", "config_from_args", "main", "options_from_args", "print_tree"]
 
 PROG = "neuromorpho-fetch"
+MAX_GRACE = DEADLINE_GRACE_MAX
 DEMO_ARCHIVE = "Siegert"
 log = logging.getLogger("neuromorpho_fetch")
 _N = TypeVar("_N", int, float)
@@ -67,7 +75,49 @@ def _at_least(convert: Callable[[str], _N], minimum: _N, what: str) -> Callable[
 
 _positive_int = _at_least(int, 1, "a whole number")
 _non_negative_int = _at_least(int, 0, "a whole number")
-_seconds = _at_least(float, 0.0, "a number of seconds")
+
+
+def _checked_float(check: Callable[[float], float]) -> Callable[[str], float]:
+    """An argparse ``type=`` for a number, checked by the config's own validator (one place: a library
+    user gets the same answer); NaN, infinity and overflowing values are refused in one line."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        try:
+            return check(value)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+_seconds = _checked_float(lambda v: check_seconds(v, "the value", zero_ok=True))
+_positive_seconds = _checked_float(lambda v: check_seconds(v, "the value"))
+_rate = _checked_float(lambda v: check_number(v, "the value", low=0.0, high=1e6, low_ok=False))
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """``--max-file-size``: bytes, or a number with K, M, G or T (powers of 1024; ``B``/``iB`` optional)."""
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = cleaned[-1:] if cleaned[-1:] in _SIZE_UNITS else ""
+    try:
+        number = float(cleaned[: len(cleaned) - len(unit)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (write e.g. 500M or 2G)") from None
+    if not number >= 1 or number * _SIZE_UNITS[unit] > 1 << 50:
+        raise argparse.ArgumentTypeError(f"must be 1 B..1024T, got {text!r}")
+    return int(number * _SIZE_UNITS[unit])
+
+
+def _format_size(size: int) -> str:
+    unit = next(u for u in ("T", "G", "M", "K", "") if size % _SIZE_UNITS[u] == 0)
+    return f"{size // _SIZE_UNITS[unit]}{unit}"
 
 
 def _duration(text: str) -> float:
@@ -88,6 +138,10 @@ def _default(name: str) -> str:
         "retry_wait": config.retry.backoff_base,
         "retry_after_max": config.retry.retry_after_max,
         "timeout": config.timeouts.read,
+        "lowest_speed": config.lowest_speed,
+        "speed_time": config.speed_time,
+        "max_file_size": _format_size(config.max_file_size),
+        "tls": config.tls,
     }
     if name in from_config:
         value = from_config[name]
@@ -107,8 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
         description="Mirror NeuroMorpho.Org (or part of it) into a local folder: fast, polite, resumable.",
-        epilog="Exit codes: 0 all files present, 1 some failed (listed), 2 usage/configuration error, "
-        "130 interrupted. Full documentation: docs/cli.md.",
+        epilog="Exit codes: 0 all files present, 1 some failed (listed) or stopped early, 2 usage/"
+        "configuration error, 3 internal error (see the crash log), 130 interrupted. "
+        "Full documentation: docs/cli.md.",
     )
     what = parser.add_argument_group("what to mirror")
     what.add_argument(
@@ -175,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     how.add_argument(
         "--rate",
-        type=float,
+        type=_rate,
         metavar="R",
         help=f"requests per second, all kinds (default {_default('rate')})",
     )
@@ -206,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     how.add_argument(
         "--timeout",
-        type=float,
+        type=_positive_seconds,
         metavar="S",
         help=f"longest silence on a connection before it counts as stalled (default {_default('timeout')} s)",
     )
@@ -215,6 +270,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     how.add_argument("--ca-file", metavar="PEM", help="extra CA certificates to trust")
     how.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (last resort)")
+    how.add_argument(
+        "--tls",
+        choices=TLS_MODES,
+        help="TLS level: auto tries modern TLS and falls back per host to the legacy 1024-bit DH key only "
+        f"when the server needs it; modern or legacy force one (default {_default('tls')})",
+    )
+    how.add_argument(
+        "--lowest-speed",
+        type=_checked_float(lambda v: check_number(v, "the value", low=0.0, high=1e12)),
+        metavar="BYTES/S",
+        help="a body slower than this over --speed-time is retried; 0 turns the check off "
+        f"(default {_default('lowest_speed')})",
+    )
+    how.add_argument(
+        "--speed-time",
+        type=_positive_seconds,
+        metavar="S",
+        help=f"window over which --lowest-speed is measured (default {_default('speed_time')} s)",
+    )
+    how.add_argument(
+        "--max-file-size",
+        type=_size,
+        metavar="SIZE",
+        help="largest file accepted, e.g. 500M or 2G; a larger one fails and is not retried "
+        f"(default {_default('max_file_size')})",
+    )
     how.add_argument("--user-agent", metavar="TEXT", help="identify your project to the server")
     how.add_argument(
         "--dry-run",
@@ -224,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--verify",
         action="store_true",
-        help="re-hash local files against the state store and fetch again what is damaged",
+        help="re-hash local files against the state store, check files never checked against the "
+        "server by fetching them, and fetch again what is damaged",
     )
     how.add_argument(
         "--refresh",
@@ -236,12 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the files of neurons gone upstream (default: keep them, flagged in the catalogue)",
     )
+    how.add_argument(
+        "--rebuild-state",
+        action="store_true",
+        help="if the state store is damaged, move it aside and rebuild it from the files on disk",
+    )
     how.add_argument("--report", type=Path, metavar="PATH", help="write the run's report as JSON")
     how.add_argument(
         "--max-duration",
         type=_duration,
         metavar="D",
-        help="stop starting new files after D (7h, 30m, 90s, 1h30m); in-flight ones finish",
+        help="stop after D (7h, 30m, 90s, 1h30m): nothing new starts, files in flight get "
+        f"min({MAX_GRACE:g} s, D/10) to finish, then are cancelled",
     )
 
     out = parser.add_argument_group("output")
@@ -295,6 +383,7 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
         "retry_failed": args.retry_failed,
         "max_duration": args.max_duration,
         "cool_down": args.cool_down,
+        "rebuild_state": args.rebuild_state or None,
     }
     values = {name: value for name, value in given.items() if value is not None}
     values.update(overrides)
@@ -374,9 +463,31 @@ def run_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool) -> int:
             _print_summary(report)
         _error(str(exc))
         return exit_code_for(exc)
+    except Exception as exc:
+        report = display.report
+        logged = report.crash_log if report is not None else None
+        return crashed(exc, options.out / STATE_DIR, logged)
     if report is not None and (not quiet or code != 0):
         _print_summary(report)
     return code
+
+
+def crashed(error: BaseException, folder: Path | None, crash_log: str | None = None) -> int:
+    """An unexpected error: one line naming it and the crash log (written here unless the run already
+    wrote one), and :data:`~neuromorpho_fetch.errors.INTERNAL_ERROR_EXIT`. Never a traceback."""
+    if crash_log is None:
+        try:
+            crash_log = str(write_crash_log(folder, error))
+        except OSError:
+            crash_log = None
+    where = f"the full traceback is in {crash_log}" if crash_log else "no crash log could be written"
+    print(
+        f"{PROG}: internal error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        f"; {where} (please report it)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return INTERNAL_ERROR_EXIT
 
 
 def _print_summary(report: MirrorReport) -> None:
@@ -473,6 +584,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # `neuromorpho-fetch --list-archives | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
+        except Exception as exc:  # a bug outside a run (listing archives, building options)
+            out = args.out if args.out is not None and (args.out / STATE_DIR).is_dir() else None
+            return crashed(exc, out / STATE_DIR if out is not None else None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ the next run, unlike a pid file; the pid written into the file is only there for
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -60,8 +61,17 @@ class DirLock:
                 f"another neuromorpho-fetch run (pid {holder}) is using {str(self.out)!r}; "
                 "wait for it to finish or choose another --out"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            # A full disk at start is a problem of the machine, not a bug (issue 10): say so.
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            hint = "free some space or choose another --out" if exc.errno == errno.ENOSPC else "check --out"
+            raise OutputDirError(
+                f"cannot write lock file {str(self.path)!r}: {exc.strerror}; {hint}"
+            ) from None
         self._fd = fd
 
     def release(self) -> None:

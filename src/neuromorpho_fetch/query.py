@@ -31,6 +31,9 @@ _NEEDS_QUOTES = re.compile(r'[\s,:"\\/()\[\]{}^~!+&|]')
 _WILDCARD = re.compile(r"[*?]")
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A field name at the start of a raw clause, or after whitespace/(/boolean operators: ``a:x AND b:y``.
+# A boolean operator written into a CLI term (outside quotes): ``species:rat OR archive:*``.
+_OPERATOR = re.compile(r"(?:^|\s)(OR|AND|NOT|\|\||&&)(?:\s|$)")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _RAW_FIELDS = re.compile(r"(?:^|[\s(+\-!])([A-Za-z_][A-Za-z0-9_]*):(?![/\\])")
 
 
@@ -119,6 +122,16 @@ class Query:
             field = field.strip()
             if not sep or not _FIELD.fullmatch(field):
                 raise UsageError(f"query terms look like field:value, got {term!r}")
+            operator = _OPERATOR.search(_QUOTED.sub('""', raw))
+            if operator is not None:
+                # Rejected, not supported: fields are AND-ed as separate fq's so each selection is
+                # disjoint from the others (the one dedupe relies on it), and the real server's
+                # handling of OR across fields is not on record. Silently it became a ?-wildcard
+                # that matched nothing (issue 10).
+                raise UsageError(
+                    f"--query {term!r}: {operator.group(1)} is not supported; terms are AND-ed "
+                    "(repeat --query), values of one field are OR-ed with a comma (species:rat,mouse)"
+                )
             values = split_values(raw)
             if not values:
                 raise UsageError(f"no value after {field!r} in query term {term!r}")

@@ -9,6 +9,9 @@ asks for, so a retry needs neither the listing nor the server's metadata.
 from __future__ import annotations
 
 import json
+import tempfile
+import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs shipped; types-tqdm not a dependency
 
 from .atomic import atomic_write
-from .errors import UsageError
+from .errors import INTERNAL_ERROR_EXIT, UsageError
 
 __all__ = [
     "REPORT_FORMAT",
@@ -26,6 +29,7 @@ __all__ = [
     "format_bytes",
     "format_duration",
     "read_failures",
+    "write_crash_log",
     "write_json_atomic",
 ]
 
@@ -50,7 +54,11 @@ class MirrorReport:
     """The numbers of one run: the live tally while it runs (progress callbacks read it as
     ``event.counters``), the report when it ends. One object, so nothing is copied or recounted.
 
-    ``exit_code`` is what the CLI returns for it (0, 1 or 130).
+    ``exit_code`` is what the CLI returns for it (0, 1, 3 or 130).
+
+    Counts add up: every planned file (``files``) is in exactly one of ``downloaded``, ``skipped``,
+    ``failed`` (files only; a morphometry failure is listed but is not a file) and ``not_started``,
+    however the run ended (issue 10: a full disk left 458 of 499 files in no count).
     """
 
     downloaded: int = 0
@@ -70,6 +78,14 @@ class MirrorReport:
     interrupted: bool = False
     stopped_by_deadline: bool = False
     error: str | None = None
+    #: Listings that ended early (the server kept failing, or its paging made no sense): what they
+    #: listed was fetched, the rest is missing, so the run is not a success (exit code 1).
+    listing_errors: list[str] = field(default_factory=list)
+    #: TLS level per https host: ``modern`` or ``legacy-dh`` (``--tls auto`` fell back for it).
+    tls: dict[str, str] = field(default_factory=dict)
+    #: An unexpected error (a bug) ended the run; ``crash_log`` holds its traceback.
+    internal_error: bool = False
+    crash_log: str | None = None
     out: str = ""
     report_path: str | None = None
     failures: list[Failure] = field(default_factory=list)
@@ -89,10 +105,13 @@ class MirrorReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when everything asked for is present, 130 when interrupted, else 1."""
+        """0 when everything asked for is present, 3 after an internal error, 130 when interrupted,
+        else 1."""
+        if self.internal_error:
+            return INTERNAL_ERROR_EXIT
         if self.interrupted:
             return 130
-        if self.failed or self.error or self.stopped_by_deadline:
+        if self.failed or self.error or self.stopped_by_deadline or self.listing_errors:
             return 1
         return 0
 
@@ -138,6 +157,10 @@ class MirrorReport:
             )
         if self.error:
             lines.append(f"  stopped by an error: {self.error}")
+        for problem in self.listing_errors[:5]:
+            lines.append(f"  listing incomplete, what it listed was fetched: {problem}")
+        if self.not_started and not self.stopped_by_deadline:
+            lines.append(f"  {self.not_started} files not finished; re-run the same command to continue")
         if self.failures:
             for failure in self.failures[:5]:
                 lines.append(f"  failed: {failure.neuron_name} ({failure.url}): {failure.reason}")
@@ -164,6 +187,32 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write JSON through :func:`~neuromorpho_fetch.atomic.atomic_write`: a reader never sees half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def write_crash_log(folder: Path | None, error: BaseException) -> Path:
+    """The full traceback of an unexpected error, in ``folder/crash-<UTC time>.log`` (the state
+    folder), or in the temp dir when that cannot be written (the state folder may be the problem).
+
+    Why a file: the user sees one line naming the error and this path, not 100 lines (issue 10); the
+    traceback is still there to attach to a bug report.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    text = "".join(traceback.format_exception(error))
+    candidates = [folder] if folder is not None else []
+    candidates.append(Path(tempfile.gettempdir()))
+    for where in candidates:
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            path = where / f"crash-{stamp}.log"
+            n = 1
+            while path.exists():
+                n += 1
+                path = where / f"crash-{stamp}-{n}.log"
+            atomic_write(path, text.encode("utf-8", "backslashreplace"), fsync=False)
+            return path
+        except OSError:
+            continue
+    raise OSError("no folder to write a crash log in")
 
 
 def read_failures(path: Path) -> list[Failure]:

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..atomic import is_temp_name
-from ..layout import MAX_NAME_BYTES, NoSuchFileError, file_name, relative_path, safe_component
+from ..layout import NoSuchFileError, file_name, is_plain_name, relative_path, safe_component
 from ..lock import STATE_DIR
 from ..models import Neuron, Version
 from .catalogue import (
@@ -546,10 +546,6 @@ def _folder(archive: str) -> str:
     return safe_component(archive.lower())
 
 
-#: A name :func:`~neuromorpho_fetch.layout.safe_component` returns unchanged (the common case).
-_PLAIN = re.compile(r"[^./\\%\x00-\x1f\x7f][^/\\%\x00-\x1f\x7f]*")
-
-
 def _relative(neuron: Neuron, version: Version) -> str | None:
     """``relative_path(neuron, version)`` as text, ``None`` when the version cannot exist.
 
@@ -560,7 +556,7 @@ def _relative(neuron: Neuron, version: Version) -> str | None:
         name = file_name(neuron, version)
     except NoSuchFileError:
         return None
-    if _PLAIN.fullmatch(name) and len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+    if is_plain_name(name):
         return f"{_folder(neuron.archive)}/{version.value}/{name}"
     return relative_path(neuron, version).as_posix()
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from ..client import NeuroMorpho
-from ..config import ClientConfig, RetryPolicy, Timeouts
+from ..config import ClientConfig, RetryPolicy, Timeouts, check_seconds
 from ..errors import UsageError
 from ..models import Version
+from ..query import Query
 
 if TYPE_CHECKING:
     from ..retry import RetryEvent
@@ -39,6 +40,10 @@ class ClientShorthands(TypedDict, total=False):
     ca_file: str | None
     insecure: bool | None
     user_agent: str | None
+    lowest_speed: float | None
+    speed_time: float | None
+    max_file_size: int | None
+    tls: str | None
 
 
 def client_config(base: ClientConfig | None = None, **flags: Unpack[ClientShorthands]) -> ClientConfig:
@@ -52,7 +57,17 @@ def client_config(base: ClientConfig | None = None, **flags: Unpack[ClientShorth
     retry_after_max = flags.get("retry_after_max")
     changes: dict[str, Any] = {
         name: value
-        for name in ("concurrency", "rate", "ca_file", "insecure", "user_agent")
+        for name in (
+            "concurrency",
+            "rate",
+            "ca_file",
+            "insecure",
+            "user_agent",
+            "lowest_speed",
+            "speed_time",
+            "max_file_size",
+            "tls",
+        )
         if (value := flags.get(name)) is not None
     }
     if base_url is not None:
@@ -106,6 +121,7 @@ class MirrorOptions:
     max_duration: float | None
     cool_down: float
     queue_size: int | None
+    rebuild_state: bool
 
     def __init__(
         self,
@@ -126,6 +142,7 @@ class MirrorOptions:
         max_duration: float | None = None,
         cool_down: float = 30.0,
         queue_size: int | None = None,
+        rebuild_state: bool = False,
         **client: Unpack[ClientShorthands],
     ) -> None:
         cfg = client_config(config, **client)
@@ -147,6 +164,7 @@ class MirrorOptions:
             "max_duration": max_duration,
             "cool_down": cool_down,
             "queue_size": queue_size,
+            "rebuild_state": rebuild_state,
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -164,14 +182,19 @@ class MirrorOptions:
             raise UsageError(
                 "say what to mirror: --archive NAME, --all, --query field:value or --retry-failed"
             )
+        if self.query:
+            Query.parse(self.query)  # a malformed term (or an OR) is refused before anything starts
         if self.limit is not None and self.limit < 1:
             raise UsageError(f"--limit must be >= 1, got {self.limit}")
         if not self.versions:
             raise UsageError("no file versions selected")
-        if self.max_duration is not None and self.max_duration <= 0:
-            raise UsageError("--max-duration must be > 0")
-        if self.cool_down < 0:
-            raise UsageError("--cool-down must be >= 0 seconds")
+        if self.max_duration is not None:
+            check_seconds(self.max_duration, "--max-duration")
+        check_seconds(self.cool_down, "--cool-down", zero_ok=True)
+        if self.rebuild_state and self.dry_run:
+            raise UsageError("--rebuild-state writes a new state store: it cannot be used with --dry-run")
+        if self.queue_size is not None and not 1 <= self.queue_size <= 1_000_000:
+            raise UsageError(f"queue_size must be 1..1000000, got {self.queue_size}")
 
     # -- read-through views of the client config (the old attribute names) -----------------------
 
@@ -252,4 +275,4 @@ def parse_duration(text: str) -> float:
         pos = match.end()
     if not cleaned or pos != len(cleaned) or total <= 0:
         raise UsageError(f"--max-duration: cannot read {text!r}; write e.g. 7h, 30m, 90s or 1h30m")
-    return total
+    return check_seconds(total, "--max-duration")

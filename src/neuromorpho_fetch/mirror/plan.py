@@ -32,6 +32,7 @@ class Action(enum.Enum):
     ADOPT = "adopt"  # present under its final name but not recorded: a run died after the rename
     VERIFY = "verify"  # --verify: re-hash against the record, then ask again with the hash
     REVALIDATE = "revalidate"  # --refresh: conditional request with the recorded ETag/Last-Modified
+    CHECK = "check"  # --verify on a file never checked against the server: fetch it and compare
 
 
 def plan_file(
@@ -49,6 +50,12 @@ def plan_file(
     (the state store commits in batches). This is what makes "no completed file fetched twice" hold
     across ``kill -9``. ``sha256`` is the file's hash when it has been read (``--verify``'s second
     question): a hash other than the recorded one means the file is damaged.
+
+    What each mode trusts: a plain run, the size; ``--verify``, the hash in the state store, and for a
+    row never checked against the server (adopted from the tree: ``verified`` false) the server's
+    bytes (``CHECK``: fetched and compared; an adopted file has no validators of its own, and a
+    conditional request would only say whether the *server's* file changed, not whether ours is
+    right); ``--refresh``, the server's validators.
     """
     if local_size is None:
         return Action.FETCH
@@ -60,6 +67,8 @@ def plan_file(
         return Action.VERIFY
     if sha256 is not None and sha256 != row.sha256:
         return Action.FETCH
+    if sha256 is not None and not row.verified:
+        return Action.CHECK
     if refresh:
         return Action.REVALIDATE
     return Action.SKIP
@@ -77,6 +86,7 @@ class FileJob:
     action: Action = Action.FETCH
     row: FileRow | None = None
     local_size: int | None = None  # size on disk when planned; None = no file there
+    local_sha256: str | None = None  # the local file's hash, when CHECK compares it with the server's
 
     @property
     def check_swc(self) -> bool:

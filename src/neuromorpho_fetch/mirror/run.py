@@ -25,21 +25,21 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from ..atomic import AtomicFile
+from ..atomic import AtomicFile, temp_path
 from ..client import NeuroMorpho
 from ..config import ClientConfig
-from ..errors import NeuroMorphoError, OutputDirError, UsageError
+from ..errors import NeuroMorphoError, OutputDirError, StateCorruptError, UsageError
 from ..layout import safe_component, safe_target
 from ..lock import STATE_DIR, DirLock
 from ..models import Neuron
 from ..progress import ProgressEvent
-from ..report import Failure, MirrorReport, read_failures, write_json_atomic
-from ..state import STATE_FILE, AsyncStateStore, FileRow, StateStore
+from ..report import Failure, MirrorReport, read_failures, write_crash_log, write_json_atomic
+from ..state import STATE_FILE, AsyncStateStore, FileRow, StateStore, set_aside
 from . import listing
 from .dataset_hook import DatasetHook
 from .options import MirrorOptions
@@ -47,7 +47,7 @@ from .plan import Action, FileJob, PlanDisk, file_jobs, plan_file, sweep_temp_fi
 from .tally import Tally
 from .transfer import Job, MorphJob, Transfer, disk
 
-__all__ = ["LAST_REPORT", "mirror"]
+__all__ = ["DEADLINE_GRACE_MAX", "LAST_REPORT", "deadline_grace", "mirror"]
 
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
@@ -55,6 +55,19 @@ log = logging.getLogger("neuromorpho_fetch.mirror")
 LAST_REPORT = "last-report.json"
 
 Source = Callable[[asyncio.Queue[Job | None]], Awaitable[None]]
+
+#: The longest grace ``--max-duration`` gives files still in flight before they are cancelled.
+DEADLINE_GRACE_MAX = 10.0
+
+
+def deadline_grace(max_duration: float) -> float:
+    """Grace after ``--max-duration`` for files in flight: ``min(10 s, max_duration / 10)``.
+
+    Issue 10: ``--max-duration 10s`` was still running at 60 s, because a file in flight was waited
+    for however slowly it came. A tenth of the budget lets an ordinary file that is nearly done land
+    (most take well under a second) without letting one trickling file hold the run hostage.
+    """
+    return min(DEADLINE_GRACE_MAX, max_duration / 10)
 
 
 class _Run:
@@ -97,6 +110,7 @@ class _Run:
             async with contextlib.AsyncExitStack() as stack:
                 if client is not None:
                     self.config = _shared_config(opts.config, client.config)
+                _warn_plain_http(self.config.base_url)
                 if opts.report_path is not None:
                     await asyncio.to_thread(_check_report_path, opts.report_path)
                 retry_items = None
@@ -106,9 +120,12 @@ class _Run:
                     store = await asyncio.to_thread(self._open_read_only)
                 else:
                     await asyncio.to_thread(stack.enter_context, DirLock(self.out))
-                    # Entered before the state store, so it runs after the store is closed, with the lock held.
+                    # A store that cannot be opened (damaged, disk full) ends the run before it began:
+                    # opened first, so the dataset step is not entered and says nothing about it.
+                    store = await asyncio.to_thread(self._open_store)
+                    # Pushed before the state store's exit, so it runs after the store is closed, with
+                    # the lock held.
                     stack.push_async_exit(self.dataset.exit)
-                    store = await asyncio.to_thread(StateStore, self.out / STATE_DIR / STATE_FILE)
                 if store is not None:
                     self.state = AsyncStateStore(store)
                     stack.push(self._state_exit)
@@ -118,6 +135,7 @@ class _Run:
                 if client is None:
                     client = await stack.enter_async_context(NeuroMorpho(config=self.config))
                 stack.enter_context(client.transport.retry_listener(self.tally.retry))
+                self.report.tls = client.transport.tls_hosts  # live: filled as hosts are met
                 self.transfer = Transfer(
                     self.out,
                     self.state,
@@ -133,9 +151,15 @@ class _Run:
             raise
         except BaseException as exc:
             error = _first_error(exc)
-            self.usage_error = isinstance(error, UsageError)
+            # A usage error means nothing ran, so no report; a store found damaged mid-run is one too
+            # (its way out is a flag) but the run had started, so its report is written.
+            self.usage_error = isinstance(error, UsageError) and not (
+                isinstance(error, StateCorruptError) and self.state is not None
+            )
             if isinstance(error, NeuroMorphoError):
                 self.report.error = str(error)
+            elif isinstance(error, Exception):
+                self._crashed(error)
             if error is not exc:
                 raise error from exc
             raise
@@ -143,6 +167,33 @@ class _Run:
             self._write_report()
             self.tally.emit_finished()
         return self.report
+
+    def _crashed(self, error: Exception) -> None:
+        """An unexpected error (a bug): its traceback to a crash log, and the report says so (issue 10:
+        the report of a crashed run said ``"exit_code": 0, "error": null``)."""
+        self.report.internal_error = True
+        self.report.error = f"internal error: {type(error).__name__}: {error}"
+        try:
+            self.report.crash_log = str(write_crash_log(self.out / STATE_DIR, error))
+        except OSError as exc:
+            log.error("cannot write a crash log: %s", exc)
+
+    def _open_store(self) -> StateStore:
+        """The state store; with ``--rebuild-state`` a damaged one is set aside and a new one started
+        (its files are then adopted from the tree, as unverified). A healthy store is kept."""
+        db = self.out / STATE_DIR / STATE_FILE
+        try:
+            return StateStore(db)
+        except StateCorruptError:
+            if not self.options.rebuild_state:
+                raise
+        aside = set_aside(db)
+        log.warning(
+            "state store was damaged: moved to %s; rebuilding it from the files on disk (recorded as "
+            "unverified: --verify checks them against the server)",
+            aside,
+        )
+        return StateStore(db)
 
     def _open_read_only(self) -> StateStore | None:
         db = self.out / STATE_DIR / STATE_FILE
@@ -155,6 +206,30 @@ class _Run:
             return None
 
     async def _passes(self, client: NeuroMorpho, retry_items: list[Failure] | None) -> None:
+        """Both passes under the hard bound: at ``--max-duration`` nothing new starts (``admit``); a
+        grace later (:func:`deadline_grace`) whatever is still running, listing included, is cancelled
+        with the same cleanup as Ctrl-C (temp files removed, renamed files recorded), and the files it
+        held are reported as not started."""
+        scope = asyncio.timeout(None)
+        if self.deadline is not None and self.options.max_duration is not None:
+            grace = deadline_grace(self.options.max_duration)
+            scope = asyncio.timeout(max(0.0, self.deadline - self.clock()) + grace)
+        try:
+            async with scope:
+                await self._passes_unbounded(client, retry_items)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            self.report.stopped_by_deadline = True
+            log.warning(
+                "--max-duration is up: %d files in flight were cancelled after a %.1fs grace; "
+                "re-run the same command to continue",
+                len(self.transfer.in_flight) if self.transfer is not None else 0,
+                deadline_grace(self.options.max_duration or 0.0),
+            )
+            await disk(self._publish_writers)
+
+    async def _passes_unbounded(self, client: NeuroMorpho, retry_items: list[Failure] | None) -> None:
         async with asyncio.TaskGroup() as tg:
             flusher = (
                 tg.create_task(self.state.flusher()) if self.state and not self.options.dry_run else None
@@ -195,7 +270,9 @@ class _Run:
             wait = max(0.0, min(wait, self.deadline - self.clock()))
         if not self.past_deadline():
             msg = f"{len(jobs)} files failed; trying them once more in {wait:.0f}s"
-            log.info("%s", msg)
+            # Said once: the CLI's progress display logs a phase itself (it was logged twice).
+            if self.tally.progress is None:
+                log.info("%s", msg)
             self.tally.emit("phase", message=msg)
             await asyncio.sleep(wait)
         for job in jobs:
@@ -227,10 +304,19 @@ class _Run:
             listed=lambda: self.report.neurons,
             plan=plan,
             complete=self.listing_complete.update,
+            failed=self._listing_failed,
         )
         self.report.listing_done = True
+        if queried and self.report.neurons == 0:
+            log.warning("the query matched no neurons: nothing to download (check --query)")
         self.tally.emit("listed")
         self.tally.emit("planned")  # the files bar now shows the exact total
+
+    def _listing_failed(self, selection: listing.Selection, error: NeuroMorphoError) -> None:
+        """A selection's listing ended early (issue 10 items 3, 5): what it listed is fetched, the
+        error is reported and the exit code is 1, so it never looks like a smaller archive."""
+        log.error("listing %s ended early: %s", selection.label, error)
+        self.report.listing_errors.append(f"{selection.label}: {error}")
 
     async def _plan(self, neurons: list[Neuron], queue: asyncio.Queue[Job | None]) -> None:
         """Plan a batch: write metadata, look rows up, stat files, then admit what needs work."""
@@ -383,13 +469,18 @@ class _Run:
         self.tally.finish()
         if self.usage_error:
             return
-        paths = [] if self.options.dry_run else [self.out / STATE_DIR / LAST_REPORT]
         if self.options.report_path is not None:
-            paths.append(self.options.report_path)
-        data = self.report.to_json()
-        for path in paths:
             try:
-                write_json_atomic(path, data)
+                write_json_atomic(self.options.report_path, self.report.to_json())
+            except OSError as exc:
+                # Checked before the run; failing now (disk full, folder gone) fails the run.
+                why = f"cannot write --report {str(self.options.report_path)!r}: {exc.strerror or exc}"
+                log.error("%s", why)
+                self.report.error = self.report.error or why
+        if not self.options.dry_run:
+            path = self.out / STATE_DIR / LAST_REPORT
+            try:
+                write_json_atomic(path, self.report.to_json())
             except OSError as exc:
                 log.error("cannot write report %s: %s", path, exc.strerror or exc)
 
@@ -412,6 +503,16 @@ def _shared_config(asked: ClientConfig, client: ClientConfig) -> ClientConfig:
     return client
 
 
+def _warn_plain_http(base_url: str) -> None:
+    """One line when the server is plain http:// beyond this machine: bytes can be altered on the way
+    and nothing would notice (the hashes are taken of what arrived). Loopback (the emulator, a local
+    proxy) is not warned about."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "http" and host != "localhost" and not host.startswith("127.") and host != "::1":
+        log.warning("--base-url %s is plain http: transfers are not encrypted or authenticated", base_url)
+
+
 def _check_report_path(path: Path) -> None:
     """Refuse an unwritable ``--report`` before the run, not after a night of downloads."""
     try:
@@ -420,8 +521,18 @@ def _check_report_path(path: Path) -> None:
         raise UsageError(
             f"--report {str(path)!r}: cannot create its folder ({exc.strerror or exc})"
         ) from None
-    if path.is_dir() or not os.access(path.parent, os.W_OK):
-        raise UsageError(f"--report {str(path)!r} cannot be written; choose another path")
+    if path.is_dir():
+        raise UsageError(f"--report {str(path)!r} is a folder; give a file path")
+    # Try, rather than ask os.access: root is "allowed" everywhere, yet a read-only mount or /proc
+    # still refuses (issue 10: the check passed, the run went on, the report was lost, exit 0).
+    probe = temp_path(path)
+    try:
+        probe.open("xb").close()
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"--report {str(path)!r} cannot be written ({exc.strerror or exc}); choose another path"
+        ) from None
 
 
 def _first_error(exc: BaseException) -> BaseException:

@@ -85,4 +85,9 @@ class Tally:
         r.elapsed_s = self.clock() - self.started
         r.failures = sorted(self.failures.values(), key=lambda f: (f.archive, f.path, f.url))
         r.failed = len(r.failures)
+        # Every planned file is in exactly one count. A file queued or in flight when the run ended
+        # early (deadline, full disk, Ctrl-C, an error) was neither downloaded, skipped nor failed: it
+        # is not started (finished nothing). Derived, not counted, so no path can forget it.
+        files_failed = sum(1 for f in r.failures if f.version != "morphometry")
+        r.not_started = max(0, r.files - r.downloaded - r.skipped - files_failed)
         return r

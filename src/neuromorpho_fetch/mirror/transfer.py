@@ -134,6 +134,14 @@ class Transfer:
             self.tally.skipped(job.path)
             return
         self.record(job, result.size, result.sha256, result.etag, result.last_modified)
+        if job.action is Action.CHECK and result.sha256 != job.local_sha256:
+            log.warning(
+                "damaged: %s (sha256 %s, the server's %s); replaced with the server's bytes",
+                job.path,
+                (job.local_sha256 or "?")[:12],
+                result.sha256[:12],
+            )
+            self.tally.report.damaged.append(job.path)
         self.tally.downloaded(job.path, result.size)
 
     async def _settle_on_disk(self, job: FileJob, target: Path) -> bool:
@@ -152,7 +160,10 @@ class Transfer:
             # Keep the validators when the bytes are the ones recorded (a run killed mid-refresh).
             etag = recorded.etag if recorded is not None else None
             modified = recorded.last_modified if recorded is not None else None
-            self.record(job, size, digest, etag, modified)
+            # Only the bytes a download checked are "verified"; a file found on disk is not (issue
+            # 10: a file damaged in place, with the store lost, was adopted as the truth).
+            verified = recorded.verified if recorded is not None else False
+            self.record(job, size, digest, etag, modified, verified=verified)
             self.tally.report.adopted += 1
             self.tally.skipped(job.path)
             return True
@@ -160,6 +171,8 @@ class Transfer:
         if job.action is Action.SKIP:
             self.tally.skipped(job.path)
             return True
+        if job.action is Action.CHECK:
+            job.local_sha256 = digest  # compared with the server's bytes when they arrive
         if job.action is Action.FETCH:
             log.warning(
                 "damaged: %s (sha256 %s, recorded %s); fetching again",
@@ -189,7 +202,14 @@ class Transfer:
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def record(
-        self, job: FileJob, size: int, digest: str, etag: str | None, last_modified: str | None
+        self,
+        job: FileJob,
+        size: int,
+        digest: str,
+        etag: str | None,
+        last_modified: str | None,
+        *,
+        verified: bool = True,
     ) -> None:
         if self.state is not None:
             self.state.complete(
@@ -202,6 +222,7 @@ class Transfer:
                 sha256=digest,
                 etag=etag,
                 last_modified=last_modified,
+                verified=verified,
             )
 
     def failed(self, job: FileJob, exc: NeuroMorphoError) -> None:
