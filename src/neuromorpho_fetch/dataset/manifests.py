@@ -126,9 +126,10 @@ def write_folder_manifest(conn: sqlite3.Connection, root: Path, folder: str) -> 
     ).fetchall()
     present: list[tuple[str, str]] = []
     missing: list[tuple[str]] = []
+    on_disk = _file_names(target_dir)  # one listing, not a stat per row (5,000 stats: ~0.1 s of a run's end)
     for path, digest in rows:
         name = path.rsplit("/", 1)[1]
-        if (target_dir / name).is_file():
+        if name in on_disk:
             present.append((name, digest))
         else:
             missing.append((path,))
@@ -147,6 +148,15 @@ def write_folder_manifest(conn: sqlite3.Connection, root: Path, folder: str) -> 
         pass
     atomic_write(target, body)
     return True
+
+
+def _file_names(folder: Path) -> set[str]:
+    """Names of the regular files in ``folder`` (empty when it cannot be listed)."""
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name for e in entries if e.is_file()}
+    except OSError:
+        return set()
 
 
 def _encoded(lines: Iterable[str]) -> Iterator[bytes]:
