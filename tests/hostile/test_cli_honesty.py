@@ -10,6 +10,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from neuromorpho_fetch.emulator import Emulator, EmulatorConfig, HostileConfig, serve_in_thread
+from neuromorpho_fetch.report import write_crash_log
 
 from .conftest import (
     ARCHIVE,
@@ -74,6 +76,7 @@ def test_a_crash_is_one_line_exit_3_and_the_report_says_so(plain: Emulator, tmp_
         assert data["crash_log"] == str(crash_log)
 
 
+@pytest.mark.timeout(60)
 def test_max_duration_is_a_hard_bound_on_a_trickling_server(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,11 +98,6 @@ def test_max_duration_is_a_hard_bound_on_a_trickling_server(
     assert_counts_add_up(data)
     assert part_files(out) == []
     assert "stopped by --max-duration" in result.out
-
-
-test_max_duration_is_a_hard_bound_on_a_trickling_server = pytest.mark.timeout(60)(
-    test_max_duration_is_a_hard_bound_on_a_trickling_server
-)
 
 
 @contextlib.contextmanager
@@ -180,3 +178,18 @@ def test_report_json_equals_the_process_outcome(
     assert data["exit_code"] == result.code == 0
     assert json.loads((tmp_path / "out" / ".neuromorpho-fetch" / "last-report.json").read_text()) == data
     assert_counts_add_up(data)
+
+
+def test_a_crash_log_falls_back_to_the_temp_folder(tmp_path: Path) -> None:
+    """The state folder may be the problem: the traceback then goes to the system's temp folder."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    try:
+        raise RuntimeError("injected bug")
+    except RuntimeError as exc:
+        path = write_crash_log(blocker / ".neuromorpho-fetch", exc)
+    try:
+        assert path.parent == Path(tempfile.gettempdir())
+        assert "RuntimeError: injected bug" in path.read_text()
+    finally:
+        path.unlink()
