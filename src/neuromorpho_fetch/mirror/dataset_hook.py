@@ -57,10 +57,16 @@ COUNTS_TIMEOUT = 30.0
 SEED_BATCH = 2000
 
 
-def manifest_rows(out: Path) -> list[tuple[str, str, int]]:
-    """``(path, sha256, size on disk)`` of every file a manifest under ``out`` lists and the disk holds
-    (blocking). A listed file that is missing is left out: with no row and no file it is fetched."""
-    rows: list[tuple[str, str, int]] = []
+def manifest_rows(out: Path) -> list[tuple[str, str, int, bool]]:
+    """``(path, sha256, size on disk, verified)`` of every file a manifest under ``out`` lists and the disk
+    holds (blocking). A listed file that is missing is left out: with no row and no file it is fetched.
+
+    ``verified`` is the catalogue's word for that path and hash (checked against the server's bytes when
+    it was fetched), false when the catalogue does not say so: a manifest alone proves what the bytes
+    were, not that the server sent them.
+    """
+    checked = _verified_in_catalogue(out)
+    rows: list[tuple[str, str, int, bool]] = []
     for folder in manifest_folders(out):
         rel = folder.relative_to(out).as_posix()
         try:
@@ -73,23 +79,34 @@ def manifest_rows(out: Path) -> list[tuple[str, str, int]]:
                 size = (folder / name).stat().st_size
             except OSError:
                 continue
-            rows.append((f"{rel}/{name}", digest, size))
+            path = f"{rel}/{name}"
+            rows.append((path, digest, size, (path, digest) in checked))
     return rows
+
+
+def _verified_in_catalogue(out: Path) -> set[tuple[str, str]]:
+    """``(path, sha256)`` of the catalogue's files whose hash was checked against the server."""
+    return {(p, h) for p, h in _query_catalogue(out, "SELECT path, sha256 FROM files WHERE verified = 1")}
 
 
 def catalogue_built(out: Path) -> bool:
     """Whether ``catalogue.sqlite`` exists and a first build committed (``meta.schema_version``)."""
+    return bool(_query_catalogue(out, "SELECT value FROM meta WHERE key='schema_version'"))
+
+
+def _query_catalogue(out: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` on the catalogue opened read-only; none when it is missing or unreadable."""
     path = out / CATALOGUE_FILE
     if not path.is_file():
-        return False
+        return []
     try:
         conn = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)
     except sqlite3.Error:
-        return False
+        return []
     try:
-        return conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is not None
+        return conn.execute(sql).fetchall()
     except sqlite3.Error:
-        return False
+        return []
     finally:
         conn.close()
 
@@ -128,7 +145,8 @@ class DatasetHook:
 
         Returns how many rows were seeded. Each row has the manifest's hash and the size on disk (a
         byte changed in place keeps the size; the hash finds it), no URL or validators (the worker's
-        record of the file replaces them), and is unverified: only a body read from the server is.
+        record of the file replaces them), and is verified only when the catalogue says that hash was
+        checked against the server (otherwise ``--verify`` checks it against the server's bytes).
         """
         if not self.options.verify or not self.active:
             return 0
@@ -139,10 +157,19 @@ class DatasetHook:
         if not rows:
             return 0
         for i in range(0, len(rows), SEED_BATCH):
-            for path, digest, size in rows[i : i + SEED_BATCH]:
+            for path, digest, size, verified in rows[i : i + SEED_BATCH]:
                 archive, version, _ = path.split("/")
                 state.complete(
-                    path, "", archive, "", version, size=size, sha256=digest, etag=None, last_modified=None
+                    path,
+                    "",
+                    archive,
+                    "",
+                    version,
+                    size=size,
+                    sha256=digest,
+                    etag=None,
+                    last_modified=None,
+                    verified=verified,
                 )
             await state.flush()
         log.info(
