@@ -202,7 +202,7 @@ class DatasetHook:
         """Finalize after a run that ended normally (also with failed files or a deadline stop)."""
         if exc_type is not None or not self.active:
             if exc_type is not None and self.active:
-                log.info("catalogue and manifests not updated (the run did not finish); the next run will")
+                log.debug("catalogue and manifests not updated (the run did not finish); the next run will")
             return False
         await self.finalize()
         return False
