@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from neuromorpho_fetch.swc import SwcChecker, check_swc, looks_like_html
+from neuromorpho_fetch.swc import EXACT_HEAD, SwcChecker, check_swc, looks_like_html
 
 CNIC = (
     b"# Original file cnic_001.swc edited using StdSwc version 1.31 on 9/25/13.\n"
@@ -72,3 +74,43 @@ def test_looks_like_html() -> None:
     assert looks_like_html(b"\n <!DOCTYPE html>")
     assert not looks_like_html(b"<?xml version='1.0'?><morph/>")
     assert not looks_like_html(b"# <html> in a comment\n")
+
+
+#: Sample lines well past the exact head, so the middle of the body takes the fast scan.
+_LONG = CNIC + b"".join(b"%d 3 1.25 -2.5 3.75 0.5 %d\n" % (i, i - 1) for i in range(5, 6000))
+
+
+def _streamed(body: bytes, size: int) -> str | None:
+    checker = SwcChecker()
+    for i in range(0, len(body), size):
+        checker.feed(body[i : i + size])
+    return checker.finish()
+
+
+def test_a_long_clean_body_passes_in_any_chunking() -> None:
+    assert len(_LONG) > 2 * EXACT_HEAD
+    for size in (1000, 8192, 65536, len(_LONG)):
+        assert _streamed(_LONG, size) is None, size
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    where=st.floats(min_value=0.0, max_value=1.0),
+    bad=st.sampled_from([b"<html><body>502 Bad Gateway</body></html>", b"\x00\x01\x02", b"5 3 1 2 x 4 1"]),
+    size=st.sampled_from([4096, 16384, 65536]),
+)
+def test_garbage_anywhere_in_a_long_body_is_caught(where: float, bad: bytes, size: int) -> None:
+    """Past the exact head a block with any byte but numbers and blanks still gets the exact check."""
+    cut = _LONG.index(b"\n", int(where * (len(_LONG) - 1))) + 1 if where < 1 else len(_LONG)
+    body = _LONG[:cut] + bad + b"\n" + _LONG[cut:]
+    assert _streamed(body, size) is not None
+
+
+@pytest.mark.parametrize("size", [4096, 65536])
+def test_the_last_line_is_checked_exactly_after_the_scan(size: int) -> None:
+    assert _streamed(_LONG + b"6000 3 1.0 2.0\n", size) is not None  # too few columns, ends in newline
+    assert _streamed(_LONG + b"6000 3 1.0 2.0", size) is not None  # cut mid-line
+
+
+def test_a_comment_past_the_head_is_still_accepted() -> None:
+    assert _streamed(_LONG + b"# a trailing comment\n" + _LONG[len(CNIC) :], 16384) is None
