@@ -86,6 +86,16 @@ class SwcChecker:
 
     def _check(self, block: bytes, *, exact: bool = False) -> None:
         """``block`` holds whole lines, each ending in ``\\n``; past the head, clean ones are scanned."""
+        head_left = EXACT_HEAD - self._exact_bytes
+        if not exact and 0 < head_left < len(block):
+            # One chunk often holds a whole body (aiohttp hands over what is buffered, up to 1 MiB):
+            # split it at the first line end past the head, so only the head gets the exact check.
+            cut = block.find(b"\n", head_left) + 1
+            if 0 < cut < len(block):
+                self._check(block[:cut], exact=True)
+                if self.error is None:
+                    self._check(block[cut:])
+                return
         if (
             not exact
             and self._data_lines

@@ -114,3 +114,11 @@ def test_the_last_line_is_checked_exactly_after_the_scan(size: int) -> None:
 
 def test_a_comment_past_the_head_is_still_accepted() -> None:
     assert _streamed(_LONG + b"# a trailing comment\n" + _LONG[len(CNIC) :], 16384) is None
+
+
+def test_a_whole_body_in_one_chunk_still_gets_the_scan_and_its_exact_parts() -> None:
+    """aiohttp often hands over a whole body at once: the head and last line stay exact."""
+    assert _streamed(_LONG, len(_LONG)) is None
+    assert _streamed(b"5 3 1 2\n" + _LONG, len(_LONG) + 8) is not None  # bad line in the head
+    assert _streamed(_LONG + b"<html>\n", len(_LONG) + 7) is not None  # garbage past the head
+    assert _streamed(_LONG + b"1 2 3\n", len(_LONG) + 6) is not None  # short last line
