@@ -417,20 +417,31 @@ class _Routes:
         return _json({"Neuron Fields": list(FIELDS)})
 
     async def field_values(self, request: web.Request) -> web.Response:
+        return self._values_page(request, self.cat.field_values)
+
+    async def partition(self, request: web.Request) -> web.Response:
+        return self._partition(request, self.cat.partition, empty=self.config.empty_selects)
+
+    def _values_page(self, request: web.Request, lookup: Callable[[str], Any]) -> web.Response:
+        """``fields/{field}`` of neurons or literature: all values on one page, 400 for a bad field."""
         field = request.match_info["field"]
         try:
-            values = self.cat.field_values(field)
+            values = lookup(field)
         except KeyError:
             return spring_error(400, f"Unknown field: {field}", request.path)
         return self._field_page(request, field, values)
 
-    async def partition(self, request: web.Request) -> web.Response:
+    @staticmethod
+    def _partition(
+        request: web.Request, lookup: Callable[[str], Any], *, empty: bool = False
+    ) -> web.Response:
+        """``partition/{field}`` of neurons or literature: value -> count, 400 for a bad field."""
         field = request.match_info["field"]
         try:
-            counts = self.cat.partition(field)
+            counts = lookup(field)
         except KeyError:
             return spring_error(400, f"Unknown field: {field}", request.path)
-        return _json({"fields": {} if self.config.empty_selects else counts})
+        return _json({"fields": {} if empty else dict(counts)})
 
     async def morphometry_by_id(self, request: web.Request) -> web.Response:
         return self._by_id(request, self.cat.morphometry, "morphometry")
@@ -474,20 +485,10 @@ class _Routes:
         return _json({"Literature Fields": list(literature.FIELDS)})
 
     async def literature_field_values(self, request: web.Request) -> web.Response:
-        field = request.match_info["field"]
-        try:
-            values = self.lit.field_values(field)
-        except KeyError:
-            return spring_error(400, f"Unknown field: {field}", request.path)
-        return self._field_page(request, field, values)
+        return self._values_page(request, self.lit.field_values)
 
     async def literature_partition(self, request: web.Request) -> web.Response:
-        field = request.match_info["field"]
-        try:
-            counts = self.lit.partition(field)
-        except KeyError:
-            return spring_error(400, f"Unknown field: {field}", request.path)
-        return _json({"fields": dict(counts)})
+        return self._partition(request, self.lit.partition)
 
     async def api_fallback(self, request: web.Request) -> web.Response:
         """Anything no route took: Spring's 404 for a GET, its 405 for other methods (reference A6)."""
