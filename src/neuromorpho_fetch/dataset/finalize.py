@@ -38,6 +38,7 @@ from .catalogue import (
     FIELD_COLUMNS,
     LIST_FIELDS,
     MORPHOMETRY_COLUMNS,
+    SCHEMA_VERSION,
     connect,
     transaction,
 )
@@ -217,7 +218,7 @@ def _update(
 ) -> DatasetSummary:
     now = time.time()
     with transaction(conn):
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '1')")
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         if created:
             import_changes(conn, root)
         run = int(
@@ -324,7 +325,7 @@ def _facts(files: Iterable[FileFact]) -> Iterator[tuple[Any, ...]]:
 def _folders(root: Path, archives: Iterable[str] | None) -> list[str]:
     """Archive folders to read: those of ``archives``, or every folder holding a ``metadata.jsonl``."""
     if archives is not None:
-        return sorted({safe_component(a.lower()) for a in archives})
+        return sorted({_folder(a) for a in archives})
     found = []
     with os.scandir(root) as entries:
         for entry in entries:
@@ -333,7 +334,10 @@ def _folders(root: Path, archives: Iterable[str] | None) -> list[str]:
     return sorted(found)
 
 
-_STORED = "neuron_id, record, gone_upstream, archive, neuron_name"
+_STORED = "neuron_id, record, gone_upstream, archive, neuron_name, changed_run"
+#: A stored row as :data:`_STORED` reads it, without the id: ``(record, gone_upstream, archive,
+#: neuron_name, changed_run)``.
+_Stored = tuple[str, int, str, str, int]
 _ID = re.compile(r'"neuron_id"\s*:\s*(\d+)')
 
 
@@ -359,22 +363,17 @@ def _line_batches(path: Path) -> Iterator[list[str]]:
 
 def _batches(path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """``(line, record)`` pairs in batches; undecodable lines come through with an empty record."""
-    batch: list[tuple[str, dict[str, Any]]] = []
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.rstrip("\n")
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = {}
-            batch.append((line, record if isinstance(record, dict) else {}))
-            if len(batch) >= BATCH:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
+    for lines in _line_batches(path):
+        yield [(line, _object(line)) for line in lines]
+
+
+def _object(line: str) -> dict[str, Any]:
+    """The JSON object on ``line``; empty when it is not one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 class _RecordJob:
@@ -410,7 +409,10 @@ class _RecordJob:
         fast = not self.scan_tree and not self.versions.get(folder)
         for lines in _line_batches(path):
             neurons: dict[int, tuple[str, Neuron]] = {}
-            for line in self._skip_unchanged(lines) if fast else lines:
+            stored: dict[int, _Stored | None] = {}
+            if fast:
+                lines, stored = self._skip_unchanged(lines)
+            for line in lines:
                 try:
                     record = json.loads(line)
                     if not isinstance(record, dict):
@@ -422,25 +424,30 @@ class _RecordJob:
                 neurons[neuron.id] = (line, neuron)
                 self.archives.add(neuron.archive)
             if neurons:
-                self._apply(neurons)
+                self._apply(neurons, stored)
         self._uncovered = set()
         if self.skipped:
             log.warning("catalogue: %d lines of %s are not neuron records", self.skipped, path)
 
-    def _skip_unchanged(self, lines: list[str]) -> list[str]:
-        """Lines identical to the stored record count as seen and are dropped; the rest are returned.
+    def _stored(self, ids: list[int]) -> dict[int, _Stored | None]:
+        """The stored row of each of ``ids``, ``None`` for an id not held (one ``IN (...)`` lookup)."""
+        found: dict[int, _Stored | None] = dict.fromkeys(ids)
+        if ids:
+            marks = ",".join("?" * len(ids))
+            sql = f"SELECT {_STORED} FROM neurons WHERE neuron_id IN ({marks})"
+            found.update((row[0], row[1:]) for row in self.conn.execute(sql, ids))
+        return found
+
+    def _skip_unchanged(self, lines: list[str]) -> tuple[list[str], dict[int, _Stored | None]]:
+        """Lines identical to the stored record count as seen and are dropped; returns the rest, and the
+        stored rows looked up (so :meth:`_apply` queries only the ids a guess missed).
 
         Measured: parsing every line cost a re-run over 5,000 unchanged records most of its time. The
         id is read with a regular expression; a wrong guess is harmless, because a line is skipped only
         when it equals, byte for byte, the line stored under that id.
         """
         keyed = [(_line_id(line), line) for line in lines]
-        ids = [nid for nid, _ in keyed if nid is not None]
-        stored: dict[int, tuple[str, int, str, str]] = {}
-        if ids:
-            marks = ",".join("?" * len(ids))
-            sql = f"SELECT {_STORED} FROM neurons WHERE neuron_id IN ({marks})"
-            stored = {row[0]: row[1:] for row in self.conn.execute(sql, ids)}
+        stored = self._stored([nid for nid, _ in keyed if nid is not None])
         rest: list[str] = []
         same: list[tuple[int]] = []
         back: list[tuple[int]] = []
@@ -453,21 +460,16 @@ class _RecordJob:
             self.archives.add(held[2])
             if held[1]:
                 back.append((nid,))
+                stored[nid] = (held[0], 0, *held[2:])  # as the table holds it after the update below
                 self.changes.add("returned", {"neuron_id": nid, "neuron_name": held[3], "archive": held[2]})
         self.conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", same)
         if back:
             self.conn.executemany("UPDATE neurons SET gone_upstream=0, gone_run=NULL WHERE neuron_id=?", back)
-        return rest
+        return rest, stored
 
-    def _apply(self, neurons: dict[int, tuple[str, Neuron]]) -> None:
+    def _apply(self, neurons: dict[int, tuple[str, Neuron]], stored: dict[int, _Stored | None]) -> None:
         ids = list(neurons)
-        marks = ",".join("?" * len(ids))
-        previous = {
-            nid: (line, gone)
-            for nid, line, gone in self.conn.execute(
-                f"SELECT neuron_id, record, gone_upstream FROM neurons WHERE neuron_id IN ({marks})", ids
-            )
-        }
+        previous = {**stored, **self._stored([nid for nid in ids if nid not in stored])}
         self.conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", ((i,) for i in ids))
         upserts: list[tuple[Any, ...]] = []
         returned: list[tuple[int]] = []
@@ -476,9 +478,9 @@ class _RecordJob:
             old = previous.get(nid)
             if old is None:
                 self.changes.add("new", brief)
-                upserts.append(self._row(neuron, line, self.run))
+                upserts.append((line, nid, self.run, self.run))
                 continue
-            old_line, gone = old
+            old_line, gone, _, _, changed_run = old
             if gone:
                 self.changes.add("returned", brief)
             if old_line == line:
@@ -488,9 +490,9 @@ class _RecordJob:
             fields = changed_fields(json.loads(old_line), neuron.record)
             if fields:
                 self.changes.add("changed", {**brief, "fields": list(fields)})
-                upserts.append(self._row(neuron, line, self.run))
+                upserts.append((line, nid, self.run, self.run))
             else:  # only _links differ: keep the served line, not a change
-                upserts.append(self._row(neuron, line, None))
+                upserts.append((line, nid, self.run, changed_run))
         if upserts:
             self.conn.executemany(_UPSERT_NEURON, upserts)
         if returned:
@@ -498,13 +500,6 @@ class _RecordJob:
                 "UPDATE neurons SET gone_upstream=0, gone_run=NULL WHERE neuron_id=?", returned
             )
         self._resolve_files([n for _, n in neurons.values()])
-
-    def _row(self, neuron: Neuron, line: str, changed_run: int | None) -> tuple[Any, ...]:
-        if changed_run is None:
-            (changed_run,) = self.conn.execute(
-                "SELECT changed_run FROM neurons WHERE neuron_id=?", (neuron.id,)
-            ).fetchone()
-        return (line, neuron.id, self.run, changed_run)
 
     def _resolve_files(self, neurons: list[Neuron]) -> None:
         """Give the run's file facts their neuron id; when rebuilding, adopt files no fact covers."""
@@ -571,9 +566,7 @@ def _uncovered_files(conn: sqlite3.Connection, root: Path, folder: str) -> set[s
     for version in Version:
         try:
             with os.scandir(root / folder / version.value) as entries:
-                names = [
-                    e.name for e in entries if e.is_file() and e.name != MANIFEST and not is_temp_name(e.name)
-                ]
+                names = [e.name for e in entries if e.is_file() and _is_data(e.name)]
         except OSError:
             continue
         paths = [f"{folder}/{version.value}/{name}" for name in names]
