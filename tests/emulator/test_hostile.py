@@ -204,6 +204,29 @@ def test_endless_body_is_stopped_by_the_time_bound(start: Start) -> None:
     assert got.body_bytes > len(_body(emu))
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("switch", ["endless", "oversized"])
+def test_a_client_that_stops_reading_is_cut_by_the_time_bound(start: Start, switch: str) -> None:
+    # The flood fills the socket buffers and the server's write waits for a reader that never comes;
+    # the time bound must still end the handler (before the fix in_flight stayed 1 for good).
+    rates = {
+        "endless": 1.0 if switch == "endless" else 0.0,
+        "oversized": 1.0 if switch == "oversized" else 0.0,
+    }
+    emu = start(hostile=HostileConfig(stream_max_s=0.5, stream_max_bytes=2**40, **rates))
+    parts = urlsplit(emu.base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(f"GET {_path(emu)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        deadline = time.monotonic() + 30  # generous: the bound is 0.5 s
+        while not emu.stats()["file_requests"] and time.monotonic() < deadline:
+            time.sleep(0.01)  # the request has reached the handler
+        while emu.stats()["in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert emu.stats()["file_requests"] == 1
+        assert emu.stats()["in_flight"] == 0  # ended by the bound while the socket is still open
+
+
 def test_oversized_body_declares_3_gb_and_streams_until_the_byte_bound(start: Start) -> None:
     bound = 8 * 2**20
     emu = start(hostile=HostileConfig(oversized=1.0, stream_max_bytes=bound))

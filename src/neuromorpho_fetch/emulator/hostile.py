@@ -213,16 +213,17 @@ class Hostile:
         limit = min(len(body), cfg.stream_max_bytes)
         sent = 0
         try:
-            await out.prepare(request)
-            while sent < limit:
-                await out.write(body[sent : sent + 1])
-                sent += 1
-                if sent == len(body):
-                    break
-                if loop.time() + cfg.trickle_interval_s > deadline:
-                    break
-                await asyncio.sleep(cfg.trickle_interval_s)
-        except ConnectionError:
+            async with asyncio.timeout_at(deadline):  # a client that stops reading stalls ``write``
+                await out.prepare(request)
+                while sent < limit:
+                    await out.write(body[sent : sent + 1])
+                    sent += 1
+                    if sent == len(body):
+                        break
+                    if loop.time() + cfg.trickle_interval_s > deadline:
+                        break
+                    await asyncio.sleep(cfg.trickle_interval_s)
+        except (ConnectionError, TimeoutError):
             pass
         self.stats.bytes_sent += sent
         if sent < len(body):
@@ -245,16 +246,19 @@ class Hostile:
         limit = cfg.stream_max_bytes if declared is None else min(declared, cfg.stream_max_bytes)
         sent = 0
         try:
-            await out.prepare(request)
-            piece = body[:limit]
-            while piece:
-                await out.write(piece)
-                sent += len(piece)
-                if sent >= limit or loop.time() >= deadline:
-                    break
-                piece = FILLER[: limit - sent]
-                await asyncio.sleep(0)  # a fast reader never pauses the transport: let others run
-        except ConnectionError:
+            # The deadline also covers a ``write`` stalled by a client that keeps the socket open but
+            # stops reading (the transport pauses and ``drain`` waits for it forever otherwise).
+            async with asyncio.timeout_at(deadline):
+                await out.prepare(request)
+                piece = body[:limit]
+                while piece:
+                    await out.write(piece)
+                    sent += len(piece)
+                    if sent >= limit or loop.time() >= deadline:
+                        break
+                    piece = FILLER[: limit - sent]
+                    await asyncio.sleep(0)  # a fast reader never pauses the transport: let others run
+        except (ConnectionError, TimeoutError):
             pass
         self.stats.bytes_sent += sent
         if declared is None or sent < declared:
