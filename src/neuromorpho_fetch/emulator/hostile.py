@@ -81,11 +81,6 @@ class Hostile:
         self._scripted: Counter[str] = Counter()
         self._hostile: Counter[str] = Counter()
 
-    def reset(self) -> None:
-        self._seen.clear()
-        self._scripted.clear()
-        self._hostile.clear()
-
     def wrap(self, kind: str, handler: Handler) -> Handler:
         """``handler`` itself when no switch applies to ``kind`` routes (the hot path pays nothing)."""
         cfg = self.config

@@ -27,7 +27,6 @@ FIELDS: tuple[str, ...] = (
     "article_id", "pmid", "doi", "journal", "title", "authors", "species", "brainRegion", "cellType",
     "tracingSystem", "evaluatedDate", "globalStatus", "collection", "dataUsage", "sharedReconstructions",
 )  # fmt: skip
-_LIST_FIELDS = frozenset({"authors", "species", "brainRegion", "cellType", "tracingSystem", "dataUsage"})
 
 _JOURNALS = ("J Neurosci", "J Comp Neurol", "Neuron", "Cereb Cortex", "eLife", "Nature", "Hippocampus",
              "Front Neuroanat", "J Neurophysiol", "Brain Struct Funct")  # fmt: skip
