@@ -8,6 +8,7 @@ per variant key. See :mod:`.catalogue` for the shape this produces.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from array import array
@@ -364,9 +365,15 @@ def _siegert(options: dict[str, tuple[Value, ...]]) -> dict[str, tuple[Value, ..
     return options
 
 
+@functools.cache
+def _abbr(archive: str) -> str:
+    """An archive's name without spaces or punctuation, made once per archive, not once per neuron."""
+    return "".join(ch for ch in archive if ch.isalnum())
+
+
 def _neuron_name(style: str, archive: str, token: str, k: int) -> str:
     """The ``k``-th (1-based) ordinary name of an archive; ``k`` keeps names in one archive unique."""
-    abbr = "".join(ch for ch in archive if ch.isalnum())
+    abbr = _abbr(archive)
     if style == "cnic":
         return f"cnic_{k:03d}"
     if style == "allen":
