@@ -19,12 +19,14 @@ given the same seed and changes serve identical bytes.
 
 from __future__ import annotations
 
+import bisect
 import re
 from array import array
 from dataclasses import replace
 
 from ._config import CatalogueChanges
 from .generation import Group, Layout
+from .index import CatalogueIndex
 from .vocabulary import _PER_NEURON, _RECORD_KEYS, _VARIANT_KEY, LIST_FIELDS, Value
 
 __all__ = ["apply_changes", "editable_fields"]
@@ -52,13 +54,7 @@ def apply_changes(layout: Layout, changes: CatalogueChanges) -> Layout:
 
 def _position(layout: Layout, neuron_id: int) -> int:
     ids = layout.ids
-    lo, hi = 0, len(ids)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ids[mid] < neuron_id:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = bisect.bisect_left(ids, neuron_id)
     if lo == len(ids) or ids[lo] != neuron_id:
         raise ValueError(f"catalogue change: no neuron with id {neuron_id}")
     return lo
@@ -89,7 +85,10 @@ def _remove(layout: Layout, ids: set[int]) -> Layout:
 
 
 def _edit(layout: Layout, neuron_id: int, field: str, value: str) -> Layout:
-    key = "physical_Integrity" if field == "Physical_Integrity" else field
+    try:
+        key = CatalogueIndex.field_key(field)
+    except KeyError:
+        key = ""  # not a field at all: refused below with the same message
     if key not in editable_fields():
         raise ValueError(f"catalogue change: field {field!r} cannot be edited")
     pos = _position(layout, neuron_id)
