@@ -26,7 +26,7 @@ __all__ = ["TEMP_SUFFIX", "AtomicFile", "atomic_open", "atomic_write", "is_temp_
 TEMP_SUFFIX = ".part"
 
 #: ``.<final name>.<8 hex>.part``; the name may itself contain dots.
-_TEMP = re.compile(r"\..+\.[0-9a-f]{8}\.part", re.DOTALL)
+_TEMP = re.compile(r"\..+\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX), re.DOTALL)
 
 
 def temp_path(target: Path) -> Path:

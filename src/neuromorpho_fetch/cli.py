@@ -52,7 +52,6 @@ from .report import MirrorReport, write_crash_log
 __all__ = ["build_parser", "config_from_args", "main", "options_from_args", "print_tree"]
 
 PROG = "neuromorpho-fetch"
-MAX_GRACE = DEADLINE_GRACE_MAX
 DEMO_ARCHIVE = "Siegert"
 log = logging.getLogger("neuromorpho_fetch")
 _N = TypeVar("_N", int, float)
@@ -329,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_duration,
         metavar="D",
         help="stop after D (7h, 30m, 90s, 1h30m): nothing new starts, files in flight get "
-        f"min({MAX_GRACE:g} s, D/10) to finish, then are cancelled",
+        f"min({DEADLINE_GRACE_MAX:g} s, D/10) to finish, then are cancelled",
     )
 
     out = parser.add_argument_group("output")

@@ -28,7 +28,7 @@ from urllib.parse import quote
 import aiohttp
 
 from ._version import __version__
-from .config import ClientConfig, RetryPolicy, Timeouts
+from .config import ClientConfig, RetryPolicy, Timeouts, normalise_base_url
 from .download import Body, DownloadResult, Publisher, publish, receive
 from .errors import (
     BadRequestError,
@@ -94,10 +94,6 @@ _JSON = {"Accept": "application/json"}
 _FILE = {"Accept-Encoding": "identity", "Accept": "*/*"}
 _FILE_OK = frozenset({200, 304})
 
-# Old private names, kept for code that imported them from here.
-_Dedupe = Dedupe
-_neurons = parse_neurons
-
 
 def _resolve_timeouts(timeout: float | Timeouts) -> Timeouts:
     return timeout if isinstance(timeout, Timeouts) else Timeouts.attempt(float(timeout))
@@ -105,14 +101,6 @@ def _resolve_timeouts(timeout: float | Timeouts) -> Timeouts:
 
 def _resolve_retry(retries: int | RetryPolicy) -> RetryPolicy:
     return retries if isinstance(retries, RetryPolicy) else RetryPolicy.from_retries(retries)
-
-
-def _normalise_base(url: str) -> str:
-    """Accept ``https://host``, ``https://host/`` and ``https://host/api``; keep the origin part."""
-    base = url.strip().rstrip("/")
-    if base.endswith("/api"):
-        base = base[: -len("/api")]
-    return base
 
 
 # --------------------------------------------------------------------------------------------------
@@ -149,7 +137,7 @@ class NeuroMorpho:
         # Start from ``config`` (or the defaults) and apply every keyword the caller gave, whatever its
         # value: ``None`` is the only "not given".
         base = config if config is not None else ClientConfig()
-        changes: dict[str, Any] = {"base_url": _normalise_base(base_url or base.base_url)}
+        changes: dict[str, Any] = {"base_url": normalise_base_url(base_url or base.base_url)}
         if concurrency is not None:
             changes["concurrency"] = concurrency
         if rate is not None:
@@ -234,7 +222,6 @@ class NeuroMorpho:
         segments: Sequence[str],
         params: Sequence[tuple[str, str]],
         *,
-        first_page_404_is_empty: bool,
         size: int = PAGE_SIZE,
     ) -> AsyncGenerator[Page, None]:
         """Every page in order, the next one fetched while the caller works on the current one.
@@ -279,7 +266,7 @@ class NeuroMorpho:
                         sized = [*params, ("size", str(size))]
                         pending = asyncio.ensure_future(self._page(segments, sized, 0))
                         continue
-                    if first_page_404_is_empty and isinstance(exc, NotFoundError):
+                    if isinstance(exc, NotFoundError):  # the API's JSON 404: no results
                         return
                     raise
                 pending = None
@@ -358,9 +345,7 @@ class NeuroMorpho:
         """
         real = await self._check_field(field)
         values: dict[str, None] = {}
-        async with contextlib.aclosing(
-            self._pages(("neuron", "fields", real), [], first_page_404_is_empty=True)
-        ) as pages:
+        async with contextlib.aclosing(self._pages(("neuron", "fields", real), [])) as pages:
             async for page in pages:
                 before = len(values)
                 values.update(dict.fromkeys(str(v) for v in page.items))
@@ -438,7 +423,7 @@ class NeuroMorpho:
         segments = ("neuron",) if full.is_empty else ("neuron", "select")
         params = [*full.params(), ("sort", SORT)]
         dedupe = Dedupe()
-        pages = self._pages(segments, params, first_page_404_is_empty=True)
+        pages = self._pages(segments, params)
         try:
             try:
                 number = 0

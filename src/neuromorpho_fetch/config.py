@@ -27,6 +27,7 @@ __all__ = [
     "check_seconds",
     "check_text",
     "default_base_url",
+    "normalise_base_url",
 ]
 
 DEFAULT_BASE_URL = "https://neuromorpho.org"
@@ -37,6 +38,11 @@ TLS_MODES = ("auto", "modern", "legacy")
 def default_base_url() -> str:
     """``NEUROMORPHO_BASE_URL`` when set (tests, mirrors, the emulator), else the public server."""
     return os.environ.get("NEUROMORPHO_BASE_URL") or DEFAULT_BASE_URL
+
+
+def normalise_base_url(url: str) -> str:
+    """Accept ``https://host``, ``https://host/`` and ``https://host/api``; keep the origin part."""
+    return url.strip().rstrip("/").removesuffix("/api")
 
 
 def _require(condition: bool, message: str) -> None:

@@ -58,8 +58,6 @@ __all__ = [
     "expected_length",
     "publish",
     "receive",
-    "save_body",
-    "temp_path",
 ]
 
 
@@ -369,19 +367,6 @@ def _sync_and_replace(tmp: Path, target: Path, url: str) -> None:
         tmp.replace(target)
     except OSError as exc:
         raise DiskError(f"cannot move {str(tmp)!r} to {str(target)!r}: {exc}", url=url) from exc
-
-
-async def save_body(
-    response: aiohttp.ClientResponse,
-    url: str,
-    target: Path,
-    *,
-    publisher: Publisher,
-    check_swc: bool = False,
-) -> DownloadResult:
-    """:func:`receive` then :func:`publish` in one go (for callers that own the response themselves)."""
-    body = await receive(response, url, target, check_swc=check_swc)
-    return await publish(body, target, publisher)
 
 
 async def _stream_to_disk(

@@ -19,7 +19,7 @@ retry loop, the mirror and the CLI all need to decide what happens next::
     │   ├── NotFoundError             404: the neuron/file/no-hit select is not there   (permanent)
     │   │   └── NotFoundPageError     404 as an HTML page, not the API's JSON (retried a little)
     │   ├── BadRequestError           400 and other 4xx the client caused              (permanent)
-    │   └── ServerBusyError           429, 500, 502, 503, 504 (``retry_after`` seconds) (transient)
+    │   └── ServerBusyError           408, 425, 429, 500, 502-504 (``retry_after`` s)    (transient)
     ├── IntegrityError                a body arrived but is wrong: short, HTML, not SWC (transient)
     │   └── FileTooLargeError         a body beyond ``--max-file-size`` (permanent for that file)
     ├── PagingError                   a listing's paging makes no sense or repeats itself (permanent)

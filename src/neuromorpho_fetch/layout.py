@@ -26,7 +26,6 @@ under their old names; the next run fetches them again under the new name (the o
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -223,8 +222,6 @@ def safe_target(out: Path, relative: str) -> Path:
     parts = relative.split("/")  # the raw text: PurePosixPath would quietly normalise "a//b", "./a"
     if any(p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts):
         raise ValueError(f"unsafe relative path {relative!r}")
-    target = out.joinpath(*parts)
-    base = str(out.absolute())
-    if os.path.commonpath([base, str(target.absolute())]) != base:  # pragma: no cover - belt and braces
-        raise ValueError(f"path {relative!r} escapes {str(out)!r}")
-    return target
+    # No empty, "." or ".." part and no backslash: joined under ``out`` it cannot climb out of it (a
+    # second, commonpath check here was unreachable and cost ~30 us per file, twice per file).
+    return out.joinpath(*parts)

@@ -3,7 +3,8 @@
 Classification is read off the error class (``error.transient``, see :mod:`neuromorpho_fetch.errors`),
 never guessed from messages: a transport failure, a busy server (429/5xx) and a damaged body are
 retried; 400/404, TLS failures and disk errors are raised at once. The unit retried is a whole attempt
-(request, stream, verify, rename), because aiohttp's own retries never cover a body that breaks off.
+(request, stream, verify; the rename comes after, outside the slot), because aiohttp's own retries
+never cover a body that breaks off.
 
 Waits are exponential with *full jitter* (uniform in ``[0, min(max, base * 2**n)]``, the AWS
 "Exponential Backoff and Jitter" scheme) so a crowd of workers that failed together does not come back

@@ -223,8 +223,9 @@ class Transport:
         #: The bounds every body of this client is read under (:func:`iter_body`).
         self.limits = BodyLimits(config.lowest_speed, config.speed_time, config.max_file_size)
         self._modern: SSLContext | None = None
+        #: Built on the first ``DH_KEY_TOO_SMALL`` under ``--tls auto`` (the live server no longer
+        #: needs it, and a context costs ~60 ms of start-up), at open under ``--tls legacy``.
         self._legacy: SSLContext | None = None
-        self._legacy_hosts: set[str] = set()
         #: TLS level per https host this client has talked to: ``modern`` or ``legacy-dh``.
         self.tls_hosts: dict[str, str] = {}
         self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
@@ -257,9 +258,12 @@ class Transport:
         context = self._ssl
         if context is None:
             # Loading CA bundles reads files: keep it off the event loop.
-            self._modern, self._legacy = await asyncio.to_thread(self._contexts)
-            context = self._modern or self._legacy
-        assert context is not None
+            legacy = cfg.tls == "legacy"
+            context = await asyncio.to_thread(self._context, legacy)
+            if legacy:
+                self._legacy = context
+            else:
+                self._modern = context
         if cfg.insecure:
             log.warning(
                 "TLS certificate verification is OFF (--insecure): anyone on the network path to %s "
@@ -279,12 +283,9 @@ class Transport:
             raise_for_status=False,
         )
 
-    def _contexts(self) -> tuple[SSLContext | None, SSLContext | None]:
-        """The modern and the legacy-DH context that ``config.tls`` allows (see the module docstring)."""
-        cfg = self.config
-        modern = ssl_context(cfg.ca_file, cfg.insecure, legacy=False) if cfg.tls != "legacy" else None
-        legacy = ssl_context(cfg.ca_file, cfg.insecure, legacy=True) if cfg.tls != "modern" else None
-        return modern, legacy
+    def _context(self, legacy: bool) -> SSLContext:
+        """The modern or the legacy-DH context, with this client's CA file (see the module docstring)."""
+        return ssl_context(self.config.ca_file, self.config.insecure, legacy=legacy)
 
     @staticmethod
     def _host(url: URL) -> str:
@@ -297,20 +298,22 @@ class Transport:
         if url.scheme != "https":
             return True
         host = self._host(url)
-        if self._modern is not None and host not in self._legacy_hosts:
+        if self._modern is not None and self.tls_hosts.get(host) != "legacy-dh":
             self.tls_hosts.setdefault(host, "modern")
             return self._modern
         assert self._legacy is not None
         self.tls_hosts[host] = "legacy-dh"
         return self._legacy
 
-    def _fall_back(self, url: URL, error: WeakKeyError) -> bool:
+    async def _fall_back(self, url: URL) -> bool:
         """``--tls auto`` meeting a weak DH key: switch this host to the legacy context, once."""
-        if self._ssl is not None or self._modern is None or self._legacy is None:
+        if self._ssl is not None or self.config.tls != "auto":
             return False
+        if self._legacy is None:
+            legacy = await asyncio.to_thread(self._context, True)
+            self._legacy = self._legacy or legacy  # another request may have built it meanwhile
         host = self._host(url)
-        if host not in self._legacy_hosts:
-            self._legacy_hosts.add(host)
+        if self.tls_hosts.get(host) != "legacy-dh":
             self.tls_hosts[host] = "legacy-dh"
             log.info(
                 "%s offers only a 1024-bit Diffie-Hellman key (DH_KEY_TOO_SMALL); using the legacy TLS "
@@ -385,8 +388,8 @@ class Transport:
         target = URL(url, encoded=True)
         try:
             return await self._attempt(target, url, read, params, headers, ok)
-        except WeakKeyError as exc:
-            if not self._fall_back(target, exc):
+        except WeakKeyError:
+            if not await self._fall_back(target):
                 raise
         return await self._attempt(target, url, read, params, headers, ok)
 
@@ -399,9 +402,7 @@ class Transport:
         headers: Mapping[str, str] | None,
         ok: Collection[int],
     ) -> T:
-        session = self._session
-        if session is None:
-            raise RuntimeError("use 'async with NeuroMorpho(...) as nm:' before making requests")
+        session = self.session
         async with self.pacer.slot():
             try:
                 async with asyncio.timeout(self.config.timeouts.total):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from ..client import NeuroMorpho
-from ..config import ClientConfig, RetryPolicy, Timeouts, check_seconds
+from ..config import ClientConfig, RetryPolicy, Timeouts, check_seconds, normalise_base_url
 from ..errors import UsageError
 from ..models import Version
 from ..query import Query
@@ -71,7 +71,7 @@ def client_config(base: ClientConfig | None = None, **flags: Unpack[ClientShorth
         if (value := flags.get(name)) is not None
     }
     if base_url is not None:
-        changes["base_url"] = base_url.strip().rstrip("/").removesuffix("/api")
+        changes["base_url"] = normalise_base_url(base_url)
     if timeout is not None:
         changes["timeouts"] = Timeouts.idle(timeout)
     policy = cfg.retry

@@ -464,7 +464,8 @@ class _Run:
         """``--report PATH`` if given, and always ``<out>/.neuromorpho-fetch/last-report.json``.
 
         The latter means a failed overnight run always says where its full list of failures is, even
-        when nobody thought of ``--report``. A usage error (nothing ran) and a dry run write nothing.
+        when nobody thought of ``--report``. A usage error (nothing ran) writes nothing; a dry run writes
+        only ``--report``, never ``last-report.json``.
         """
         self.tally.finish()
         if self.usage_error:
@@ -480,7 +481,7 @@ class _Run:
         if not self.options.dry_run:
             path = self.out / STATE_DIR / LAST_REPORT
             try:
-                write_json_atomic(path, self.report.to_json())
+                write_json_atomic(path, self.report.to_json())  # with a --report failure in it
             except OSError as exc:
                 log.error("cannot write report %s: %s", path, exc.strerror or exc)
 
