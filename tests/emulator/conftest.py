@@ -26,6 +26,12 @@ def small_catalogue() -> Catalogue:
 
 
 @pytest.fixture(scope="session")
+def full_catalogue() -> Catalogue:
+    """The full-size (265,000 neuron) catalogue, built once for every test that reads one."""
+    return Catalogue(265_000, SMALL.seed)
+
+
+@pytest.fixture(scope="session")
 def hostile_catalogue() -> Catalogue:
     return Catalogue(SMALL.neurons, SMALL.seed, hostile_names=True)
 

@@ -446,8 +446,8 @@ def test_value_orders_do_not_depend_on_the_process_hash_seed() -> None:
 # --- size and speed -----------------------------------------------------------------------------------
 
 
-def test_full_size_catalogue_holds_every_neuron() -> None:
-    big = Catalogue(265_000, file_kb=20)  # the benchmark set-up: 20 KB files
+def test_full_size_catalogue_holds_every_neuron(full_catalogue: Catalogue) -> None:
+    big = full_catalogue
     assert len(big) == 265_000 == sum(count for _, count in big.archives())
 
 

@@ -205,14 +205,10 @@ def test_zero_hit_multi_word_species_unquoted_is_404(plain: Emulator) -> None:
     assert get(plain, "/api/neuron/select", q='species:"drosophila melanogaster"').status_code == 200
 
 
-@pytest.fixture(scope="module")
-def full() -> Catalogue:
-    return Catalogue(265_000, seed=7)
-
-
-def test_the_2026_catalogue_shape(full: Catalogue) -> None:
+def test_the_2026_catalogue_shape(full_catalogue: Catalogue) -> None:
     """E: sparse ids (highest about 1.27 x count), ~95 species led by mouse/rat/human, ~35% glia,
     soma_surface null for about one in five; species in server order with the database's case."""
+    full = full_catalogue
     ids = full.neuron_ids()
     assert ids[0] == 1 and 1.2 < ids[-1] / len(full) < 1.35
     species = full.field_values("species")
