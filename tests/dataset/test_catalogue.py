@@ -188,9 +188,4 @@ def test_a_new_file_of_an_unchanged_neuron_gets_its_neuron(mirror_copy: Path) ->
     ]
     summary = finalize(mirror_copy, files=facts)
     assert summary.changes.counts == dict.fromkeys(summary.changes.counts, 0)
-    assert dict(rows_of(mirror_copy, "SELECT path, neuron_id FROM files WHERE version='source'")) == before
-
-
-def rows_of(root: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(root / CATALOGUE_FILE) as conn:
-        return conn.execute(sql).fetchall()
+    assert dict(rows(mirror_copy, "SELECT path, neuron_id FROM files WHERE version='source'")) == before

@@ -102,9 +102,7 @@ def test_kill_9_during_finalize_leaves_old_or_new_and_the_next_run_repairs(mirro
 def assert_consistent(root: Path) -> None:
     on_disk = {json.loads(line)["neuron_id"]: line for line in (root / "siegert" / "metadata.jsonl").open()}
     with sqlite3.connect(root / CATALOGUE_FILE) as conn:
-        held = dict(
-            conn.execute("SELECT neuron_id, record FROM neurons WHERE archive='Siegert' AND gone_upstream=0")
-        )
+        held = dict(conn.execute(HELD))
         lines = [line for (line,) in conn.execute("SELECT line FROM changes ORDER BY run_id")]
         assert conn.execute("SELECT COUNT(*) FROM dirty_manifests").fetchone() == (0,)
     assert held == {k: v.rstrip("\n") for k, v in on_disk.items()}

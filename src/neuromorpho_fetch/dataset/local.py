@@ -167,7 +167,6 @@ class LocalMirror:
         # A name per select: SQLite refuses to redefine a function while another select still runs.
         names = [f"nm_match_{next(self._selects)}" for _ in matchers]
         sql = "SELECT neuron_id, record, gone_upstream FROM neurons"
-        params: list[Any] = []
         where: list[str] = [] if include_gone else ["gone_upstream = 0"]
         for name, (column, _) in zip(names, matchers, strict=True):
             where.append(f'{name}("{column}")')
@@ -178,7 +177,7 @@ class LocalMirror:
             self.conn.create_function(
                 name, 1, _sql_matcher(matcher, column in LIST_FIELDS), deterministic=True
             )
-        cursor = self.conn.execute(sql, params)
+        cursor = self.conn.execute(sql)
         while rows := cursor.fetchmany(500):
             files = self._files([row[0] for row in rows])
             for nid, line, gone in rows:
