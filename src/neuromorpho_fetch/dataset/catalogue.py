@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import OutputDirError
 
@@ -42,6 +43,7 @@ __all__ = [
     "MORPHOMETRY_COLUMNS",
     "SCHEMA_VERSION",
     "connect",
+    "connect_readonly",
     "field_column",
     "row_to_record",
 ]
@@ -150,6 +152,12 @@ def connect(path: Path) -> tuple[sqlite3.Connection, bool]:
         version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         created = version is None  # a previous first build was killed before its commit
     return conn, created
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open an SQLite file read-only (a ``mode=ro`` URI): a reader that must never create the file, nor
+    take a write lock on a store another process may still hold."""
+    return sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)
 
 
 def _open(path: Path) -> sqlite3.Connection:

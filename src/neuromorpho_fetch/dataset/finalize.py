@@ -27,7 +27,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ..atomic import is_temp_name
 from ..layout import NoSuchFileError, file_name, is_plain_name, relative_path, safe_component
@@ -40,12 +39,13 @@ from .catalogue import (
     MORPHOMETRY_COLUMNS,
     SCHEMA_VERSION,
     connect,
+    connect_readonly,
     transaction,
 )
 from .changes import ChangeSet, changed_fields, dumps, export_changes, import_changes
 from .citations import BIB_FILE, CITATION_FILE, write_citations
 from .coverage import ArchiveCoverage, read_coverage, update_coverage
-from .manifests import MANIFEST, hash_file, write_folder_manifest
+from .manifests import MANIFEST, hash_file, rewrite_manifests
 
 __all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state", "finalize"]
 
@@ -297,8 +297,7 @@ def facts_from_state(state_db: Path) -> Iterator[FileFact]:
     size and hash. Read-only and streamed. A ``verified`` column (issue 10: hash checked against the
     server) is used when the store has one; otherwise every fact says unverified.
     """
-    uri = f"file:{quote(str(state_db.absolute()))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True)
+    conn = connect_readonly(state_db)
     try:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
         verified = "verified" if "verified" in columns else "0"
@@ -627,10 +626,8 @@ def _flag_gone(conn: sqlite3.Connection, archive: str, run: int, changes: Change
 
 
 def _write_manifests(conn: sqlite3.Connection, root: Path) -> int:
-    """Rewrite the manifests marked stale, and any a folder of held files lacks; returns how many changed.
-
-    The stale marks are cleared in one transaction after every manifest is written: a kill before it
-    only means the next run writes them again.
+    """Rewrite the manifests marked stale, and any a folder of held files lacks; returns how many changed
+    (:func:`~.manifests.rewrite_manifests`: the stale marks are cleared after every manifest is written).
     """
     folders = {f for (f,) in conn.execute("SELECT folder FROM dirty_manifests")}
     for archive, version in conn.execute("SELECT DISTINCT archive, version FROM files").fetchall():
@@ -638,12 +635,7 @@ def _write_manifests(conn: sqlite3.Connection, root: Path) -> int:
             folders.add(f"{archive}/{version}")
     if not folders:
         return 0
-    written = 0
-    with transaction(conn):
-        for folder in sorted(folders):
-            written += write_folder_manifest(conn, root, folder)
-        conn.execute("DELETE FROM dirty_manifests")
-    return written
+    return rewrite_manifests(conn, root, folders)
 
 
 def _write_citations(conn: sqlite3.Connection, root: Path) -> int | None:

@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from .catalogue import CATALOGUE_FILE, connect, transaction
-from .manifests import write_folder_manifest
+from .manifests import rewrite_manifests
 
 __all__ = ["delete_gone_files"]
 
@@ -54,10 +54,7 @@ def delete_gone_files(root: Path | str) -> list[str]:
                 (root / path).unlink(missing_ok=True)
             except OSError as exc:
                 log.warning("--delete-gone: cannot delete %s: %s", path, exc.strerror or exc)
-        with transaction(conn):
-            for folder in folders:
-                write_folder_manifest(conn, root, folder)
-            conn.executemany("DELETE FROM dirty_manifests WHERE folder = ?", ((f,) for f in folders))
+        rewrite_manifests(conn, root, folders)
         return paths
     finally:
         conn.close()

@@ -18,11 +18,12 @@ import hashlib
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import atomic_write, is_temp_name
+from .catalogue import transaction
 
 __all__ = [
     "MANIFEST",
@@ -30,8 +31,11 @@ __all__ = [
     "check_manifests",
     "format_line",
     "hash_file",
+    "manifest_entries",
+    "manifest_folders",
     "parse_line",
     "read_manifest",
+    "rewrite_manifests",
     "write_folder_manifest",
 ]
 
@@ -98,16 +102,26 @@ def hash_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def sweep_temp(folder: Path, name: str) -> None:
-    """Remove the temp files a killed writer of ``folder/name`` left (``.<name>.<hex>.part``)."""
+def sweep_temp(folder: Path, name: str) -> set[str]:
+    """Remove the temp files a killed writer of ``folder/name`` left (``.<name>.<hex>.part``); returns the
+    names of the other regular files in ``folder`` (empty when it cannot be listed).
+
+    One listing for both: a manifest write needs the folder's names too (one listing, not a stat per
+    row: 5,000 stats cost ~0.1 s of a run's end).
+    """
     try:
-        entries = list(os.scandir(folder))
+        with os.scandir(folder) as it:
+            entries = list(it)
     except OSError:
-        return
+        return set()
     prefix = f".{name}."
+    names: set[str] = set()
     for entry in entries:
         if entry.name.startswith(prefix) and is_temp_name(entry.name):
             Path(entry.path).unlink(missing_ok=True)
+        elif entry.is_file():
+            names.add(entry.name)
+    return names
 
 
 def write_folder_manifest(conn: sqlite3.Connection, root: Path, folder: str) -> bool:
@@ -120,13 +134,12 @@ def write_folder_manifest(conn: sqlite3.Connection, root: Path, folder: str) -> 
     """
     archive, _, version = folder.partition("/")
     target_dir = root / archive / version
-    sweep_temp(target_dir, MANIFEST)
+    on_disk = sweep_temp(target_dir, MANIFEST)
     rows = conn.execute(
         "SELECT path, sha256 FROM files WHERE archive=? AND version=? ORDER BY path", (archive, version)
     ).fetchall()
     present: list[tuple[str, str]] = []
     missing: list[tuple[str]] = []
-    on_disk = _file_names(target_dir)  # one listing, not a stat per row (5,000 stats: ~0.1 s of a run's end)
     for path, digest in rows:
         name = path.rsplit("/", 1)[1]
         if name in on_disk:
@@ -150,13 +163,19 @@ def write_folder_manifest(conn: sqlite3.Connection, root: Path, folder: str) -> 
     return True
 
 
-def _file_names(folder: Path) -> set[str]:
-    """Names of the regular files in ``folder`` (empty when it cannot be listed)."""
-    try:
-        with os.scandir(folder) as entries:
-            return {e.name for e in entries if e.is_file()}
-    except OSError:
-        return set()
+def rewrite_manifests(conn: sqlite3.Connection, root: Path, folders: Iterable[str]) -> int:
+    """Write the manifest of each of ``folders`` (``archive/version``) and clear their stale marks, in one
+    transaction; returns how many changed.
+
+    The marks (``dirty_manifests``) go only after every manifest is written: a kill before the commit
+    only means the next run writes them again.
+    """
+    written = 0
+    with transaction(conn):
+        for folder in sorted(folders):
+            written += write_folder_manifest(conn, root, folder)
+        conn.executemany("DELETE FROM dirty_manifests WHERE folder = ?", ((f,) for f in sorted(folders)))
+    return written
 
 
 def _encoded(lines: Iterable[str]) -> Iterator[bytes]:
@@ -193,20 +212,41 @@ def manifest_folders(root: Path) -> Iterator[Path]:
             yield manifest.parent
 
 
+def manifest_entries(
+    root: Path,
+    folders: Iterable[str] | None = None,
+    *,
+    on_error: Callable[[Path, OSError], None] | None = None,
+) -> Iterator[tuple[str, Path, list[tuple[str, str]]]]:
+    """Each manifest under ``root`` (all of them, or those of ``folders``, ``archive/version``) as
+    ``(folder relative to root, folder, its (name, sha256) pairs sorted by name)``.
+
+    A manifest that cannot be read raises, or, given ``on_error``, is reported there and skipped.
+    """
+    wanted = manifest_folders(root) if folders is None else (root / f for f in folders)
+    for folder in wanted:
+        manifest = folder / MANIFEST
+        if not manifest.is_file():
+            continue
+        try:
+            listed = read_manifest(manifest)
+        except OSError as exc:
+            if on_error is None:
+                raise
+            on_error(manifest, exc)
+            continue
+        yield folder.relative_to(root).as_posix(), folder, sorted(listed.items())
+
+
 def check_manifests(root: Path, folders: Iterable[str] | None = None) -> ManifestCheck:
     """Re-hash every file the manifests list (all of them, or those of ``folders``, ``archive/version``).
 
     Blocking and as slow as reading the files: what ``--verify`` runs when the state store is gone.
     """
     result = ManifestCheck()
-    wanted = manifest_folders(root) if folders is None else (root / f for f in folders)
-    for folder in wanted:
-        manifest = folder / MANIFEST
-        if not manifest.is_file():
-            continue
+    for rel, folder, entries in manifest_entries(root, folders):
         result.manifests += 1
-        rel = folder.relative_to(root).as_posix()
-        for name, digest in sorted(read_manifest(manifest).items()):
+        for name, digest in entries:
             result.checked += 1
             path = folder / name
             try:

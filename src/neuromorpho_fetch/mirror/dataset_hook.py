@@ -35,12 +35,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 from ..client import NeuroMorpho
 from ..dataset import CATALOGUE_FILE, MANIFEST, DatasetSummary, facts_from_state, finalize
+from ..dataset.catalogue import connect_readonly
 from ..dataset.gone import delete_gone_files
-from ..dataset.manifests import manifest_folders, read_manifest
+from ..dataset.manifests import manifest_entries
 from ..errors import NeuroMorphoError
 from ..lock import STATE_DIR
 from ..report import MirrorReport
@@ -67,14 +67,8 @@ def manifest_rows(out: Path) -> list[tuple[str, str, int, bool]]:
     """
     checked = _verified_in_catalogue(out)
     rows: list[tuple[str, str, int, bool]] = []
-    for folder in manifest_folders(out):
-        rel = folder.relative_to(out).as_posix()
-        try:
-            listed = read_manifest(folder / MANIFEST)
-        except OSError as exc:
-            log.warning("cannot read %s: %s", folder / MANIFEST, exc.strerror or exc)
-            continue
-        for name, digest in sorted(listed.items()):
+    for rel, folder, entries in manifest_entries(out, on_error=_unreadable):
+        for name, digest in entries:
             try:
                 size = (folder / name).stat().st_size
             except OSError:
@@ -82,6 +76,10 @@ def manifest_rows(out: Path) -> list[tuple[str, str, int, bool]]:
             path = f"{rel}/{name}"
             rows.append((path, digest, size, (path, digest) in checked))
     return rows
+
+
+def _unreadable(manifest: Path, exc: OSError) -> None:
+    log.warning("cannot read %s: %s", manifest, exc.strerror or exc)
 
 
 def _verified_in_catalogue(out: Path) -> set[tuple[str, str]]:
@@ -100,7 +98,7 @@ def _query_catalogue(out: Path, sql: str) -> list[tuple[Any, ...]]:
     if not path.is_file():
         return []
     try:
-        conn = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)
+        conn = connect_readonly(path)
     except sqlite3.Error:
         return []
     try:
@@ -199,10 +197,12 @@ class DatasetHook:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        """Finalize after a run that ended normally (also with failed files or a deadline stop)."""
-        if exc_type is not None or not self.active:
-            if exc_type is not None and self.active:
-                log.debug("catalogue and manifests not updated (the run did not finish); the next run will")
+        """Finalize after a run that ended normally (also with failed files or a deadline stop).
+
+        Only a run that writes pushes this (``mirror/run.py`` skips it for ``--dry-run``).
+        """
+        if exc_type is not None:
+            log.debug("catalogue and manifests not updated (the run did not finish); the next run will")
             return False
         await self.finalize()
         return False
