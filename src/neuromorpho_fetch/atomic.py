@@ -21,7 +21,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["TEMP_SUFFIX", "AtomicFile", "atomic_open", "atomic_write", "is_temp_name", "temp_path"]
+__all__ = [
+    "TEMP_SUFFIX",
+    "AtomicFile",
+    "atomic_open",
+    "atomic_write",
+    "is_temp_name",
+    "sweep_temp",
+    "temp_path",
+]
 
 TEMP_SUFFIX = ".part"
 
@@ -37,6 +45,31 @@ def temp_path(target: Path) -> Path:
 def is_temp_name(name: str) -> bool:
     """True for a name :func:`temp_path` makes (what a sweep may delete)."""
     return _TEMP.fullmatch(name) is not None
+
+
+def sweep_temp(folder: Path, name: str | None = None) -> set[str]:
+    """Remove the temp files a killed writer left in ``folder`` (only those of ``folder/name``, when
+    given); returns the names of the other regular files there (empty when it cannot be listed).
+
+    The caller holds the directory lock, so nobody else is writing them. One listing for both: a
+    manifest write needs the folder's names too (one listing, not a stat per file: 5,000 stats cost
+    ~0.1 s of a run's end).
+    """
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except OSError:
+        return set()
+    prefix = "." if name is None else f".{name}."
+    names: set[str] = set()
+    for entry in entries:
+        if entry.name.startswith(prefix) and is_temp_name(entry.name):
+            if entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()
+        elif entry.is_file():
+            names.add(entry.name)
+    return names
 
 
 @contextlib.contextmanager

@@ -146,3 +146,21 @@ def test_format_then_parse_round_trips(name: str, raw: bytes) -> None:
 def test_format_line_refuses_a_bad_digest() -> None:
     with pytest.raises(ValueError):
         format_line("a", "ABC")
+
+
+def test_a_manifest_write_sweeps_its_own_stale_temp_file_and_leaves_other_writers_alone(
+    mirror_copy: Path,
+) -> None:
+    """A killed manifest write leaves ``.SHA256SUMS.<hex>.part``; the next write removes it. Another
+    writer's temp file in the folder is neither removed (not ours to sweep) nor listed."""
+    folder = mirror_copy / "siegert" / "CNG"
+    stale = folder / f".{MANIFEST}.0123abcd.part"
+    stale.write_text("half a manifest")
+    other = folder / ".x.CNG.swc.89abcdef.part"
+    other.write_text("a body being written")
+    (mirror_copy / "siegert" / "CNG" / MANIFEST).unlink()  # so the folder's manifest is written again
+    finalize(mirror_copy)
+    assert not stale.exists()
+    assert other.exists()
+    assert other.name not in read_manifest(folder / MANIFEST)
+    assert sha256sum_check(folder).returncode == 0

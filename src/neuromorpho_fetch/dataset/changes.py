@@ -28,8 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write
-from .manifests import sweep_temp
+from ..atomic import atomic_write, sweep_temp
 
 __all__ = [
     "CHANGES_FILE",

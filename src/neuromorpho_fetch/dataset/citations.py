@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write
-from .manifests import sweep_temp
+from ..atomic import atomic_write, sweep_temp
 
 __all__ = [
     "BIB_FILE",

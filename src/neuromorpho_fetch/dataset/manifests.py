@@ -15,14 +15,13 @@ re-hashes the tree against them and names the files to fetch again (``--verify``
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import atomic_write, is_temp_name
+from ..atomic import atomic_write, sweep_temp
 from .catalogue import transaction
 
 __all__ = [
@@ -100,28 +99,6 @@ def hash_file(path: Path) -> tuple[int, str]:
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
-
-
-def sweep_temp(folder: Path, name: str) -> set[str]:
-    """Remove the temp files a killed writer of ``folder/name`` left (``.<name>.<hex>.part``); returns the
-    names of the other regular files in ``folder`` (empty when it cannot be listed).
-
-    One listing for both: a manifest write needs the folder's names too (one listing, not a stat per
-    row: 5,000 stats cost ~0.1 s of a run's end).
-    """
-    try:
-        with os.scandir(folder) as it:
-            entries = list(it)
-    except OSError:
-        return set()
-    prefix = f".{name}."
-    names: set[str] = set()
-    for entry in entries:
-        if entry.name.startswith(prefix) and is_temp_name(entry.name):
-            Path(entry.path).unlink(missing_ok=True)
-        elif entry.is_file():
-            names.add(entry.name)
-    return names
 
 
 def write_folder_manifest(conn: sqlite3.Connection, root: Path, folder: str) -> bool:

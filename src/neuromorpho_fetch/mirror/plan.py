@@ -8,13 +8,11 @@ compares it with the record); a ``VERIFY`` is asked again with the hash, and tha
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import is_temp_name
+from ..atomic import sweep_temp
 from ..dataset.manifests import hash_file
 from ..errors import NoSuchFileError
 from ..layout import file_task, safe_target
@@ -143,11 +141,4 @@ class PlanDisk:
 def sweep_temp_files(folder: Path) -> None:
     """Remove temp files a killed run left behind (:func:`~neuromorpho_fetch.atomic.is_temp_name`;
     the caller holds the directory lock, so nobody else is writing them)."""
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
-            with contextlib.suppress(OSError):
-                Path(entry.path).unlink()
+    sweep_temp(folder)
