@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neuromorpho_fetch.atomic import atomic_open, atomic_write, is_temp_name, temp_path
+from neuromorpho_fetch.atomic import atomic_open, atomic_write
+from neuromorpho_fetch.paths import is_temp_name, temp_path
 
 
 def test_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:

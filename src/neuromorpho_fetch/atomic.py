@@ -6,45 +6,23 @@ ever go to a temp name in the destination's own folder (same file system, so the
 data is fsynced before the rename (ext4's zero-length-after-power-cut problem), and a crash leaves at most
 a temp file that :func:`is_temp_name` recognises and the next run sweeps.
 
-One temp-name pattern for the whole project, ``.<final name>.<8 hex>.part``: hidden (a user listing the
-folder does not mistake it for data), unique per writer (two processes never share one, the huggingface_hub
-lesson), and recognisable by one regular expression.
+One temp-name pattern for the whole project, :func:`~neuromorpho_fetch.paths.temp_path`
+(``.<final name>.<8 hex>.part``): hidden (a user listing the folder does not mistake it for data), unique
+per writer (two processes never share one, the huggingface_hub lesson), and recognisable by one regular
+expression (:func:`~neuromorpho_fetch.paths.is_temp_name`); the names belong to :mod:`.paths`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
-import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = [
-    "TEMP_SUFFIX",
-    "AtomicFile",
-    "atomic_open",
-    "atomic_write",
-    "is_temp_name",
-    "sweep_temp",
-    "temp_path",
-]
+from .paths import is_temp_name, temp_path
 
-TEMP_SUFFIX = ".part"
-
-#: ``.<final name>.<8 hex>.part``; the name may itself contain dots.
-_TEMP = re.compile(r"\..+\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX), re.DOTALL)
-
-
-def temp_path(target: Path) -> Path:
-    """``.<name>.<8 random hex>.part`` in the target's own folder."""
-    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
-
-
-def is_temp_name(name: str) -> bool:
-    """True for a name :func:`temp_path` makes (what a sweep may delete)."""
-    return _TEMP.fullmatch(name) is not None
+__all__ = ["AtomicFile", "atomic_open", "atomic_write", "sweep_temp"]
 
 
 def sweep_temp(folder: Path, name: str | None = None) -> set[str]:

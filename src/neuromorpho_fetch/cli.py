@@ -41,11 +41,11 @@ from ._version import __version__
 from .client import NeuroMorpho
 from .config import DEFAULT_BASE_URL, TLS_MODES, ClientConfig, check_number, check_seconds
 from .errors import INTERNAL_ERROR_EXIT, NeuroMorphoError, UsageError
-from .lock import STATE_DIR
 from .mirror import MirrorOptions, mirror, parse_duration
 from .mirror.options import ClientShorthands, client_config
 from .mirror.run import DEADLINE_GRACE_MAX
 from .models import Version
+from .paths import ARCHIVE_FILES, MANIFEST, STATE_DIR
 from .progress import ProgressDisplay, progress_enabled
 from .report import MirrorReport, write_crash_log
 
@@ -514,14 +514,14 @@ def print_tree(out: Path, *, first: int = 3) -> None:
     print(f"{out}/")
     for archive in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
         print(f"  {archive.name}/")
-        for meta in ("metadata.jsonl", "morphometry.jsonl"):
+        for meta in ARCHIVE_FILES:
             path = archive / meta
             if path.is_file():
                 with path.open("rb") as fh:
                     records = sum(1 for _ in fh)
                 print(f"    {meta}  ({records} records)")
         for folder in sorted(p for p in archive.iterdir() if p.is_dir()):
-            names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "SHA256SUMS")
+            names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST)
             total = sum((folder / n).stat().st_size for n in names)
             print(f"    {folder.name}/  ({len(names)} files, {total / 1024:.0f} KiB)")
             for name in names[:first]:

@@ -39,9 +39,10 @@ from .errors import (
     PagingError,
     UnknownFieldError,
 )
-from .layout import file_task, safe_target
+from .layout import file_task
 from .models import Neuron, Version
 from .pacing import Pacer
+from .paths import safe_target
 from .protocol import (
     Dedupe,
     Page,

@@ -45,8 +45,8 @@ import aiofiles
 import aiofiles.os
 import aiohttp
 
-from .atomic import temp_path
 from .errors import DiskError, IntegrityError
+from .paths import temp_path
 from .swc import SwcChecker, looks_like_html
 from .transport import CHUNK_SIZE, NO_LIMITS, BodyLimits, iter_body
 

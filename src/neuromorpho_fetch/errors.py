@@ -9,30 +9,37 @@ retry loop, the mirror and the CLI all need to decide what happens next::
     │   ├── UnknownFieldError         query field the server does not know (carries the valid ones)
     │   ├── OutputDirError            --out cannot be created or written, or is locked by another run
     │   │   └── StateCorruptError     the state store is damaged; ``--rebuild-state`` rebuilds it
+    │   └── DatabaseBusyError         a database of ours is held locked by another program (bounded wait)
     ├── TransportError                could not talk to the server at all            (transient)
     │   ├── ConnectError              refused / DNS / unreachable / reset before a response
+    │   │   └── ProxyError            the proxy in use refused or failed (names the proxy)
     │   ├── TLSError                  handshake or certificate failure (permanent, stops the run, exit 2)
     │   │   └── WeakKeyError          the server's DH key is too small for a modern context (DH_KEY_TOO_SMALL)
-    │   └── RequestTimeout            connect or read timeout
-    │       └── TooSlowError          a body slower than ``--lowest-speed`` over ``--speed-time``
+    │   ├── RequestTimeout            connect or read timeout
+    │   │   ├── TooSlowError          a body slower than ``--lowest-speed`` over ``--speed-time``
+    │   │   └── HeaderTimeoutError    no complete status line and headers within ``--header-timeout``
+    │   └── ServerUnreachableError    no request to the server ever succeeded (the run's verdict, exit 4)
     ├── HTTPStatusError               the server answered with a non-success status
     │   ├── NotFoundError             404: the neuron/file/no-hit select is not there   (permanent)
     │   │   └── NotFoundPageError     404 as an HTML page, not the API's JSON (retried a little)
     │   ├── BadRequestError           400 and other 4xx the client caused              (permanent)
-    │   └── ServerBusyError           408, 425, 429, 500, 502-504 (``retry_after`` s)    (transient)
+    │   ├── ServerBusyError           408, 425, 429, 500, 502-504 (``retry_after`` s)    (transient)
+    │   └── RedirectError             a redirect refused: https to http, a non-http scheme, a loop (permanent)
     ├── IntegrityError                a body arrived but is wrong: short, HTML, not SWC (transient)
-    │   └── FileTooLargeError         a body beyond ``--max-file-size`` (permanent for that file)
+    │   ├── FileTooLargeError         a body beyond ``--max-file-size`` (permanent for that file)
+    │   └── BadResponseError          the response broke HTTP: header overflow, bad framing, bad coding
     ├── PagingError                   a listing's paging makes no sense or repeats itself (permanent)
     ├── NoSuchFileError               the record says this file cannot exist (no request is made)
-    └── DiskError                     writing the local file failed (full disk, permissions; stops the run)
+    └── DiskError                     writing the local file failed (permissions, I/O; stops the run)
+        └── DiskFullError             no space left (or quota): exit 2, free space and run again
 
 The policy is three class attributes, read by everyone and decided nowhere else:
 
 * ``transient``: retrying the same request later may succeed (:mod:`neuromorpho_fetch.retry`);
 * ``stops_run``: the error would fail every other file the same way (TLS, disk, usage), so a mirror run
   stops; otherwise only this file is lost, listed in the report and tried again in the second pass;
-* ``exit_code``: what the CLI returns when this error ends it (2 when a flag or the configuration
-  must change, 1 otherwise).
+* ``exit_code``: what the CLI returns when this error ends it (2 when a flag, the configuration or the
+  machine must change; 4 when the server could never be reached; 1 otherwise).
 
 Anything else that escapes (a bug) is not one of these: the CLI writes its traceback to a crash log
 and exits :data:`INTERNAL_ERROR_EXIT`, and the report says so (issue 10: a crash reported success).
@@ -45,14 +52,22 @@ from collections.abc import Sequence
 #: The CLI's exit code for an unexpected error (a bug): not a usage error (2), not a run that ended
 #: with failures (1). The traceback goes to a crash log, whose path the one stderr line names.
 INTERNAL_ERROR_EXIT = 3
+#: The CLI's exit code when no request to the server ever succeeded (closed port, DNS, proxy refused):
+#: not "some files failed" (1), not a bad flag (2).
+UNREACHABLE_EXIT = 4
 
 __all__ = [
     "INTERNAL_ERROR_EXIT",
+    "UNREACHABLE_EXIT",
     "BadRequestError",
+    "BadResponseError",
     "ConnectError",
+    "DatabaseBusyError",
     "DiskError",
+    "DiskFullError",
     "FileTooLargeError",
     "HTTPStatusError",
+    "HeaderTimeoutError",
     "IntegrityError",
     "NeuroMorphoError",
     "NoSuchFileError",
@@ -60,8 +75,11 @@ __all__ = [
     "NotFoundPageError",
     "OutputDirError",
     "PagingError",
+    "ProxyError",
+    "RedirectError",
     "RequestTimeout",
     "ServerBusyError",
+    "ServerUnreachableError",
     "StateCorruptError",
     "TLSError",
     "TooSlowError",
@@ -127,6 +145,13 @@ class StateCorruptError(OutputDirError):
     store aside (never deletes it) and records them again, as unverified (issue 10)."""
 
 
+class DatabaseBusyError(UsageError):
+    """A database of ours (the state store, the catalogue) is held locked by another program: a
+    ``sqlite3`` shell in a transaction, a notebook, an exclusive lock. Busy is not corrupt (issue 15
+    item 13: it used to be moved aside as "corrupt" without a word): we wait a bounded time, then stop
+    that step with one line saying who to close."""
+
+
 class TransportError(NeuroMorphoError):
     """No HTTP response at all: the connection could not be made or broke."""
 
@@ -136,6 +161,11 @@ class TransportError(NeuroMorphoError):
 
 class ConnectError(TransportError):
     pass
+
+
+class ProxyError(ConnectError):
+    """The proxy from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` could not be reached, refused the
+    tunnel, or is of a kind we cannot speak; the message names it (issue 15 item 15)."""
 
 
 class TLSError(TransportError):
@@ -159,6 +189,20 @@ class TooSlowError(RequestTimeout):
     """A body arrived slower than the speed floor over a whole window (curl's ``--speed-limit`` /
     ``--speed-time``): a trickling server never goes silent long enough for the idle timeout (issue 10:
     one byte every 2 s ran forever), so it is timed out by rate instead, and retried like a stall."""
+
+
+class HeaderTimeoutError(RequestTimeout):
+    """No complete status line and headers within the header deadline: a server trickling its headers
+    a byte at a time never goes silent for the idle timeout, and the body's speed floor does not start
+    until the headers are in (issue 15 item 6: 600 s an attempt, about 2 h 20 min a file)."""
+
+
+class ServerUnreachableError(TransportError):
+    """The run's verdict when no request to the server ever succeeded: the cause is local or on the
+    path (closed port, DNS, a proxy refusing), not "some files failed" (issue 15 item 16)."""
+
+    transient = False
+    exit_code = 4
 
 
 class HTTPStatusError(NeuroMorphoError):
@@ -204,6 +248,12 @@ class ServerBusyError(HTTPStatusError):
     transient = True
 
 
+class RedirectError(HTTPStatusError):
+    """A redirect we refuse to follow: from https to plain http (a downgrade anyone on the path could
+    forge), to a scheme that is not http(s), or past the redirect limit. Permanent: the server would
+    answer the same way, so it is one failure, not a run of retried connection errors (issue 15 item 8)."""
+
+
 class IntegrityError(NeuroMorphoError):
     """The body arrived but is not what was asked for (short, HTML error page, not SWC)."""
 
@@ -217,6 +267,13 @@ class FileTooLargeError(IntegrityError):
     streamed to disk at 55 MB/s)."""
 
     transient = False
+
+
+class BadResponseError(IntegrityError):
+    """The response broke HTTP itself: a header line over aiohttp's limit, too many headers, framing
+    past a too-short ``Content-Length``, a content coding we did not ask for and cannot decode, or a
+    compressed stream cut before its end marker. Named for what happened (issue 15 item 9: these were
+    all reported as a ``Content-Length`` problem); retried like any damaged transfer."""
 
 
 class PagingError(NeuroMorphoError):
@@ -238,4 +295,11 @@ class NoSuchFileError(NeuroMorphoError, ValueError):
 
 
 class DiskError(NeuroMorphoError):
-    """The local file system refused a write: full disk, permissions, read-only mount."""
+    """The local file system refused a write: permissions, read-only mount, an I/O error."""
+
+
+class DiskFullError(DiskError):
+    """No space left on the device (or the quota is used up). A machine problem, not a failed file: exit
+    2 with the advice to free space, whether the mirror is new or already holds files (issue 15 item 4)."""
+
+    exit_code = 2

@@ -8,57 +8,30 @@ parentheses and non-ASCII letters), and a source file's extension is the suffix 
 ``original_format`` (``Neurolucida.DAT`` gives ``.DAT``). A neuron with no ``original_format`` has no
 source file.
 
-Local side: the file keeps its server name when that name is safe. A name is made safe by
-percent-encoding, character by character, whatever could escape the folder or misbehave on common file
-systems: ``/``, ``\\``, NUL and other control characters, a leading ``.`` (``..``, hidden files), and
-``%`` itself (so an encoded name can never equal another neuron's literal name, which keeps the mapping
-one-to-one). A name longer than :data:`MAX_NAME_BYTES` in UTF-8 is cut and given a hash of the full
-name. The archive folder is made safe the same way.
-
-Windows, too (issue 10: a mirror copied to a Windows share broke): a name whose part before the first
-dot is a reserved device name (``CON``, ``PRN``, ``AUX``, ``NUL``, ``COM1``-``COM9``, ``LPT1``-``LPT9``,
-any case, any extension: ``nul.txt``, ``Com1.CNG.swc``) has its first character encoded (``%43ON``), and
-a trailing dot or space (which Windows drops) is encoded (``a%2E``). Since ``%`` is always encoded, an
-encoded name still cannot equal any literal one. Mirrors made before this change hold such files
-under their old names; the next run fetches them again under the new name (the old file is left).
+Local side: :func:`relative_path` asks :mod:`neuromorpho_fetch.paths`, the one owner of the mirror's tree
+(``<archive folder>/<version>/<file name made safe>``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from .errors import NoSuchFileError
 from .models import Neuron, Version
+from .paths import data_path
 
 __all__ = [
-    "MAX_NAME_BYTES",
-    "WINDOWS_RESERVED",
     "FileTask",
     "NoSuchFileError",
     "file_name",
     "file_task",
     "file_url",
-    "is_plain_name",
     "png_path",
     "relative_path",
-    "safe_component",
-    "safe_target",
     "source_extension",
 ]
-
-#: Most file systems allow 255 bytes per name; keep room for the ``.<random>.part`` suffix.
-MAX_NAME_BYTES = 200
-
-#: Device names Windows reserves in every folder, with or without an extension.
-WINDOWS_RESERVED = frozenset(
-    ["CON", "PRN", "AUX", "NUL"] + [f"{dev}{n}" for dev in ("COM", "LPT") for n in range(1, 10)]
-)
-
-_EXTENSION = re.compile(r"(\.[A-Za-z0-9]{1,10}){1,3}$")
 
 _SERVER_FOLDER = {
     Version.CNG: "CNG version",
@@ -146,66 +119,9 @@ def file_url(base_url: str, neuron: Neuron, version: Version) -> str:
     return f"{base}/dableFiles/{archive}/{folder}/{quote(file_name(neuron, version), safe='')}"
 
 
-#: A name with nothing to encode, but for the Windows device-name check (see :func:`is_plain_name`).
-_PLAIN = re.compile(r"[^./\\%\x00-\x1f\x7f][^/\\%\x00-\x1f\x7f]*(?<![. ])")
-_RESERVED_PREFIXES = frozenset(name[:3] for name in WINDOWS_RESERVED)
-
-
-def _windows_reserved(name: str) -> bool:
-    return (
-        name[:3].upper() in _RESERVED_PREFIXES
-        and name.split(".", 1)[0].rstrip(" ").upper() in WINDOWS_RESERVED
-    )
-
-
-def is_plain_name(name: str) -> bool:
-    """True when :func:`safe_component` returns ``name`` unchanged, decided by one regular expression
-    (the dataset's finalize asks this of every file: walking each character cost 0.3 s per 5,000
-    neurons). The one definition of "safe as it is", so the two can never disagree."""
-    return (
-        _PLAIN.fullmatch(name) is not None
-        and len(name.encode("utf-8")) <= MAX_NAME_BYTES
-        and not _windows_reserved(name)
-    )
-
-
-def safe_component(name: str) -> str:
-    """Make one path component safe and unambiguous; safe names come back unchanged."""
-    out: list[str] = []
-    reserved = _windows_reserved(name)
-    last = len(name) - 1
-    for i, ch in enumerate(name):
-        code = ord(ch)
-        if (
-            ch in "/\\%"
-            or code < 0x20
-            or code == 0x7F
-            or (i == 0 and (ch == "." or reserved))
-            or (i == last and ch in ". ")
-        ):
-            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8")))
-        else:
-            out.append(ch)
-    safe = "".join(out) or "%00"
-    if len(safe.encode("utf-8")) > MAX_NAME_BYTES:
-        # Keep the extension (".CNG.swc") so tools still recognise the file; the hash of the full
-        # name keeps two long names that share a prefix apart.
-        ext = _EXTENSION.search(safe)
-        suffix = ext.group(0) if ext else ""
-        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        budget = MAX_NAME_BYTES - len(suffix) - len(digest) - 1
-        head = safe.encode("utf-8")[:budget].decode("utf-8", "ignore")
-        safe = f"{head}~{digest}{suffix}"
-    return safe
-
-
 def relative_path(neuron: Neuron, version: Version) -> PurePosixPath:
     """``<archive lower-cased>/<version>/<file name>``, every component made safe."""
-    return PurePosixPath(
-        safe_component(neuron.archive.lower()),
-        version.value,
-        safe_component(file_name(neuron, version)),
-    )
+    return data_path(neuron.archive, version.value, file_name(neuron, version))
 
 
 def file_task(base_url: str, neuron: Neuron, version: Version) -> FileTask:
@@ -215,13 +131,3 @@ def file_task(base_url: str, neuron: Neuron, version: Version) -> FileTask:
         url=file_url(base_url, neuron, version),
         path=relative_path(neuron, version),
     )
-
-
-def safe_target(out: Path, relative: str) -> Path:
-    """``out / relative``, refusing anything that could land outside ``out`` (hostile names)."""
-    parts = relative.split("/")  # the raw text: PurePosixPath would quietly normalise "a//b", "./a"
-    if any(p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts):
-        raise ValueError(f"unsafe relative path {relative!r}")
-    # No empty, "." or ".." part and no backslash: joined under ``out`` it cannot climb out of it (a
-    # second, commonpath check here was unreachable and cost ~30 us per file, twice per file).
-    return out.joinpath(*parts)

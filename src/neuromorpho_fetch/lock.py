@@ -14,16 +14,14 @@ from pathlib import Path
 from types import TracebackType
 
 from .errors import OutputDirError
+from .paths import MirrorPaths
 
-__all__ = ["STATE_DIR", "DirLock", "prepare_out_dir"]
-
-#: Everything the tool keeps for itself inside ``--out``; hidden so it never looks like an archive.
-STATE_DIR = ".neuromorpho-fetch"
+__all__ = ["DirLock", "prepare_out_dir"]
 
 
 def prepare_out_dir(out: Path) -> Path:
     """Create ``out`` and its state folder, or raise a one-line :class:`OutputDirError`."""
-    state_dir = out / STATE_DIR
+    state_dir = MirrorPaths(out).state_dir
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         probe = state_dir / f".probe.{os.getpid()}"
@@ -41,7 +39,7 @@ class DirLock:
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self.path = out / STATE_DIR / "lock"
+        self.path = MirrorPaths(out).lock
         self._fd: int | None = None
 
     def acquire(self) -> None:

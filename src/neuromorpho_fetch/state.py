@@ -47,9 +47,7 @@ from urllib.parse import quote
 
 from .errors import DiskError, OutputDirError, StateCorruptError
 
-__all__ = ["STATE_FILE", "AsyncStateStore", "FileRow", "StateStore", "is_corrupt", "set_aside"]
-
-STATE_FILE = "state.sqlite"
+__all__ = ["AsyncStateStore", "FileRow", "StateStore", "is_corrupt", "set_aside"]
 
 T = TypeVar("T")
 

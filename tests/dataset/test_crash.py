@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-from neuromorpho_fetch.atomic import is_temp_name
 from neuromorpho_fetch.dataset import (
     BIB_FILE,
     CATALOGUE_FILE,
@@ -26,6 +25,7 @@ from neuromorpho_fetch.dataset import (
     finalize,
 )
 from neuromorpho_fetch.dataset.manifests import read_manifest
+from neuromorpho_fetch.paths import is_temp_name
 
 #: Flip between two upstream states (metadata and one file body) and finalize each, forever.
 LOOP = """

@@ -37,9 +37,8 @@ from neuromorpho_fetch.dataset.catalogue import FIELD_COLUMNS, LIST_FIELDS
 from neuromorpho_fetch.dataset.manifests import read_manifest
 from neuromorpho_fetch.emulator import CatalogueChanges, Emulator, EmulatorConfig, serve_in_thread
 from neuromorpho_fetch.layout import relative_path
-from neuromorpho_fetch.lock import STATE_DIR
 from neuromorpho_fetch.models import Neuron, Version
-from neuromorpho_fetch.state import STATE_FILE
+from neuromorpho_fetch.paths import STATE_DIR, STATE_FILE
 
 from .conftest import ARCHIVES
 from .test_citations_coverage import bib_entries, mirrored_records

@@ -16,9 +16,9 @@ from neuromorpho_fetch import cli
 from neuromorpho_fetch.config import MAX_SECONDS, ClientConfig, RetryPolicy, Timeouts
 from neuromorpho_fetch.emulator import Emulator
 from neuromorpho_fetch.errors import UsageError
-from neuromorpho_fetch.layout import WINDOWS_RESERVED, is_plain_name, safe_component
 from neuromorpho_fetch.mirror import MirrorOptions
 from neuromorpho_fetch.mirror.run import _warn_plain_http
+from neuromorpho_fetch.paths import WINDOWS_RESERVED, is_plain_name, safe_component
 
 from .conftest import ARCHIVE, assert_one_line, base_args, run_cli
 

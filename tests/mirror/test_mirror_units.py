@@ -23,7 +23,6 @@ from neuromorpho_fetch.errors import (
     UnknownArchiveError,
     UsageError,
 )
-from neuromorpho_fetch.layout import safe_target
 from neuromorpho_fetch.lock import DirLock
 from neuromorpho_fetch.mirror import (
     Action,
@@ -32,6 +31,7 @@ from neuromorpho_fetch.mirror import (
     parse_duration,
     plan_file,
 )
+from neuromorpho_fetch.paths import safe_target
 from neuromorpho_fetch.report import Failure, MirrorReport, read_failures, write_json_atomic
 from neuromorpho_fetch.state import AsyncStateStore, FileRow, StateStore
 

@@ -13,14 +13,13 @@ Entry points:
 
 from __future__ import annotations
 
-from .catalogue import CATALOGUE_FILE
-from .changes import CHANGES_FILE, ChangeSet
-from .citations import BIB_FILE, CITATION_FILE
+from ..paths import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
+from .changes import ChangeSet
 from .coverage import ArchiveCoverage
 from .finalize import DatasetSummary, FileFact, facts_from_state, finalize
 from .gone import delete_gone_files
 from .local import LocalMirror, LocalNeuron
-from .manifests import MANIFEST, ManifestCheck, check_manifests
+from .manifests import ManifestCheck, check_manifests
 
 __all__ = [
     "BIB_FILE",

@@ -37,7 +37,6 @@ from urllib.parse import quote
 from ..errors import OutputDirError
 
 __all__ = [
-    "CATALOGUE_FILE",
     "FIELD_COLUMNS",
     "LIST_FIELDS",
     "MORPHOMETRY_COLUMNS",
@@ -48,7 +47,6 @@ __all__ = [
     "row_to_record",
 ]
 
-CATALOGUE_FILE = "catalogue.sqlite"
 SCHEMA_VERSION = 1
 
 #: Every metadata field of a served record (reference A7), by its JSON key, in the served order.

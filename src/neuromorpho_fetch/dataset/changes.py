@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write, sweep_temp
+from ..paths import CHANGES_FILE
 
 __all__ = [
-    "CHANGES_FILE",
     "IGNORED_KEYS",
     "MAX_LISTED",
     "ChangeSet",
@@ -40,7 +40,6 @@ __all__ = [
     "import_changes",
 ]
 
-CHANGES_FILE = "CHANGES.jsonl"
 #: Per kind of change, how many neurons a ``CHANGES.jsonl`` line names (the counts are always exact).
 MAX_LISTED = 10_000
 #: Keys that are not metadata: ``_links`` holds URLs of the host that answered (an emulator's port, a

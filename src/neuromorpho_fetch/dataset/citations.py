@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write, sweep_temp
+from ..paths import BIB_FILE, CITATION_FILE
 
 __all__ = [
-    "BIB_FILE",
-    "CITATION_FILE",
     "RESOURCE_RRID",
     "TECUATL_2024_DOI",
     "Publication",
@@ -38,8 +37,6 @@ __all__ = [
     "write_citations",
 ]
 
-CITATION_FILE = "CITATION.md"
-BIB_FILE = "references.bib"
 RESOURCE_RRID = "RRID:SCR_002145"
 TECUATL_2024_DOI = "10.1096/fba.2024-00048"
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from .._argparse import OneLineParser
 from ..errors import NeuroMorphoError, UsageError
 from ..models import Version
+from ..paths import CATALOGUE_FILE
 from ..query import Query, split_values
-from .catalogue import CATALOGUE_FILE, FIELD_COLUMNS
+from .catalogue import FIELD_COLUMNS
 from .local import LocalMirror
 
 __all__ = ["main"]

@@ -28,12 +28,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import is_temp_name
-from ..layout import NoSuchFileError, file_name, is_plain_name, relative_path, safe_component
-from ..lock import STATE_DIR
+from ..layout import NoSuchFileError, file_name, relative_path
 from ..models import Neuron, Version
-from .catalogue import (
+from ..paths import (
+    BIB_FILE,
     CATALOGUE_FILE,
+    CITATION_FILE,
+    MANIFEST,
+    METADATA_FILE,
+    MORPHOMETRY_FILE,
+    STATE_DIR,
+    is_plain_name,
+    is_temp_name,
+    safe_component,
+)
+from .catalogue import (
     FIELD_COLUMNS,
     LIST_FIELDS,
     MORPHOMETRY_COLUMNS,
@@ -43,9 +52,9 @@ from .catalogue import (
     transaction,
 )
 from .changes import ChangeSet, changed_fields, dumps, export_changes, import_changes
-from .citations import BIB_FILE, CITATION_FILE, write_citations
+from .citations import write_citations
 from .coverage import ArchiveCoverage, read_coverage, update_coverage
-from .manifests import MANIFEST, hash_file, rewrite_manifests
+from .manifests import hash_file, rewrite_manifests
 
 __all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state", "finalize"]
 
@@ -53,8 +62,6 @@ log = logging.getLogger("neuromorpho_fetch.dataset")
 
 #: Records per batch: one ``IN (...)`` lookup and one ``executemany`` each.
 BATCH = 500
-METADATA = "metadata.jsonl"
-MORPHOMETRY = "morphometry.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,11 +251,11 @@ def _update(
         job = _RecordJob(conn, root, run, changes, versions, scan_tree=created)
         read: set[str] = set()
         for folder in _folders(root, archives):
-            metadata = root / folder / METADATA
+            metadata = root / folder / METADATA_FILE
             if metadata.is_file():
                 read.add(folder)
                 job.read(metadata)
-            morph = root / folder / MORPHOMETRY
+            morph = root / folder / MORPHOMETRY_FILE
             if morph.is_file():
                 _read_morphometry(conn, morph)
         wanted = {_folder(a) for a in complete}
@@ -328,7 +335,7 @@ def _folders(root: Path, archives: Iterable[str] | None) -> list[str]:
     found = []
     with os.scandir(root) as entries:
         for entry in entries:
-            if entry.is_dir() and entry.name != STATE_DIR and (Path(entry.path) / METADATA).is_file():
+            if entry.is_dir() and entry.name != STATE_DIR and (Path(entry.path) / METADATA_FILE).is_file():
                 found.append(entry.name)
     return sorted(found)
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .catalogue import CATALOGUE_FILE, connect, transaction
+from ..paths import CATALOGUE_FILE
+from .catalogue import connect, transaction
 from .manifests import rewrite_manifests
 
 __all__ = ["delete_gone_files"]

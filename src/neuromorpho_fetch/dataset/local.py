@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UnknownFieldError, UsageError
 from ..models import Neuron, Version
+from ..paths import CATALOGUE_FILE
 from ..query import Query
-from .catalogue import CATALOGUE_FILE, FIELD_COLUMNS, LIST_FIELDS, field_column
+from .catalogue import FIELD_COLUMNS, LIST_FIELDS, field_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas  # type: ignore[import-untyped]

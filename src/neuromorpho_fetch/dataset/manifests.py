@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import atomic_write, sweep_temp
+from ..paths import MANIFEST
 from .catalogue import transaction
 
 __all__ = [
-    "MANIFEST",
     "ManifestCheck",
     "check_manifests",
     "format_line",
@@ -38,7 +38,6 @@ __all__ = [
     "write_folder_manifest",
 ]
 
-MANIFEST = "SHA256SUMS"
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}

@@ -10,11 +10,12 @@ is the report) and :mod:`.run` (the lifecycle on one ``AsyncExitStack``).
 from __future__ import annotations
 
 from ..errors import NeuroMorphoError
+from ..paths import LAST_REPORT
 from ..progress import ProgressEvent
 from ..report import MirrorReport
 from .options import MirrorOptions, parse_duration
 from .plan import Action, plan_file
-from .run import LAST_REPORT, mirror
+from .run import mirror
 from .transfer import UNREACHABLE_STREAK
 
 __all__ = [

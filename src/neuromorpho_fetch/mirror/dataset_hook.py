@@ -37,14 +37,14 @@ from types import TracebackType
 from typing import Any
 
 from ..client import NeuroMorpho
-from ..dataset import CATALOGUE_FILE, MANIFEST, DatasetSummary, facts_from_state, finalize
+from ..dataset import DatasetSummary, facts_from_state, finalize
 from ..dataset.catalogue import connect_readonly
 from ..dataset.gone import delete_gone_files
 from ..dataset.manifests import manifest_entries
 from ..errors import NeuroMorphoError
-from ..lock import STATE_DIR
+from ..paths import CATALOGUE_FILE, MANIFEST, STATE_DIR, STATE_FILE
 from ..report import MirrorReport
-from ..state import STATE_FILE, AsyncStateStore
+from ..state import AsyncStateStore
 from .options import MirrorOptions
 
 __all__ = ["COUNTS_TIMEOUT", "DatasetHook", "catalogue_built", "forget_files", "manifest_rows"]

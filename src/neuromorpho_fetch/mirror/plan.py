@@ -15,8 +15,9 @@ from pathlib import Path
 from ..atomic import sweep_temp
 from ..dataset.manifests import hash_file
 from ..errors import NoSuchFileError
-from ..layout import file_task, safe_target
+from ..layout import file_task
 from ..models import Neuron, Version
+from ..paths import safe_target
 from ..state import FileRow
 
 __all__ = ["Action", "FileJob", "PlanDisk", "file_jobs", "hash_file", "plan_file"]

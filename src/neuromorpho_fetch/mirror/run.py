@@ -30,16 +30,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..atomic import AtomicFile, temp_path
+from ..atomic import AtomicFile
 from ..client import NeuroMorpho
 from ..config import ClientConfig
 from ..errors import NeuroMorphoError, OutputDirError, StateCorruptError, UsageError
-from ..layout import safe_component, safe_target
-from ..lock import STATE_DIR, DirLock
+from ..lock import DirLock
 from ..models import Neuron
+from ..paths import LAST_REPORT, METADATA_FILE, STATE_DIR, STATE_FILE, archive_folder, safe_target, temp_path
 from ..progress import ProgressEvent
 from ..report import Failure, MirrorReport, read_failures, write_crash_log, write_json_atomic
-from ..state import STATE_FILE, AsyncStateStore, FileRow, StateStore, set_aside
+from ..state import AsyncStateStore, FileRow, StateStore, set_aside
 from . import listing
 from .dataset_hook import DatasetHook
 from .options import MirrorOptions
@@ -47,12 +47,10 @@ from .plan import Action, FileJob, PlanDisk, file_jobs, plan_file, sweep_temp_fi
 from .tally import Tally
 from .transfer import Job, MorphJob, Transfer, disk
 
-__all__ = ["DEADLINE_GRACE_MAX", "LAST_REPORT", "deadline_grace", "mirror"]
+__all__ = ["DEADLINE_GRACE_MAX", "deadline_grace", "mirror"]
 
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
-#: Every run's report, also without --report (inside the state folder).
-LAST_REPORT = "last-report.json"
 
 Source = Callable[[asyncio.Queue[Job | None]], Awaitable[None]]
 
@@ -387,9 +385,9 @@ class _Run:
         for archive, chunk in lines.items():
             writer = self.metadata.get(archive)
             if writer is None:
-                folder = self.out / safe_component(archive.lower())
+                folder = self.out / archive_folder(archive)
                 sweep_temp_files(folder)  # a killed run's metadata.jsonl temp file (we hold the lock)
-                writer = self.metadata[archive] = AtomicFile(folder / "metadata.jsonl")
+                writer = self.metadata[archive] = AtomicFile(folder / METADATA_FILE)
             writer.write_lines(chunk)
         return self.plan_disk.sizes(paths)
 

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from ..atomic import AtomicFile
 from ..client import NeuroMorpho
 from ..errors import DiskError, NeuroMorphoError, TransportError
-from ..layout import safe_component, safe_target
 from ..models import Neuron
+from ..paths import MORPHOMETRY_FILE, archive_folder, safe_target
 from ..report import Failure
 from ..state import AsyncStateStore
 from .plan import Action, FileJob, hash_file, plan_file
@@ -253,7 +253,7 @@ class Transfer:
         except NeuroMorphoError as exc:
             if exc.stops_run:
                 raise
-            path = f"{safe_component(neuron.archive.lower())}/morphometry.jsonl"
+            path = f"{archive_folder(neuron.archive)}/{MORPHOMETRY_FILE}"
             url = f"{self.base_url.rstrip('/')}/api/morphometry/id/{neuron.id}"
             self.tally.add_failure(
                 Failure(neuron.name, url, reason(exc), path, neuron.archive, "morphometry")
@@ -269,7 +269,7 @@ class Transfer:
     def write_morph(self, archive: str, lines: list[str]) -> None:
         writer = self.morph.get(archive)
         if writer is None:
-            final = self.out / safe_component(archive.lower()) / "morphometry.jsonl"
+            final = self.out / archive_folder(archive) / MORPHOMETRY_FILE
             writer = self.morph[archive] = AtomicFile(final)
         writer.write_lines(lines)
 
