@@ -20,7 +20,7 @@ from neuromorpho_fetch.tls import ssl_context, tls_error
         (lambda: ClientConfig(base_url="https://x", concurrency=0), "concurrency must be"),
         (lambda: ClientConfig(base_url="https://x", rate=0), "rate must be"),
         (lambda: RetryPolicy(attempts=0), "at least one attempt"),
-        (lambda: Timeouts(read=0), "read timeout"),
+        (lambda: Timeouts(idle=0), "idle timeout"),
     ],
 )
 def test_bad_settings_raise_one_line_usage_errors(build: object, message: str) -> None:

@@ -1,23 +1,22 @@
-"""``neuromorpho-fetch`` / ``python -m neuromorpho_fetch``: a thin layer over :func:`mirror`.
+"""``neuromorpho-fetch`` / ``python -m neuromorpho_fetch``: a thin layer over :func:`run_mirror`.
 
-The CLI only turns flags into a :class:`~neuromorpho_fetch.mirror.MirrorOptions`, sets up logging and
-progress, and maps outcomes to exit codes (documented in ``docs/cli.md``):
+The CLI only turns flags into :class:`~neuromorpho_fetch.mirror.MirrorOptions` (the client's flags come
+from :data:`neuromorpho_fetch.config.SETTINGS`, the one table of settings; this module's own flags are
+the table :data:`FLAGS`), sets up logging and progress, turns SIGINT, SIGTERM and SIGHUP into the run's
+``stop`` event, and returns the report's exit code (documented in ``docs/cli.md``):
 
 * 0 every requested file is present;
-* 1 some files failed for good (listed in the summary and ``--report``), the run was stopped by
-  ``--max-duration`` before finishing, or an error stopped it after it started (server unreachable,
-  disk full);
-* 2 usage or configuration error, before any download (bad flag, unknown archive or query field,
-  unusable ``--out``, locked ``--out``, a full disk at start, a damaged state store, TLS failure: a
-  flag or the machine must change);
+* 1 some files failed for good (listed in the summary and the report), records were rejected, a listing
+  was not the whole truth, or the run was stopped by ``--max-duration`` before finishing;
+* 2 usage or configuration error, or the machine must change (bad flag, unknown archive or query field,
+  unusable or locked ``--out``, a full disk, a damaged or locked state store, TLS failure);
 * 3 internal error (a bug): one line naming it and the crash log holding the traceback;
-* 130 interrupted (Ctrl-C / SIGTERM).
+* 4 the server could not be reached at all: no request ever got an answer (closed port, DNS, proxy);
+* 130 interrupted (Ctrl-C, SIGTERM, SIGHUP).
 
 Nothing reaches the user as a traceback: a :class:`~neuromorpho_fetch.errors.NeuroMorphoError` is one
 line, ``neuromorpho-fetch: error: ...``; anything else (a bug) is one line, ``neuromorpho-fetch:
-internal error: ...``, naming the crash log (``<out>/.neuromorpho-fetch/crash-<time>.log``, or the temp
-folder) that holds the traceback, and the report carries exit code 3 (issue 10: a crash printed 100
-lines and its report said success).
+internal error: ...``, naming the crash log that holds the traceback.
 """
 
 from __future__ import annotations
@@ -25,64 +24,49 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar, cast
-
-from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
+from typing import Any
 
 from ._argparse import OneLineParser
 from ._version import __version__
-from .client import NeuroMorpho
-from .config import DEFAULT_BASE_URL, TLS_MODES, ClientConfig, check_number, check_seconds
+from .config import (
+    SETTINGS,
+    ClientConfig,
+    Setting,
+    check_number,
+    check_seconds,
+    format_size,
+    overlay,
+    parse_size,
+)
 from .errors import INTERNAL_ERROR_EXIT, NeuroMorphoError, UsageError
-from .mirror import MirrorOptions, mirror, parse_duration
-from .mirror.options import ClientShorthands, client_config
+from .mirror import MirrorOptions, parse_duration, run_mirror
 from .mirror.run import DEADLINE_GRACE_MAX
 from .models import Version
 from .paths import ARCHIVE_FILES, MANIFEST, STATE_DIR
 from .progress import ProgressDisplay, progress_enabled
 from .report import MirrorReport, write_crash_log
 
-__all__ = ["build_parser", "config_from_args", "main", "options_from_args", "print_tree"]
+__all__ = ["FLAGS", "build_parser", "main", "options_from_args", "print_tree"]
 
 PROG = "neuromorpho-fetch"
 DEMO_ARCHIVE = "Siegert"
 log = logging.getLogger("neuromorpho_fetch")
-_N = TypeVar("_N", int, float)
 
 
-def _at_least(convert: Callable[[str], _N], minimum: _N, what: str) -> Callable[[str], _N]:
-    """An argparse ``type=``: ``convert`` the text, refuse values below ``minimum`` in one line."""
+# -- argparse types: each one a config.py check, so a flag and a library call get the same answer -----
 
-    def parse(text: str) -> _N:
+
+def _checked(convert: Callable[[str], Any], check: Callable[[Any], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         try:
             value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _at_least(int, 1, "a whole number")
-_non_negative_int = _at_least(int, 0, "a whole number")
-
-
-def _checked_float(check: Callable[[float], float]) -> Callable[[str], float]:
-    """An argparse ``type=`` for a number, checked by the config's own validator (one place: a library
-    user gets the same answer); NaN, infinity and overflowing values are refused in one line."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         try:
@@ -93,30 +77,20 @@ def _checked_float(check: Callable[[float], float]) -> Callable[[str], float]:
     return parse
 
 
-_seconds = _checked_float(lambda v: check_seconds(v, "the value", zero_ok=True))
-_positive_seconds = _checked_float(lambda v: check_seconds(v, "the value"))
-_rate = _checked_float(lambda v: check_number(v, "the value", low=0.0, high=1e6, low_ok=False))
+def _whole(low: int) -> Callable[[str], int]:
+    def check(value: int) -> int:
+        if value < low:
+            raise UsageError(f"must be >= {low}, got {value}")
+        return value
 
-
-_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    return _checked(int, check)
 
 
 def _size(text: str) -> int:
-    """``--max-file-size``: bytes, or a number with K, M, G or T (powers of 1024; ``B``/``iB`` optional)."""
-    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
-    unit = cleaned[-1:] if cleaned[-1:] in _SIZE_UNITS else ""
     try:
-        number = float(cleaned[: len(cleaned) - len(unit)])
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (write e.g. 500M or 2G)") from None
-    if not number >= 1 or number * _SIZE_UNITS[unit] > 1 << 50:
-        raise argparse.ArgumentTypeError(f"must be 1 B..1024T, got {text!r}")
-    return int(number * _SIZE_UNITS[unit])
-
-
-def _format_size(size: int) -> str:
-    unit = next(u for u in ("T", "G", "M", "K", "") if size % _SIZE_UNITS[u] == 0)
-    return f"{size // _SIZE_UNITS[unit]}{unit}"
+        return parse_size(text, "the size")
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("the size: ")) from None
 
 
 def _duration(text: str) -> float:
@@ -126,29 +100,6 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--max-duration: ")) from None
 
 
-def _default(name: str) -> str:
-    """A default for ``--help`` (``5``, ``0.5``, ``neuromorpho``), read from where it is defined:
-    :class:`ClientConfig` (and its retry policy and timeouts) or :class:`MirrorOptions`."""
-    config = ClientConfig(base_url=DEFAULT_BASE_URL)
-    from_config: dict[str, object] = {
-        "concurrency": config.concurrency,
-        "rate": config.rate,
-        "retries": config.retry.retries,
-        "retry_wait": config.retry.backoff_base,
-        "retry_after_max": config.retry.retry_after_max,
-        "timeout": config.timeouts.read,
-        "lowest_speed": config.lowest_speed,
-        "speed_time": config.speed_time,
-        "max_file_size": _format_size(config.max_file_size),
-        "tls": config.tls,
-    }
-    if name in from_config:
-        value = from_config[name]
-    else:
-        value = inspect.signature(MirrorOptions).parameters[name].default
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def _version_choice(text: str) -> str:
     wanted = text.strip().lower()
     if wanted not in ("cng", "source", "both"):
@@ -156,186 +107,127 @@ def _version_choice(text: str) -> str:
     return wanted
 
 
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "int": _whole(1),
+    "count": _whole(0),
+    "seconds": _checked(float, lambda v: check_seconds(v, "the value", zero_ok=True)),
+    "positive-seconds": _checked(float, lambda v: check_seconds(v, "the value")),
+    "rate": _checked(float, lambda v: check_number(v, "the value", low=0.0, high=1e6, low_ok=False)),
+    "speed": _checked(float, lambda v: check_number(v, "the value", low=0.0, high=1e12)),
+    "size": _size,
+    "text": str,
+}
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _add_setting(group: argparse._ArgumentGroup, setting: Setting, defaults: ClientConfig) -> None:
+    """One client setting as a flag (no argparse default: a flag not given leaves the config's own)."""
+    default = setting.get(defaults)
+    shown = format_size(default) if setting.kind == "size" else _shown(default)
+    names = [setting.flag, *setting.aliases]
+    if setting.kind == "flag":
+        group.add_argument(*names, dest=setting.name, action="store_true", default=None, help=setting.help)
+        return
+    help_text = setting.help if default in (None, False) else f"{setting.help} (default {shown})"
+    if setting.kind == "choice":
+        group.add_argument(*names, dest=setting.name, choices=setting.choices, help=help_text)
+        return
+    group.add_argument(
+        *names, dest=setting.name, type=_TYPES[setting.kind], metavar=setting.metavar, help=help_text
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One of the mirror command's own flags: its group, names and ``add_argument`` keywords."""
+
+    group: str
+    names: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def _mirror_default(name: str) -> str:
+    value = next(f.default for f in fields(MirrorOptions) if f.name == name)
+    return _shown(value)
+
+
+def _f(group: str, *names: str, help: str, **options: Any) -> Flag:
+    return Flag(group, names, {**options, "help": help})
+
+
+_WHAT, _FILES, _WHERE, _HOW, _OUT = "what to mirror", "which files", "where", "how", "output"
+
+FLAGS: tuple[Flag, ...] = (
+    _f(_WHAT, "--archive", action="append", default=[], metavar="NAME",
+       help="an archive, in any case (repeatable)"),
+    _f(_WHAT, "--all", action="store_true", dest="all_archives", help="every archive"),
+    _f(_WHAT, "--query", action="append", default=[], metavar="FIELD:VALUE",
+       help="select neurons by metadata, e.g. species:rat,mouse (repeatable, AND-ed)"),
+    _f(_WHAT, "--limit", type=_whole(1), metavar="N", help="stop after N neurons"),
+    _f(_WHAT, "--retry-failed", type=Path, metavar="REPORT",
+       help="fetch exactly the failures listed in an earlier report, into that report's mirror"),
+    _f(_WHAT, "--list-archives", action="store_true", help="print every archive with its neuron count"),
+    _f(_WHAT, "--demo", action="store_true",
+       help="start the bundled emulator and mirror its Siegert archive (offline)"),
+    _f(_FILES, "--version", type=_version_choice, default="cng", metavar="CNG|source|both",
+       help="standardized SWC (CNG, default), the original upload (source), or both"),
+    _f(_FILES, "--with-logs", action="store_true",
+       help="also the standardization logs of the chosen versions"),
+    _f(_FILES, "--with-images", action="store_true", help="also the PNG thumbnails"),
+    _f(_FILES, "--with-morphometry", action="store_true",
+       help="also <archive>/morphometry.jsonl (one API request per 50 neurons)"),
+    _f(_FILES, "--with-pvec", action="store_true",
+       help="also <archive>/pvec.jsonl, the persistence vectors (one API request per 50 neurons)"),
+    _f(_WHERE, "--out", type=Path, metavar="DIR",
+       help="output folder (default ./neuromorpho; ./neuromorpho-demo with --demo; with --retry-failed, "
+            "the report's mirror)"),
+    _f(_HOW, "--cool-down", type=_TYPES["seconds"], metavar="S",
+       help=f"pause before the second pass over failed files (default {_mirror_default('cool_down')} s)"),
+    _f(_HOW, "--dry-run", action="store_true",
+       help="list and plan only: say what would be downloaded (per archive; -v: every path), write nothing"),
+    _f(_HOW, "--verify", action="store_true",
+       help="re-hash local files against the state store, check files never checked against the server "
+            "by fetching them, and fetch again what is damaged"),
+    _f(_HOW, "--refresh", action="store_true",
+       help="revalidate files with conditional requests and fetch what changed upstream"),
+    _f(_HOW, "--delete-gone", action="store_true",
+       help="delete the files of neurons gone upstream (default: keep them, flagged in the catalogue)"),
+    _f(_HOW, "--rebuild-state", action="store_true",
+       help="if the state store is damaged, move it aside and rebuild it from the files on disk"),
+    _f(_HOW, "--report", type=Path, metavar="PATH", help="write the run's report as JSON"),
+    _f(_HOW, "--max-duration", type=_duration, metavar="D",
+       help="stop after D (7h, 30m, 90s, 1h30m): nothing new starts, files in flight get "
+            f"min({DEADLINE_GRACE_MAX:g} s, D/10) to finish, then are cancelled"),
+    _f(_OUT, "--no-progress", action="store_true", help="no progress bars (log lines instead)"),
+    _f(_OUT, "-q", "--quiet", action="count", default=0, help="only errors (and failures)"),
+    _f(_OUT, "-v", "--verbose", action="count", default=0, help="more detail (-vv: debug)"),
+    _f(_OUT, "-V", action="version", version=f"{PROG} {__version__}", help="print the version"),
+)  # fmt: skip
+
+#: Where the client settings go among the groups.
+_CLIENT_GROUP = _HOW
+_GROUPS = (_WHAT, _FILES, _WHERE, _HOW, _OUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
         description="Mirror NeuroMorpho.Org (or part of it) into a local folder: fast, polite, resumable.",
         epilog="Exit codes: 0 all files present, 1 some failed (listed) or stopped early, 2 usage/"
-        "configuration error, 3 internal error (see the crash log), 130 interrupted. "
+        "configuration error, 3 internal error (see the crash log), 4 server unreachable, 130 interrupted. "
         "Full documentation: docs/cli.md.",
     )
-    what = parser.add_argument_group("what to mirror")
-    what.add_argument(
-        "--archive", action="append", default=[], metavar="NAME", help="an archive, in any case (repeatable)"
-    )
-    what.add_argument("--all", action="store_true", dest="all_archives", help="every archive")
-    what.add_argument(
-        "--query",
-        action="append",
-        default=[],
-        metavar="FIELD:VALUE",
-        help="select neurons by metadata, e.g. species:rat,mouse (repeatable, AND-ed)",
-    )
-    what.add_argument("--limit", type=_positive_int, metavar="N", help="stop after N neurons")
-    what.add_argument(
-        "--retry-failed",
-        type=Path,
-        metavar="REPORT",
-        help="fetch exactly the failures listed in an earlier --report",
-    )
-    what.add_argument(
-        "--list-archives", action="store_true", help="print every archive with its neuron count"
-    )
-    what.add_argument(
-        "--demo",
-        action="store_true",
-        help="start the bundled emulator and mirror its Siegert archive (offline)",
-    )
-
-    files = parser.add_argument_group("which files")
-    files.add_argument(
-        "--version",
-        type=_version_choice,
-        default="cng",
-        metavar="CNG|source|both",
-        help="standardized SWC (CNG, default), the original upload (source), or both",
-    )
-    files.add_argument(
-        "--with-logs", action="store_true", help="also the standardization logs of the chosen versions"
-    )
-    files.add_argument("--with-images", action="store_true", help="also the PNG thumbnails")
-    files.add_argument(
-        "--with-morphometry",
-        action="store_true",
-        help="also <archive>/morphometry.jsonl (one API request per neuron)",
-    )
-
-    where = parser.add_argument_group("where")
-    where.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help=f"output folder (default ./{_default('out')}; ./neuromorpho-demo with --demo)",
-    )
-
-    how = parser.add_argument_group("how")
-    # No argparse defaults below: a flag not given leaves MirrorOptions' own default, which the help
-    # text quotes (one place for each default).
-    how.add_argument(
-        "--concurrency",
-        type=_positive_int,
-        metavar="N",
-        help=f"requests in flight (default {_default('concurrency')})",
-    )
-    how.add_argument(
-        "--rate",
-        type=_rate,
-        metavar="R",
-        help=f"requests per second, all kinds (default {_default('rate')})",
-    )
-    how.add_argument(
-        "--retries",
-        type=_non_negative_int,
-        metavar="N",
-        help=f"retries per request after the first attempt (default {_default('retries')})",
-    )
-    how.add_argument(
-        "--retry-wait",
-        type=_seconds,
-        metavar="S",
-        help=f"base of the exponential backoff between retries (default {_default('retry_wait')} s)",
-    )
-    how.add_argument(
-        "--retry-after-max",
-        type=_seconds,
-        metavar="S",
-        help="longest pause honoured when the server sends Retry-After "
-        f"(default {_default('retry_after_max')} s)",
-    )
-    how.add_argument(
-        "--cool-down",
-        type=_seconds,
-        metavar="S",
-        help=f"pause before the second pass over failed files (default {_default('cool_down')} s)",
-    )
-    how.add_argument(
-        "--timeout",
-        type=_positive_seconds,
-        metavar="S",
-        help=f"longest silence on a connection before it counts as stalled (default {_default('timeout')} s)",
-    )
-    how.add_argument(
-        "--base-url", metavar="URL", help="server (default $NEUROMORPHO_BASE_URL or neuromorpho.org)"
-    )
-    how.add_argument("--ca-file", metavar="PEM", help="extra CA certificates to trust")
-    how.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (last resort)")
-    how.add_argument(
-        "--tls",
-        choices=TLS_MODES,
-        help="TLS level: auto tries modern TLS and falls back per host to the legacy 1024-bit DH key only "
-        f"when the server needs it; modern or legacy force one (default {_default('tls')})",
-    )
-    how.add_argument(
-        "--lowest-speed",
-        type=_checked_float(lambda v: check_number(v, "the value", low=0.0, high=1e12)),
-        metavar="BYTES/S",
-        help="a body slower than this over --speed-time is retried; 0 turns the check off "
-        f"(default {_default('lowest_speed')})",
-    )
-    how.add_argument(
-        "--speed-time",
-        type=_positive_seconds,
-        metavar="S",
-        help=f"window over which --lowest-speed is measured (default {_default('speed_time')} s)",
-    )
-    how.add_argument(
-        "--max-file-size",
-        type=_size,
-        metavar="SIZE",
-        help="largest file accepted, e.g. 500M or 2G; a larger one fails and is not retried "
-        f"(default {_default('max_file_size')})",
-    )
-    how.add_argument("--user-agent", metavar="TEXT", help="identify your project to the server")
-    how.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="list and plan only: say what would be downloaded and skipped, write nothing",
-    )
-    how.add_argument(
-        "--verify",
-        action="store_true",
-        help="re-hash local files against the state store, check files never checked against the "
-        "server by fetching them, and fetch again what is damaged",
-    )
-    how.add_argument(
-        "--refresh",
-        action="store_true",
-        help="revalidate files with conditional requests and fetch what changed upstream",
-    )
-    how.add_argument(
-        "--delete-gone",
-        action="store_true",
-        help="delete the files of neurons gone upstream (default: keep them, flagged in the catalogue)",
-    )
-    how.add_argument(
-        "--rebuild-state",
-        action="store_true",
-        help="if the state store is damaged, move it aside and rebuild it from the files on disk",
-    )
-    how.add_argument("--report", type=Path, metavar="PATH", help="write the run's report as JSON")
-    how.add_argument(
-        "--max-duration",
-        type=_duration,
-        metavar="D",
-        help="stop after D (7h, 30m, 90s, 1h30m): nothing new starts, files in flight get "
-        f"min({DEADLINE_GRACE_MAX:g} s, D/10) to finish, then are cancelled",
-    )
-
-    out = parser.add_argument_group("output")
-    out.add_argument("--no-progress", action="store_true", help="no progress bars (log lines instead)")
-    out.add_argument("-q", "--quiet", action="count", default=0, help="only errors (and failures)")
-    out.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv: debug)")
-    out.add_argument("-V", action="version", version=f"{PROG} {__version__}", help="print the version")
+    groups = {name: parser.add_argument_group(name) for name in _GROUPS}
+    defaults = ClientConfig()
+    for setting in SETTINGS:
+        _add_setting(groups[_CLIENT_GROUP], setting, defaults)
+    for flag in FLAGS:
+        groups[flag.group].add_argument(*flag.names, **flag.options)
     return parser
 
 
@@ -356,15 +248,16 @@ def versions_from_args(args: argparse.Namespace) -> tuple[Version, ...]:
     return tuple(versions)
 
 
-def config_from_args(args: argparse.Namespace) -> ClientConfig:
-    """The client flags alone, over :class:`ClientConfig`'s defaults (``--list-archives`` needs no more)."""
-    flags = {name: getattr(args, name) for name in ClientShorthands.__annotations__}
-    return client_config(**cast(ClientShorthands, flags))
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> ClientConfig:
+    """The client flags over :class:`ClientConfig`'s defaults, through the one :func:`overlay`."""
+    given = {s.name: getattr(args, s.name) for s in SETTINGS}
+    given.update(overrides)
+    return overlay(None, **given)
 
 
 def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptions:
-    """The flags as options; a flag not given (None) is left out, so the default holds (client flags:
-    :class:`ClientConfig`'s; the rest: :class:`MirrorOptions`')."""
+    """The flags as options; a flag not given leaves the default (the config's, or the options')."""
+    client = {k: overrides.pop(k) for k in list(overrides) if k in {s.name for s in SETTINGS}}
     given: dict[str, Any] = {
         "out": args.out,
         "archives": tuple(args.archive),
@@ -373,7 +266,8 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
         "limit": args.limit,
         "versions": versions_from_args(args),
         "morphometry": args.with_morphometry,
-        "config": config_from_args(args),
+        "pvec": args.with_pvec,
+        "config": config_from_args(args, **client),
         "dry_run": args.dry_run,
         "verify": args.verify,
         "refresh": args.refresh,
@@ -382,7 +276,7 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
         "retry_failed": args.retry_failed,
         "max_duration": args.max_duration,
         "cool_down": args.cool_down,
-        "rebuild_state": args.rebuild_state or None,
+        "rebuild_state": args.rebuild_state,
     }
     values = {name: value for name, value in given.items() if value is not None}
     values.update(overrides)
@@ -391,22 +285,16 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> MirrorOptio
 
 @contextlib.contextmanager
 def setup_logging(quiet: int, verbose: int) -> Iterator[None]:
-    """One stderr handler on the root logger while ``main()`` runs; removed, levels restored, after.
-
-    ``main()`` owns what it installs: a caller that runs it in-process (tests, a notebook) keeps no
-    handler bound to a stderr that may be closed or replaced by then.
-    """
+    """One stderr handler on the root logger while ``main()`` runs; removed, levels restored, after."""
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     root, ours, aiohttp = (logging.getLogger(name) for name in ("", "neuromorpho_fetch", "aiohttp"))
     saved = [(logger, logger.level) for logger in (root, ours, aiohttp)]
-    # -v: our own debug lines (every retry, every skip); -vv: everything, aiohttp included.
     ours.setLevel(logging.DEBUG if verbose and not quiet else logging.NOTSET)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
     root.addHandler(handler)
     root.setLevel(level)
-    # aiohttp's own loggers are noisy at INFO and say nothing our errors do not.
-    aiohttp.setLevel(max(level, logging.WARNING))
+    aiohttp.setLevel(max(level, logging.WARNING))  # aiohttp's own loggers say nothing our errors do not
     try:
         yield
     finally:
@@ -415,86 +303,89 @@ def setup_logging(quiet: int, verbose: int) -> Iterator[None]:
             logger.setLevel(saved_level)
 
 
+def _say(text: str, stream: Any) -> None:
+    """Print, surviving a terminal that is gone (SIGHUP: the ssh session closed)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=stream, flush=True)
+
+
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    _say(f"{PROG}: error: {message}", sys.stderr)
 
 
-def exit_code_for(error: NeuroMorphoError) -> int:
-    """The error class's own ``exit_code`` (2: a flag or the configuration must change; else 1)."""
-    return error.exit_code
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-async def _with_sigterm(coro: Any) -> Any:
-    """Treat SIGTERM like Ctrl-C: cancel the run so it cleans up and records what it did."""
+async def _with_stop(
+    options: MirrorOptions, display: ProgressDisplay
+) -> tuple[MirrorReport, BaseException | None]:
+    """The run with SIGINT, SIGTERM and SIGHUP as its ``stop`` input; a second signal cancels it."""
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
     task = asyncio.current_task()
-    with_handler = False
-    if task is not None:
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+        stop.set()
+
+    installed = []
+    for sig in _STOP_SIGNALS:
         try:
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
-            with_handler = True
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread / Windows
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - not the main thread
             pass
     try:
-        return await coro
+        return await run_mirror(options, progress=display, stop=stop)
     finally:
-        if with_handler:
-            loop.remove_signal_handler(signal.SIGTERM)
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
-def run_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool) -> int:
+def run_cli_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool, verbose: int = 0) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]  # lazy: start-up
+
     display = ProgressDisplay(bars=progress_enabled(no_progress) and not quiet, quiet=bool(quiet))
-    report: MirrorReport | None = None
-    code: int
     try:
         with logging_redirect_tqdm():
             try:
-                report = asyncio.run(_with_sigterm(mirror(options, progress=display)))
+                report, error = asyncio.run(_with_stop(options, display))
             finally:
                 display.close()
-        code = report.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
-        report = display.report
-        code = 130
-    except NeuroMorphoError as exc:
-        report = display.report
-        if report is not None and (report.downloaded or report.skipped or report.failed):
-            _print_summary(report)
+        return 130
+    except NeuroMorphoError as exc:  # nothing ran: no report
         _error(str(exc))
-        return exit_code_for(exc)
+        return exc.exit_code
     except Exception as exc:
-        report = display.report
-        logged = report.crash_log if report is not None else None
-        return crashed(exc, options.out / STATE_DIR, logged)
-    if report is not None and (not quiet or code != 0):
-        _print_summary(report)
-    return code
+        return crashed(exc, options.out / STATE_DIR if options.out is not None else None)
+    if not quiet or report.exit_code != 0:
+        _say(report.summary(), sys.stdout)
+    if report.internal_error:
+        where = f"the full traceback is in {report.crash_log}" if report.crash_log else "no crash log"
+        _say(f"{PROG}: {report.error}; {where} (please report it)", sys.stderr)
+    elif error is not None or report.unreachable:
+        _error(report.error or str(error))
+    return report.exit_code
 
 
 def crashed(error: BaseException, folder: Path | None, crash_log: str | None = None) -> int:
-    """An unexpected error: one line naming it and the crash log (written here unless the run already
-    wrote one), and :data:`~neuromorpho_fetch.errors.INTERNAL_ERROR_EXIT`. Never a traceback."""
+    """An unexpected error: one line naming it and the crash log, and exit 3. Never a traceback."""
     if crash_log is None:
         try:
             crash_log = str(write_crash_log(folder, error))
         except OSError:
             crash_log = None
     where = f"the full traceback is in {crash_log}" if crash_log else "no crash log could be written"
-    print(
-        f"{PROG}: internal error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        f"; {where} (please report it)",
-        file=sys.stderr,
-        flush=True,
-    )
+    first = str(error).splitlines()[0] if str(error) else ""
+    _say(f"{PROG}: internal error: {type(error).__name__}: {first}; {where} (please report it)", sys.stderr)
     return INTERNAL_ERROR_EXIT
 
 
-def _print_summary(report: MirrorReport) -> None:
-    print(report.summary(), flush=True)
-
-
 async def _list_archives(args: argparse.Namespace) -> dict[str, int]:
-    # The same client settings a mirror would use; "what to mirror" does not matter here.
+    from .client import NeuroMorpho
+
     async with NeuroMorpho(config=config_from_args(args)) as client:
         return await client.archives()
 
@@ -558,7 +449,7 @@ def run_demo(args: argparse.Namespace) -> int:
             concurrency=args.concurrency or 8,
             rate=args.rate or 200.0,
         )
-        code = run_mirror(options, quiet=args.quiet, no_progress=args.no_progress)
+        code = run_cli_mirror(options, quiet=args.quiet, no_progress=args.no_progress)
     if code in (0, 1) and out.is_dir():
         print_tree(out)
     return code
@@ -574,10 +465,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.list_archives:
                 return list_archives(args)
             options = options_from_args(args)
-            return run_mirror(options, quiet=args.quiet, no_progress=args.no_progress)
+            return run_cli_mirror(
+                options, quiet=args.quiet, no_progress=args.no_progress, verbose=args.verbose
+            )
         except NeuroMorphoError as exc:
             _error(str(exc))
-            return exit_code_for(exc)
+            return exc.exit_code
         except KeyboardInterrupt:
             return 130
         except BrokenPipeError:  # `neuromorpho-fetch --list-archives | head`

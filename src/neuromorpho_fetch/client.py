@@ -18,8 +18,8 @@ import contextlib
 import logging
 import os
 import ssl
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -28,7 +28,7 @@ from urllib.parse import quote
 import aiohttp
 
 from ._version import __version__
-from .config import ClientConfig, RetryPolicy, Timeouts, normalise_base_url
+from .config import ClientConfig, overlay
 from .download import Body, DownloadResult, Publisher, publish, receive
 from .errors import (
     BadRequestError,
@@ -38,9 +38,10 @@ from .errors import (
     NotFoundPageError,
     PagingError,
     UnknownFieldError,
+    UsageError,
 )
 from .layout import file_task
-from .models import Neuron, Version
+from .models import Neuron, RejectedRecord, Version, parse_record
 from .pacing import Pacer
 from .paths import safe_target
 from .protocol import (
@@ -59,9 +60,10 @@ from .protocol import (
 )
 from .query import Query
 from .retry import RetryEvent, Sleep
-from .transport import Transport, read_all, translate_error
+from .transport import OK, Transport, read_all, translate_error
 
 __all__ = [
+    "BATCH_IDS",
     "PAGE_SIZE",
     "PROJECT_URL",
     "USER_AGENT",
@@ -69,6 +71,7 @@ __all__ = [
     "NeuroMorpho",
     "Page",
     "RetryEvent",
+    "SelectPage",
     "has_next_page",
     "match_archive",
     "match_field",
@@ -90,18 +93,27 @@ FALLBACK_PAGE_SIZE = 50
 #: 20 times the whole database (264,771 cells in 2024, reference section D).
 MAX_PAGES = 10_000
 SORT = "neuron_id,asc"
+#: Neurons per batched metadata request: what NeuroMorpho's own front end sends (reference F).
+BATCH_IDS = 50
 
-_JSON = {"Accept": "application/json"}
+#: API answers may come compressed (the transport decodes them and checks the stream's end).
+_JSON = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
 _FILE = {"Accept-Encoding": "identity", "Accept": "*/*"}
-_FILE_OK = frozenset({200, 304})
+#: A 304 is a file present only when the request carried validators (issue 15 item 2).
+_CONDITIONAL_OK = frozenset({200, 304})
 
 
-def _resolve_timeouts(timeout: float | Timeouts) -> Timeouts:
-    return timeout if isinstance(timeout, Timeouts) else Timeouts.attempt(float(timeout))
+@dataclass(frozen=True, slots=True)
+class SelectPage:
+    """One page of a ``select`` walk, as values: the neurons it brought for the first time (valid, in
+    server order), the records it rejected, how many records repeated earlier pages, and the number of
+    matches the server announced on the first page (``None`` when it said nothing)."""
 
-
-def _resolve_retry(retries: int | RetryPolicy) -> RetryPolicy:
-    return retries if isinstance(retries, RetryPolicy) else RetryPolicy.from_retries(retries)
+    number: int
+    neurons: list[Neuron]
+    rejected: list[RejectedRecord]
+    repeats: int
+    announced: int | None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -111,57 +123,48 @@ def _resolve_retry(retries: int | RetryPolicy) -> RetryPolicy:
 class NeuroMorpho:
     """Async client for NeuroMorpho.Org (or anything speaking its API, like the bundled emulator).
 
-    Nothing touches the network or the event loop until ``async with``; every keyword has a
-    validated default (see :class:`~neuromorpho_fetch.config.ClientConfig`, the one table of them).
-    ``retries`` counts retries after the first attempt (an int), or is a full :class:`RetryPolicy`.
-    ``timeout`` is a :class:`Timeouts` or one number bounding a whole attempt
-    (:meth:`Timeouts.attempt`). ``sleep`` is for tests: it replaces every wait the client decides on
-    (backoff, ``Retry-After``, pacing).
+    Nothing touches the network or the event loop until ``async with``. Settings are keywords named as
+    in :data:`~neuromorpho_fetch.config.SETTINGS` (``rate=2``, ``retries=3``, ``idle_timeout=30``,
+    ``attempt_timeout=120``, ``ca_file=...``), or whole objects under their field names
+    (``retry=RetryPolicy(...)``, ``timeouts=Timeouts(...)``), applied over ``config`` (default:
+    :class:`~neuromorpho_fetch.config.ClientConfig`'s defaults) by the one
+    :func:`~neuromorpho_fetch.config.overlay`. ``transport`` replaces the transport (and brings its own
+    config): any object with :class:`~neuromorpho_fetch.transport.Transport`'s interface, such as
+    :class:`neuromorpho_fetch.testing.MemoryTransport`. ``sleep`` is for tests: it replaces every wait
+    the client decides on (backoff, ``Retry-After``, pacing).
     """
 
     def __init__(
         self,
         base_url: str | None = None,
         *,
-        concurrency: int | None = None,
-        rate: float | None = None,
-        retries: int | RetryPolicy | None = None,
-        timeout: float | Timeouts | None = None,
-        ssl: ssl.SSLContext | None = None,
-        ca_file: str | None = None,
-        insecure: bool = False,
-        user_agent: str | None = None,
         config: ClientConfig | None = None,
+        transport: Transport | None = None,
+        ssl: ssl.SSLContext | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
         sleep: Sleep | None = None,
+        **settings: Any,
     ) -> None:
-        # Start from ``config`` (or the defaults) and apply every keyword the caller gave, whatever its
-        # value: ``None`` is the only "not given".
-        base = config if config is not None else ClientConfig()
-        changes: dict[str, Any] = {"base_url": normalise_base_url(base_url or base.base_url)}
-        if concurrency is not None:
-            changes["concurrency"] = concurrency
-        if rate is not None:
-            changes["rate"] = rate
-        if retries is not None:
-            changes["retry"] = _resolve_retry(retries)
-        if timeout is not None:
-            changes["timeouts"] = _resolve_timeouts(timeout)
-        if user_agent is not None:
-            changes["user_agent"] = user_agent
-        if ca_file is not None:
-            changes["ca_file"] = ca_file
-        if insecure:
-            changes["insecure"] = True
-        self.config: ClientConfig = replace(base, **changes)
-        self.transport = Transport(
-            self.config, user_agent=self.config.user_agent or USER_AGENT, ssl=ssl, sleep=sleep
-        )
+        if transport is not None:
+            if config is not None or settings or base_url is not None or ssl is not None or sleep:
+                raise UsageError(
+                    "NeuroMorpho(transport=...): the transport brings its own config; set base_url, "
+                    "config, ssl, sleep and settings on the transport"
+                )
+            self.config: ClientConfig = transport.config
+            self.transport = transport
+        else:
+            self.config = overlay(config, base_url=base_url, **settings)
+            self.transport = Transport(
+                self.config, user_agent=self.config.user_agent or USER_AGENT, ssl=ssl, sleep=sleep
+            )
         if on_retry is not None:
             self.transport.add_retry_listener(on_retry)
         self._publisher = Publisher()
         self._fields: list[str] | None = None
         self._archives: dict[str, int] | None = None
+        #: Metadata kinds whose batch route failed in this session (:meth:`_many`).
+        self._batch_broken: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -315,12 +318,10 @@ class NeuroMorpho:
 
     @staticmethod
     def _neuron(data: Any, url: str) -> Neuron:
-        if not isinstance(data, dict):
-            raise IntegrityError(f"{url}: expected a neuron object", url=url)
-        try:
-            return Neuron.from_record(data)
-        except ValueError as exc:
-            raise IntegrityError(f"{url}: {exc}", url=url) from exc
+        parsed = parse_record(data)
+        if isinstance(parsed, RejectedRecord):
+            raise IntegrityError(f"{url}: not a usable neuron record: {parsed.reason}", url=url)
+        return parsed
 
     async def fields(self) -> list[str]:
         """Queryable neuron fields (``/api/neuron/fields``), cached for the client's life."""
@@ -371,13 +372,88 @@ class NeuroMorpho:
         return match_archive(name, list(await self.archives()))
 
     async def morphometry(self, id_or_name: int | str) -> dict[str, Any]:
-        if isinstance(id_or_name, int):
-            data = await self.get_json("morphometry", "id", str(id_or_name))
-        else:
-            data = await self.get_json("morphometry", "name", id_or_name)
+        """One neuron's morphometry (``/api/morphometry/id/{id}`` or ``/name/{name}``); a neuron without
+        any (about 0.4% of them, reference F) raises :class:`NotFoundError`."""
+        return await self._one("morphometry", id_or_name)
+
+    async def pvec(self, neuron_id: int) -> dict[str, Any]:
+        """One neuron's persistence vector (``/api/pvec/id/{id}``)."""
+        return await self._one("pvec", int(neuron_id))
+
+    async def _one(self, kind: str, id_or_name: int | str) -> dict[str, Any]:
+        how = "id" if isinstance(id_or_name, int) else "name"
+        data = await self.get_json(kind, how, str(id_or_name))
         if not isinstance(data, dict):
-            raise IntegrityError("morphometry answer is not a JSON object", url=self._api_url("morphometry"))
+            raise IntegrityError(f"{kind} answer is not a JSON object", url=self._api_url(kind, how))
         return data
+
+    async def morphometry_many(self, ids: Iterable[int]) -> AsyncGenerator[dict[str, Any], None]:
+        """The morphometry of many neurons, :data:`BATCH_IDS` per request (``/api/morphometry/select``
+        with an id list, as NeuroMorpho's own front end asks, reference F); neurons without any are
+        simply absent. See :meth:`_many` for the fallback."""
+        async for record in self._many("morphometry", ids):
+            yield record
+
+    async def pvec_many(self, ids: Iterable[int]) -> AsyncGenerator[dict[str, Any], None]:
+        """The persistence vectors of many neurons, :data:`BATCH_IDS` per request (``/api/pvec/select``)."""
+        async for record in self._many("pvec", ids):
+            yield record
+
+    async def _many(self, kind: str, ids: Iterable[int]) -> AsyncGenerator[dict[str, Any], None]:
+        """Batches through the select route; per-id requests where the batch form fails.
+
+        A batch answered with a 4xx, with nothing, or with records of other neurons only, is fetched id
+        by id. If any of those succeed, the batch form is what failed (a server without the route, one
+        that ignores the id list): the client remembers it and asks id by id from then on, saying so
+        once. If none do, the batch was right (none of its neurons has a record; a zero-hit select
+        answers 404) and batches go on. Only records of the neurons asked for are yielded.
+        """
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        for start in range(0, len(wanted), BATCH_IDS):
+            chunk = wanted[start : start + BATCH_IDS]
+            asked = set(chunk)
+            records: list[dict[str, Any]] = []
+            failure: NeuroMorphoError | None = None
+            if kind not in self._batch_broken:
+                try:
+                    records = [r for r in await self._batch(kind, chunk) if r.get("neuron_id") in asked]
+                except (BadRequestError, NotFoundError) as exc:
+                    failure = exc
+                if records:
+                    for record in records:
+                        yield record
+                    continue
+            found = [r async for r in self._each(kind, chunk)]
+            if found and kind not in self._batch_broken:
+                self._batch_broken.add(kind)
+                log.warning(
+                    "the server did not answer %s for %d neurons in one request (%s); asking one neuron "
+                    "at a time for the rest of this session",
+                    kind,
+                    len(chunk),
+                    failure or "no matching records",
+                )
+            for record in found:
+                yield record
+
+    async def _batch(self, kind: str, chunk: list[int]) -> list[dict[str, Any]]:
+        # The front end spells the field Neuron_id for morphometry and neuron_id for pvec (reference F).
+        field = "Neuron_id" if kind == "morphometry" else "neuron_id"
+        params = [("q", f"{field}:{','.join(map(str, chunk))}")]
+        out: list[dict[str, Any]] = []
+        async with contextlib.aclosing(self._pages((kind, "select"), params)) as pages:
+            async for page in pages:
+                out.extend(item for item in page.items if isinstance(item, dict))
+        return out
+
+    async def _each(self, kind: str, chunk: list[int]) -> AsyncGenerator[dict[str, Any], None]:
+        for neuron_id in chunk:
+            try:
+                yield await self._one(kind, neuron_id)
+            except NotFoundPageError:
+                raise
+            except NotFoundError:
+                continue  # this neuron has none
 
     # -- select ----------------------------------------------------------------------------------
 
@@ -405,6 +481,61 @@ class NeuroMorpho:
                 return UnknownFieldError(name, fields)
         return error
 
+    async def select_pages(
+        self,
+        query: Query | None = None,
+        /,
+        *,
+        q: str | None = None,
+        fq: Sequence[str] = (),
+        **criteria: str | Sequence[str],
+    ) -> AsyncGenerator[SelectPage, None]:
+        """Every page of the matching neurons as a :class:`SelectPage` value: the fresh valid neurons,
+        the records rejected (:func:`~neuromorpho_fetch.models.parse_record`), how many were repeats
+        of earlier pages, and the count the server announced. What a mirror needs to judge whether a
+        listing is complete (issue 15 item 1); :meth:`select` is the same walk, neuron by neuron.
+        """
+        full = await self._prepare(query, q, fq, criteria)
+        segments = ("neuron",) if full.is_empty else ("neuron", "select")
+        params = [*full.params(), ("sort", SORT)]
+        dedupe = Dedupe()
+        pages = self._pages(segments, params)
+        try:
+            try:
+                number = 0
+                announced: int | None = None
+                async for page in pages:
+                    if number == 0:
+                        announced = page.total_elements
+                    parsed = parse_neurons(page.items)
+                    ids = [p.id if isinstance(p, Neuron) else p.neuron_id for p in parsed]
+                    keep = dedupe.keep([i for i in ids if i is not None])
+                    fresh = iter(keep)
+                    neurons: list[Neuron] = []
+                    rejected: list[RejectedRecord] = []
+                    repeats = 0
+                    for item, neuron_id in zip(parsed, ids, strict=True):
+                        if neuron_id is not None and not next(fresh):
+                            repeats += 1
+                        elif isinstance(item, Neuron):
+                            neurons.append(item)
+                        else:
+                            rejected.append(item)
+                    yield SelectPage(number, neurons, rejected, repeats, announced)
+                    if parsed and repeats == len(parsed):
+                        # A page of only repeats: the server ignores ``page`` (or loops); issue 10.
+                        url = self._api_url(*segments)
+                        raise PagingError(
+                            f"listing {url} stopped at page {number}: it brought nothing new (all "
+                            f"{len(parsed)} records were on earlier pages); what was listed is kept",
+                            url=url,
+                        )
+                    number += 1
+            except BadRequestError as exc:
+                raise await self._explain_bad_request(full, exc) from exc
+        finally:
+            await pages.aclose()
+
     async def select(
         self,
         query: Query | None = None,
@@ -417,34 +548,17 @@ class NeuroMorpho:
         """Every neuron matching the query, each once, across all pages (``async for``).
 
         Keyword criteria are checked against :meth:`fields` first; with no condition at all this lists
-        every neuron. Memory stays at about two pages whatever the result size. Stop early with
+        every neuron. Memory stays at about two pages whatever the result size. A record that is not a
+        usable neuron is logged and skipped (:meth:`select_pages` hands them over). Stop early with
         ``break`` inside ``async with contextlib.aclosing(nm.select(...))`` to cancel the prefetch at once.
         """
-        full = await self._prepare(query, q, fq, criteria)
-        segments = ("neuron",) if full.is_empty else ("neuron", "select")
-        params = [*full.params(), ("sort", SORT)]
-        dedupe = Dedupe()
-        pages = self._pages(segments, params)
+        pages = self.select_pages(query, q=q, fq=fq, **criteria)
         try:
-            try:
-                number = 0
-                async for page in pages:
-                    neurons = parse_neurons(page.items)
-                    keep = dedupe.keep([n.id for n in neurons])
-                    for neuron, fresh in zip(neurons, keep, strict=True):
-                        if fresh:
-                            yield neuron
-                    if neurons and not any(keep):
-                        # A page of only repeats: the server ignores ``page`` (or loops); issue 10.
-                        url = self._api_url(*segments)
-                        raise PagingError(
-                            f"listing {url} stopped at page {number}: it brought nothing new (all "
-                            f"{len(neurons)} records were on earlier pages); what was listed is kept",
-                            url=url,
-                        )
-                    number += 1
-            except BadRequestError as exc:
-                raise await self._explain_bad_request(full, exc) from exc
+            async for page in pages:
+                for bad in page.rejected:
+                    log.warning("skipping a record that is not a usable neuron: %s", bad.reason)
+                for neuron in page.neurons:
+                    yield neuron
         finally:
             await pages.aclose()
 
@@ -517,7 +631,8 @@ class NeuroMorpho:
                 return None
             return await receive(resp, url, target, check_swc=check_swc, limits=self.transport.limits)
 
-        body = await self.transport.request(url, read, _same, headers=headers, ok=_FILE_OK)
+        ok = _CONDITIONAL_OK if etag or last_modified else OK
+        body = await self.transport.request(url, read, _same, headers=headers, ok=ok)
         # The slot and the connection are free again: the disk work waits for nobody's request.
         return None if body is None else await publish(body, target, self._publisher)
 

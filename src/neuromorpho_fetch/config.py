@@ -1,17 +1,31 @@
-"""Small frozen configuration objects with validated defaults: the one table of client defaults.
+"""The one table of client settings: frozen configuration objects, their validation, and one overlay.
 
-Everything that shapes a client's behaviour sits in one of these, so a run can be described (and
-logged, and tested) as a value. The library (``NeuroMorpho()``), the mirror (``MirrorOptions.client``)
-and the CLI (whose ``--help`` quotes these defaults) all start from :class:`ClientConfig`; nothing
-re-declares a default. Each object validates itself when built and raises :class:`UsageError` with a
-one-line message, so the CLI never prints a traceback for a bad flag.
+Everything that shapes a client's behaviour sits in :class:`ClientConfig` (with its :class:`RetryPolicy`
+and :class:`Timeouts`), so a run can be described, logged and compared as a value. Each object validates
+itself when built and raises :class:`UsageError` with a one-line message, so neither the library nor the
+CLI ever shows a traceback for a bad value; the checks (:func:`check_number`, :func:`check_seconds`,
+:func:`check_text`, :func:`parse_size`) live here and nowhere else, and the CLI's argparse types call
+them.
+
+:data:`SETTINGS` is the table of every setting a user can name: its keyword (``rate``, ``idle_timeout``,
+...), its CLI flag (the keyword with dashes), how it is read from and applied to a config, and its help
+text. :func:`overlay` is the one way to apply named settings to a config: ``NeuroMorpho(rate=2)``, the
+CLI's flags and tests all go through it, and ``--help`` quotes the defaults from the same table.
+
+Two timeouts, two names, everywhere (issue 16: ``timeout`` meant a whole attempt in the library and the
+longest silence on the command line): ``idle_timeout`` is the longest *silence* on a connection (the CLI's
+``--idle-timeout``, also spelled ``--timeout``), ``attempt_timeout`` bounds one whole attempt of one
+request, body included. ``header_timeout`` bounds the wait for the status line and headers (a server
+trickling its headers a byte at a time is never silent, issue 15 item 6).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import UsageError
@@ -19,15 +33,20 @@ from .errors import UsageError
 __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_SECONDS",
+    "SETTINGS",
     "TLS_MODES",
     "ClientConfig",
     "RetryPolicy",
+    "Setting",
     "Timeouts",
     "check_number",
     "check_seconds",
     "check_text",
     "default_base_url",
+    "format_size",
     "normalise_base_url",
+    "overlay",
+    "parse_size",
 ]
 
 DEFAULT_BASE_URL = "https://neuromorpho.org"
@@ -62,9 +81,7 @@ def check_number(
     """``value`` if it is a real, finite number in ``[low, high]`` (``(low, high]`` when not
     ``low_ok``); else a one-line :class:`UsageError` naming ``what`` (e.g. ``"--rate"``).
 
-    The one numeric check: the config objects call it when built, and the CLI's argparse types call it
-    too, so a library user and a flag get the same answer. NaN fails every comparison, so it is named
-    first: ``nan < 0`` is False and used to slip through.
+    NaN fails every comparison, so it is named first: ``nan < 0`` is False and used to slip through.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UsageError(f"{what} must be a number{unit}, got {value!r}")
@@ -89,6 +106,30 @@ def check_text(value: str, what: str) -> str:
     if bad is not None:
         raise UsageError(f"{what} must not contain control characters, found {bad!r}")
     return value
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+#: The largest size any setting may name.
+MAX_SIZE = 1 << 50
+
+
+def parse_size(text: str, what: str) -> int:
+    """Bytes, or a number with K, M, G or T (powers of 1024; ``B``/``iB`` optional): ``500M``, ``2G``."""
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = cleaned[-1:] if cleaned[-1:] in _SIZE_UNITS else ""
+    try:
+        number = float(cleaned[: len(cleaned) - len(unit)])
+    except ValueError:
+        raise UsageError(f"{what}: not a size: {text!r} (write e.g. 500M or 2G)") from None
+    if not number >= 1 or number * _SIZE_UNITS[unit] > MAX_SIZE:
+        raise UsageError(f"{what} must be 1 B..1024T, got {text!r}")
+    return int(number * _SIZE_UNITS[unit])
+
+
+def format_size(size: int) -> str:
+    """The shortest exact spelling :func:`parse_size` reads back (``256M``)."""
+    unit = next(u for u in ("T", "G", "M", "K", "") if size % _SIZE_UNITS[u] == 0)
+    return f"{size // _SIZE_UNITS[unit]}{unit}"
 
 
 def _check_base_url(url: str) -> None:
@@ -141,43 +182,38 @@ class RetryPolicy:
     @classmethod
     def from_retries(cls, retries: int, **changes: float) -> RetryPolicy:
         """``retries`` retries after the first attempt (``--retries``); other fields as given."""
-        _require(retries >= 0, f"retries must be >= 0 (--retries), got {retries}")
+        _require(
+            isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0,
+            f"retries must be a whole number >= 0 (--retries), got {retries!r}",
+        )
         return cls(retries + 1, **changes)
 
 
-_CONNECT, _READ, _TOTAL = 30.0, 60.0, 600.0
+_TIMEOUT_FLAGS = {
+    "connect": "--idle-timeout",
+    "headers": "--header-timeout",
+    "idle": "--idle-timeout",
+    "attempt": "--attempt-timeout",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Connect and idle-read limits per request, plus a whole-attempt deadline.
+    """The four limits of one request, each with its own name (module docstring).
 
-    Two meanings, two names: ``read`` is the longest *silence* tolerated between two chunks (a stalled
-    server), not the time a large file may take; ``total`` bounds one *attempt* of one request, body
-    included. One number can mean either, so each has its own constructor: :meth:`idle` (the CLI's
-    ``--timeout``) and :meth:`attempt` (``NeuroMorpho(timeout=5)``).
+    ``connect``: to open a connection (TCP and TLS); ``headers``: from the request sent to the last
+    header received; ``idle``: the longest silence between two pieces of a body (not how long a large
+    file may take); ``attempt``: one whole attempt, body included.
     """
 
-    connect: float = _CONNECT
-    read: float = _READ
-    total: float = _TOTAL
+    connect: float = 30.0
+    headers: float = 60.0
+    idle: float = 60.0
+    attempt: float = 600.0
 
     def __post_init__(self) -> None:
-        for name in ("connect", "read", "total"):
-            check_seconds(getattr(self, name), f"{name} timeout")
-
-    @classmethod
-    def idle(cls, seconds: float) -> Timeouts:
-        """``--timeout S``: at most ``S`` of silence (connecting, or between chunks); a slow large file
-        is not cut off (the attempt deadline stays at least the default 600 s)."""
-        check_seconds(seconds, "timeout (--timeout)")
-        return cls(connect=seconds, read=seconds, total=max(_TOTAL, min(10 * seconds, MAX_SECONDS)))
-
-    @classmethod
-    def attempt(cls, seconds: float) -> Timeouts:
-        """``NeuroMorpho(timeout=S)``: one whole attempt, body included, takes at most ``S``."""
-        check_seconds(seconds, "timeout")
-        return cls(connect=min(_CONNECT, seconds), read=min(_READ, seconds), total=seconds)
+        for name, flag in _TIMEOUT_FLAGS.items():
+            check_seconds(getattr(self, name), f"{name} timeout ({flag})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,17 +223,20 @@ class ClientConfig:
     ``rate`` is requests per second across every call of the client (NeuroMorpho.Org asks for about
     5); ``concurrency`` is the most requests in flight at once.
 
-    Bounds on every body (``transport.iter_body``, issue 10): a body slower than ``lowest_speed``
-    bytes/s over a window of ``speed_time`` seconds is a transient failure (curl's ``--speed-limit`` /
-    ``--speed-time``; ``0`` turns it off): 1 KiB/s over 30 s fails a server trickling a byte every 2 s
-    in 30 s and no working link. ``max_file_size`` bytes is the most one body may have, declared or
-    streamed (a permanent failure of that file): 1 GiB, four orders of magnitude above an average CNG
-    SWC (~70 KB: 18 GB over 264,771 cells, reference section D), so no real reconstruction meets it,
-    while a lying 3 GB ``Content-Length`` or an endless body does.
+    Bounds on every body (``transport.iter_body``): a body slower than ``lowest_speed`` bytes/s over a
+    window of ``speed_time`` seconds is a transient failure (curl's ``--speed-limit``/``--speed-time``;
+    ``0`` turns it off). ``max_file_size`` is the most one body may have, declared or streamed (a
+    permanent failure of that file), and ``max_in_flight`` the most all bodies being received at once
+    may hold together (a transient failure of the body that would pass it), so a server sending endless
+    bodies to every worker cannot fill the disk (issue 15 item 10). The defaults, and the data they are
+    sized against, are in ``docs/cli.md``: the largest file NeuroMorpho.Org is known to serve is about
+    14 MB, a CNG file averages about 70 KB (18 GB over 264,771 cells, reference section D).
 
     ``tls``: ``auto`` tries a stock modern context first and falls back, per host, to the legacy-DH
-    one only when the handshake fails with ``DH_KEY_TOO_SMALL``; ``modern`` and ``legacy`` force one
-    (:mod:`neuromorpho_fetch.tls`). Certificates are verified in every mode unless ``insecure``.
+    one only when the handshake fails with ``DH_KEY_TOO_SMALL``; ``modern`` and ``legacy`` force one.
+    Certificates are verified in every mode unless ``insecure``. ``proxy``: ``None`` takes the proxy
+    from the environment as curl does (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``),
+    ``"none"`` uses none, a URL uses that one for every request (:mod:`neuromorpho_fetch.proxy`).
     """
 
     base_url: str = field(default_factory=default_base_url)
@@ -210,27 +249,185 @@ class ClientConfig:
     insecure: bool = False
     lowest_speed: float = 1024.0
     speed_time: float = 30.0
-    max_file_size: int = 1 << 30
+    max_file_size: int = 256 << 20
+    max_in_flight: int = 1 << 30
     tls: str = "auto"
+    proxy: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", normalise_base_url(self.base_url))
         _check_base_url(self.base_url)
         check_number(
             self.lowest_speed, "lowest speed (--lowest-speed)", low=0.0, high=1e12, unit=" (bytes/s)"
         )
         check_seconds(self.speed_time, "speed window (--speed-time)")
-        _require(
-            isinstance(self.max_file_size, int) and 1 <= self.max_file_size <= 1 << 50,
-            f"max file size (--max-file-size) must be 1 B..1 PiB, got {self.max_file_size!r}",
-        )
+        for name, flag in (("max_file_size", "--max-file-size"), ("max_in_flight", "--max-in-flight")):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SIZE,
+                f"{name.replace('_', ' ')} ({flag}) must be 1 B..1024T, got {value!r}",
+            )
         _require(
             self.tls in TLS_MODES,
             f"TLS mode (--tls) must be one of {', '.join(TLS_MODES)}, got {self.tls!r}",
         )
         _require(
-            1 <= self.concurrency <= 256,
+            isinstance(self.concurrency, int) and 1 <= self.concurrency <= 256,
             f"concurrency must be 1..256 (--concurrency), got {self.concurrency}",
         )
         check_number(self.rate, "rate", low=0.0, high=1e6, low_ok=False, unit=" (requests/s, --rate)")
         if self.user_agent is not None:
             check_text(self.user_agent, "user agent (--user-agent)")
+        if self.proxy is not None and self.proxy.lower() != "none":  # checked before it is ever used
+            check_text(self.proxy, "proxy (--proxy)")
+            _require(
+                urlsplit(self.proxy).scheme in ("http", "https", "socks4", "socks5", "socks5h"),
+                f"proxy (--proxy) must be a URL such as http://host:3128 or 'none', got {self.proxy!r}",
+            )
+
+    def with_settings(self, **settings: Any) -> ClientConfig:
+        """This config with named settings applied (:func:`overlay`): ``ClientConfig().with_settings(
+        rate=50, retries=3, idle_timeout=30)``."""
+        return overlay(self, **settings)
+
+
+# -- the table of settings ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting a user can name: ``name`` is the keyword (``NeuroMorpho(name=...)``,
+    :func:`overlay`) and, with dashes, the CLI flag; ``kind`` says how the CLI reads it
+    (``int``, ``count`` (>= 0), ``seconds``, ``positive-seconds``, ``rate``, ``speed``, ``size``,
+    ``text``, ``flag``, ``choice``)."""
+
+    name: str
+    kind: str
+    help: str
+    get: Callable[[ClientConfig], Any]
+    apply: Callable[[ClientConfig, Any], ClientConfig]
+    metavar: str = ""
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _retry(cfg: ClientConfig, **changes: Any) -> ClientConfig:
+    policy = cfg.retry
+    if isinstance(changes.get("retries"), RetryPolicy):  # a whole policy under the everyday name
+        return replace(cfg, retry=changes["retries"])
+    if "retries" in changes:
+        policy = RetryPolicy.from_retries(
+            changes.pop("retries"),
+            backoff_base=policy.backoff_base,
+            backoff_max=policy.backoff_max,
+            retry_after_max=policy.retry_after_max,
+        )
+    if "backoff_base" in changes:
+        base = check_seconds(changes["backoff_base"], "--retry-wait", zero_ok=True)
+        changes["backoff_max"] = max(policy.backoff_max, base)
+    return replace(cfg, retry=replace(policy, **changes))
+
+
+def _idle(cfg: ClientConfig, seconds: float) -> ClientConfig:
+    """``--idle-timeout S``: at most ``S`` of silence (connecting, or between chunks); a slow large
+    file is not cut off (the attempt deadline stays at least its default)."""
+    check_seconds(seconds, "idle timeout (--idle-timeout)")
+    attempt = max(cfg.timeouts.attempt, min(10 * seconds, MAX_SECONDS))
+    return replace(cfg, timeouts=replace(cfg.timeouts, connect=seconds, idle=seconds, attempt=attempt))
+
+
+def _attempt(cfg: ClientConfig, seconds: float) -> ClientConfig:
+    """``attempt_timeout=S``: one whole attempt, body included, takes at most ``S`` (the other limits
+    are lowered to it where they were longer)."""
+    check_seconds(seconds, "attempt timeout (--attempt-timeout)")
+    t = cfg.timeouts
+    return replace(
+        cfg,
+        timeouts=Timeouts(
+            connect=min(t.connect, seconds), headers=min(t.headers, seconds), idle=min(t.idle, seconds),
+            attempt=seconds,
+        ),
+    )  # fmt: skip
+
+
+def _set(name: str) -> Callable[[ClientConfig, Any], ClientConfig]:
+    return lambda cfg, value: replace(cfg, **{name: value})
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("base_url", "text", "server (default $NEUROMORPHO_BASE_URL or https://neuromorpho.org)",
+            lambda c: c.base_url, lambda c, v: replace(c, base_url=normalise_base_url(v)), "URL"),
+    Setting("concurrency", "int", "requests in flight", lambda c: c.concurrency, _set("concurrency"), "N"),
+    Setting("rate", "rate", "requests per second, all kinds", lambda c: c.rate, _set("rate"), "R"),
+    Setting("retries", "count", "retries per request after the first attempt (or a RetryPolicy)",
+            lambda c: c.retry.retries, lambda c, v: _retry(c, retries=v), "N"),
+    Setting("retry_wait", "seconds", "base of the exponential backoff between retries (s)",
+            lambda c: c.retry.backoff_base, lambda c, v: _retry(c, backoff_base=v), "S"),
+    Setting("retry_after_max", "seconds", "longest pause honoured when the server sends Retry-After (s)",
+            lambda c: c.retry.retry_after_max, lambda c, v: _retry(c, retry_after_max=v), "S"),
+    Setting("idle_timeout", "positive-seconds",
+            "longest silence on a connection (connecting, or between two chunks) before it counts as "
+            "stalled (s); not a limit on how long a large file may take",
+            lambda c: c.timeouts.idle, _idle, "S", aliases=("--timeout",)),
+    Setting("header_timeout", "positive-seconds",
+            "longest wait for a response's status line and headers once the request is sent (s)",
+            lambda c: c.timeouts.headers,
+            lambda c, v: replace(c, timeouts=replace(c.timeouts, headers=v)), "S"),
+    Setting("attempt_timeout", "positive-seconds", "longest one attempt of one request may take, body "
+            "included (s)", lambda c: c.timeouts.attempt, _attempt, "S"),
+    Setting("lowest_speed", "speed", "a body slower than this over --speed-time is retried; 0 turns the "
+            "check off (bytes/s)", lambda c: c.lowest_speed, _set("lowest_speed"), "BYTES/S"),
+    Setting("speed_time", "positive-seconds", "window over which --lowest-speed is measured (s)",
+            lambda c: c.speed_time, _set("speed_time"), "S"),
+    Setting("max_file_size", "size", "largest file accepted, e.g. 500M or 2G; a larger one fails and is "
+            "not retried", lambda c: c.max_file_size, _set("max_file_size"), "SIZE"),
+    Setting("max_in_flight", "size", "most bytes all downloads in progress may hold together; a body "
+            "that would pass it is retried later", lambda c: c.max_in_flight, _set("max_in_flight"), "SIZE"),
+    Setting("ca_file", "text", "extra CA certificates to trust (PEM)", lambda c: c.ca_file, _set("ca_file"),
+            "PEM"),
+    Setting("insecure", "flag", "do not verify TLS certificates (last resort)", lambda c: c.insecure,
+            _set("insecure")),
+    Setting("tls", "choice", "TLS level: auto tries modern TLS and falls back per host to the legacy "
+            "1024-bit DH key only when the server needs it; modern or legacy force one",
+            lambda c: c.tls, _set("tls"), choices=TLS_MODES),
+    Setting("proxy", "text", "proxy URL for every request, or 'none'; default: HTTPS_PROXY, HTTP_PROXY, "
+            "ALL_PROXY and NO_PROXY from the environment", lambda c: c.proxy, _set("proxy"), "URL"),
+    Setting("user_agent", "text", "identify your project to the server", lambda c: c.user_agent,
+            _set("user_agent"), "TEXT"),
+)  # fmt: skip
+
+#: The settings by keyword.
+SETTING: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+#: Whole objects that may be given under their :class:`ClientConfig` field names.
+_OBJECTS = ("retry", "timeouts")
+
+
+def overlay(base: ClientConfig | None = None, /, **settings: Any) -> ClientConfig:
+    """``base`` (default: :class:`ClientConfig`'s defaults) with the named settings that are given
+    (``None`` is "not given"): the one way named settings become a config.
+
+    Names are those of :data:`SETTINGS` (``rate``, ``retries``, ``idle_timeout`` ...), or ``retry`` and
+    ``timeouts`` with a whole :class:`RetryPolicy` / :class:`Timeouts`. An unknown name is a
+    :class:`UsageError` naming the known ones; each value is validated by the config it produces.
+    """
+    cfg = base if base is not None else ClientConfig()
+    for name, value in settings.items():
+        if value is None:
+            continue
+        setting = SETTING.get(name)
+        if setting is not None:
+            cfg = setting.apply(cfg, value)
+        elif name == "retry" and isinstance(value, RetryPolicy):
+            cfg = replace(cfg, retry=value)
+        elif name == "timeouts" and isinstance(value, Timeouts):
+            cfg = replace(cfg, timeouts=value)
+        else:
+            known = ", ".join([*SETTING, *_OBJECTS])
+            raise UsageError(f"unknown client setting {name}={value!r}; known: {known}")
+    return cfg

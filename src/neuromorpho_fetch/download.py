@@ -2,9 +2,10 @@
 
 A crash, a Ctrl-C or a cancelled task at any point leaves either the old file or the new one under the
 final name, never a partial one: bytes only ever go to a temp name beside the target
-(:func:`neuromorpho_fetch.atomic.temp_path`: same directory, so the rename is atomic on POSIX and never
+(:func:`neuromorpho_fetch.paths.temp_path`: same directory, so the rename is atomic on POSIX and never
 crosses file systems; random, so two writers never share one), and the temp file is removed whatever
-happened.
+happened. The writing, fsyncing and renaming themselves are :mod:`neuromorpho_fetch.atomic`'s (the one
+temp → fsync → rename of the project); this module decides when, and verifies what.
 
 Checks, each answering a failure seen with real servers (reference A9.6, aiohttp notes 2.3/2.5):
 
@@ -23,7 +24,8 @@ fsyncing and renaming a 20 KB file costs, and a NeuroMorpho.Org file is typicall
 
 * a body that ends within one chunk (1 MiB: nearly every SWC file) is checked in memory and handed to
   the client's :class:`Publisher`, which writes, fsyncs and renames a whole batch of such files in
-  **one** worker-thread call (:func:`_publish_batch`, a group commit): one hop for many files instead
+  **one** worker-thread call (:func:`~neuromorpho_fetch.atomic.publish_batch`, a group commit): one hop
+  for many files instead
   of five per file, and nearly one journal commit instead of one per file;
 * a larger body is streamed through aiofiles in 1 MiB chunks (each call a hop, so large chunks keep it
   at ~2 ms per MiB), never holding more than one chunk in memory; its fsync and rename are one more
@@ -35,18 +37,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiofiles
-import aiofiles.os
 import aiohttp
 
-from .errors import DiskError, IntegrityError
+from .atomic import disk_error, open_temp, publish_batch, publish_temp
+from .errors import IntegrityError
 from .paths import temp_path
+from .protocol import validator
 from .swc import SwcChecker, looks_like_html
 from .transport import CHUNK_SIZE, NO_LIMITS, BodyLimits, iter_body
 
@@ -63,7 +65,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class DownloadResult:
-    """A file now in place: what was fetched, where it is, and what the mirror records about it."""
+    """A file now in place: what was fetched, where it is, and what the mirror records about it.
+
+    ``fetched`` is False when the library reused a file already there instead of asking the server
+    (``NeuroMorpho.download``'s rule, as pooch's: issue 17 item 8).
+    """
 
     url: str
     path: Path
@@ -71,6 +77,7 @@ class DownloadResult:
     sha256: str
     etag: str | None
     last_modified: str | None
+    fetched: bool = True
 
 
 def expected_length(headers: Mapping[str, str]) -> int | None:
@@ -95,19 +102,13 @@ def _is_html_type(content_type: str | None) -> bool:
 
 
 async def _open_temp(tmp: Path, url: str) -> Any:
-    """Open the temp file unbuffered, creating its folder only when it is missing.
-
-    Unbuffered (``buffering=0``): chunks are large already, and it saves the flush hop before fsync.
-    Trying the open first saves a ``makedirs`` thread hop per file in the common case.
-    """
+    """The new temp file ``tmp``, opened unbuffered for aiofiles (chunks are large already, and
+    it saves the flush hop before fsync)."""
     try:
-        try:
-            return await aiofiles.open(tmp, "wb", buffering=0)
-        except FileNotFoundError:
-            await aiofiles.os.makedirs(tmp.parent, exist_ok=True)
-            return await aiofiles.open(tmp, "wb", buffering=0)
+        fd = await asyncio.to_thread(open_temp, tmp)
     except OSError as exc:
-        raise DiskError(f"cannot write {str(tmp)!r}: {exc}", url=url) from exc
+        raise disk_error(exc, f"write {str(tmp)!r}", url) from exc
+    return await aiofiles.open(fd, "wb", buffering=0)
 
 
 class _Verifier:
@@ -146,69 +147,12 @@ class _Verifier:
             raise IntegrityError(f"{url} is not an SWC file: {reason}", url=url)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:  # a raw write may take fewer bytes than offered
-        view = view[os.write(fd, view) :]
-
-
 @dataclass(slots=True)
 class _Pending:
     chunks: list[bytes]
     target: Path
     url: str
     done: asyncio.Future[None]
-
-
-def _create(tmp: Path, target: Path) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    try:
-        return os.open(tmp, flags, 0o666)
-    except FileNotFoundError:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(tmp, flags, 0o666)
-
-
-def _publish_batch(batch: list[tuple[list[bytes], Path, str]]) -> list[DiskError | None]:
-    """Write every body to its temp file, then fsync and rename each; runs in one worker thread.
-
-    Writing all before syncing any is the group commit: on ext4 (data=ordered) the first fsync's journal
-    commit carries the other files' data too, so their fsyncs find little left to do. Each file is still
-    fsynced before its own rename, so a file under a final name is whole even after a power cut (the
-    ext4 zero-length problem). The folder is not fsynced: a lost rename leaves the old file, which the
-    mirror re-checks on resume. Self-contained, so a cancelled caller cannot race it, and a temp file
-    never outlives a failure.
-    """
-    results: list[DiskError | None] = [None] * len(batch)
-    written: list[tuple[int, Path, int]] = []
-    for i, (chunks, target, url) in enumerate(batch):
-        tmp = temp_path(target)
-        try:
-            fd = _create(tmp, target)
-            try:
-                for chunk in chunks:
-                    _write_all(fd, chunk)
-            except OSError:
-                os.close(fd)
-                raise
-            written.append((i, tmp, fd))
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            results[i] = DiskError(f"cannot write {str(target)!r}: {exc}", url=url)
-    for i, tmp, fd in written:
-        target, url = batch[i][1], batch[i][2]
-        try:
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            tmp.replace(target)  # atomic on POSIX
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            results[i] = DiskError(f"cannot write {str(target)!r}: {exc}", url=url)
-    return results
 
 
 class Publisher:
@@ -246,9 +190,7 @@ class Publisher:
         while self._queue:
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             try:
-                results = await asyncio.to_thread(
-                    _publish_batch, [(p.chunks, p.target, p.url) for p in batch]
-                )
+                results = await asyncio.to_thread(publish_batch, [(p.chunks, p.target) for p in batch])
             except BaseException:
                 for pending in (*batch, *self._queue):
                     if not pending.done.done():
@@ -261,7 +203,9 @@ class Publisher:
                 if error is None:
                     pending.done.set_result(None)
                 else:
-                    pending.done.set_exception(error)
+                    pending.done.set_exception(
+                        disk_error(error, f"write {str(pending.target)!r}", pending.url)
+                    )
 
     async def aclose(self) -> None:
         """Wait for what was handed over: every accepted body ends up on disk or reported."""
@@ -328,8 +272,8 @@ async def receive(
         url=url,
         size=verifier.size,
         sha256=verifier.digest.hexdigest(),
-        etag=headers.get("ETag"),
-        last_modified=headers.get("Last-Modified"),
+        etag=validator(headers.get("ETag")),
+        last_modified=validator(headers.get("Last-Modified")),
         chunks=buffered if tmp is None else None,
         tmp=tmp,
     )
@@ -342,7 +286,10 @@ async def publish(body: Body, target: Path, publisher: Publisher) -> DownloadRes
         if body.chunks is not None:
             await publisher.publish(body.chunks, target, body.url)
         elif body.tmp is not None:
-            await asyncio.to_thread(_sync_and_replace, body.tmp, target, body.url)
+            try:
+                await asyncio.to_thread(publish_temp, body.tmp, target)
+            except OSError as exc:
+                raise disk_error(exc, f"move {str(body.tmp)!r} to {str(target)!r}", body.url) from exc
     finally:
         body.discard()
     return DownloadResult(
@@ -353,20 +300,6 @@ async def publish(body: Body, target: Path, publisher: Publisher) -> DownloadRes
         etag=body.etag,
         last_modified=body.last_modified,
     )
-
-
-def _sync_and_replace(tmp: Path, target: Path, url: str) -> None:
-    """fsync the closed temp file (through a new descriptor: fsync flushes the file, not the descriptor)
-    and rename it into place."""
-    try:
-        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(target)
-    except OSError as exc:
-        raise DiskError(f"cannot move {str(tmp)!r} to {str(target)!r}: {exc}", url=url) from exc
 
 
 async def _stream_to_disk(
@@ -388,7 +321,7 @@ async def _stream_to_disk(
                     while view:
                         view = view[await handle.write(view) :]
                 except OSError as exc:
-                    raise DiskError(f"cannot write {str(tmp)!r}: {exc}", url=url) from exc
+                    raise disk_error(exc, f"write {str(tmp)!r}", url) from exc
 
             for chunk in head:
                 await write(chunk)

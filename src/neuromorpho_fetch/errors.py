@@ -27,11 +27,13 @@ retry loop, the mirror and the CLI all need to decide what happens next::
     │   └── RedirectError             a redirect refused: https to http, a non-http scheme, a loop (permanent)
     ├── IntegrityError                a body arrived but is wrong: short, HTML, not SWC (transient)
     │   ├── FileTooLargeError         a body beyond ``--max-file-size`` (permanent for that file)
-    │   └── BadResponseError          the response broke HTTP: header overflow, bad framing, bad coding
+    │   ├── BadResponseError          the response broke HTTP: header overflow, bad framing, bad coding
+    │   └── UnreadableJSONError       JSON nested too deep to read (permanent)
+    ├── InFlightLimitError            a body would pass ``--max-in-flight`` (transient: fetched again later)
     ├── PagingError                   a listing's paging makes no sense or repeats itself (permanent)
     ├── NoSuchFileError               the record says this file cannot exist (no request is made)
     └── DiskError                     writing the local file failed (permissions, I/O; stops the run)
-        └── DiskFullError             no space left (or quota): exit 2, free space and run again
+        └── DiskFullError             no space left (or quota) mid-run: free space and run again
 
 The policy is three class attributes, read by everyone and decided nowhere else:
 
@@ -68,6 +70,7 @@ __all__ = [
     "FileTooLargeError",
     "HTTPStatusError",
     "HeaderTimeoutError",
+    "InFlightLimitError",
     "IntegrityError",
     "NeuroMorphoError",
     "NoSuchFileError",
@@ -86,6 +89,7 @@ __all__ = [
     "TransportError",
     "UnknownArchiveError",
     "UnknownFieldError",
+    "UnreadableJSONError",
     "UsageError",
     "WeakKeyError",
 ]
@@ -276,6 +280,23 @@ class BadResponseError(IntegrityError):
     all reported as a ``Content-Length`` problem); retried like any damaged transfer."""
 
 
+class UnreadableJSONError(IntegrityError):
+    """An answer that is JSON we refuse to read: nested deeper than the decoder allows. The server would
+    send it again the same way, so it is not retried: a listing that meets one is a listing error
+    naming the URL (issue 15 item 5), never a crash."""
+
+    transient = False
+
+
+class InFlightLimitError(NeuroMorphoError):
+    """A body would take the bytes all downloads in progress hold together past ``--max-in-flight``:
+    what bounds the disk a server sending endless bodies to every worker can fill (issue 15 item 10).
+    Transient: the body is fetched again once others have landed."""
+
+    transient = True
+    stops_run = False
+
+
 class PagingError(NeuroMorphoError):
     """A listing whose paging cannot be trusted: numbers that make no sense (NaN, negative, more pages
     than ``totalElements`` allows) or a page that brings nothing new (issue 10: a server repeating page
@@ -299,7 +320,6 @@ class DiskError(NeuroMorphoError):
 
 
 class DiskFullError(DiskError):
-    """No space left on the device (or the quota is used up). A machine problem, not a failed file: exit
-    2 with the advice to free space, whether the mirror is new or already holds files (issue 15 item 4)."""
-
-    exit_code = 2
+    """No space left on the device (or the quota is used up) while the run writes: the run stops with
+    the advice to free space. A disk already full when a run starts is an :class:`OutputDirError`
+    (exit 2, before anything ran), for a new mirror and an existing one alike (issue 15 item 4)."""

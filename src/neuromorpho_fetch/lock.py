@@ -20,8 +20,13 @@ __all__ = ["DirLock", "prepare_out_dir"]
 
 
 def prepare_out_dir(out: Path) -> Path:
-    """Create ``out`` and its state folder, or raise a one-line :class:`OutputDirError`."""
+    """Create ``out`` and its state folder, or raise a one-line :class:`OutputDirError`. A state folder
+    that is a symbolic link is refused: everything the tool keeps for itself would land outside."""
     state_dir = MirrorPaths(out).state_dir
+    if state_dir.is_symlink():
+        raise OutputDirError(
+            f"{str(state_dir)!r} is a symbolic link; refusing to write through it (remove the link)"
+        )
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         probe = state_dir / f".probe.{os.getpid()}"
@@ -45,8 +50,14 @@ class DirLock:
     def acquire(self) -> None:
         prepare_out_dir(self.out)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a lock file planted as a link must not get its target truncated and
+            # overwritten with our pid (issue 15 item 11).
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OutputDirError(
+                    f"lock file {str(self.path)!r} is a symbolic link; refusing to follow it (remove it)"
+                ) from None
             raise OutputDirError(f"cannot create lock file {str(self.path)!r}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -18,13 +18,19 @@ once. With an injected clock and sleep the whole thing is deterministic in tests
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from .errors import UsageError
 
-__all__ = ["Pacer", "TokenBucket"]
+__all__ = ["TELL_PAUSE_OVER", "Pacer", "TokenBucket"]
+
+log = logging.getLogger("neuromorpho_fetch.client")
+
+#: Pauses longer than this (seconds) are logged once when they start.
+TELL_PAUSE_OVER = 5.0
 
 Clock = Callable[[], float]
 #: An awaitable sleep, injectable so tests record waits instead of spending them.
@@ -94,9 +100,16 @@ class Pacer:
         return self._bucket.rate
 
     def pause_for(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` from now (a later deadline wins; an earlier one is ignored)."""
-        deadline = self._clock() + max(0.0, seconds)
+        """Hold every caller for ``seconds`` from now (a later deadline wins; an earlier one is ignored).
+
+        A pause of more than :data:`TELL_PAUSE_OVER` seconds is said once, at the default level, when it
+        starts (issue 15 item 17: a run sitting still for two minutes said nothing).
+        """
+        now = self._clock()
+        deadline = now + max(0.0, seconds)
         if deadline > self._pause_until:
+            if seconds > TELL_PAUSE_OVER and self._pause_until <= now:
+                log.warning("the server asked for a pause (Retry-After): every request waits %.0f s", seconds)
             self._pause_until = deadline
             self.pauses += 1
 

@@ -185,6 +185,23 @@ def safe_target(out: Path, relative: str) -> Path:
     return out.joinpath(*parts)
 
 
+def through_link(root: Path, relative_dir: str) -> Path | None:
+    """The first folder of ``relative_dir`` under ``root`` that is a symbolic link, or None.
+
+    A link planted in the tree (an archive folder pointing at ``/home``) must never let a run write,
+    truncate or delete outside ``--out`` (issue 15 item 11); every writer and deleter asks this (once
+    per folder) before it touches anything below ``root``.
+    """
+    here = root
+    for part in relative_dir.split("/"):
+        if not part:
+            continue
+        here = here / part
+        if here.is_symlink():
+            return here
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class MirrorPaths:
     """The absolute paths of one mirror rooted at ``root``."""

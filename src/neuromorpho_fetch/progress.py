@@ -1,7 +1,8 @@
 """What a person watching a run sees: tqdm bars on a terminal, periodic log lines otherwise.
 
 The engine knows nothing about terminals: it calls a ``progress(event)`` callback with a
-:class:`ProgressEvent` carrying the live tally (the run's :class:`MirrorReport`). :class:`ProgressDisplay`
+:class:`ProgressEvent` carrying a frozen :class:`Counters` snapshot (never the live numbers; at most every
+0.1 s but for phase changes and the end). :class:`ProgressDisplay`
 is the CLI's callback. Bars go to stderr and only when stderr is a terminal (a cron job's mail should not
 be 300 kB of carriage returns, tqdm issue #506); without them, a one-line summary is logged every
 ``log_interval`` seconds, like rclone's ``--stats``. The CLI wraps the run in
@@ -28,19 +29,35 @@ log = logging.getLogger("neuromorpho_fetch.progress")
 EventKind = Literal["listed", "planned", "downloaded", "skipped", "failed", "retry", "phase", "finished"]
 
 
-#: The live numbers of a run are its report (one tally); the old name stays for callers that used it.
-Counters = MirrorReport
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """The run's numbers at one moment (a snapshot: the recorder's own numbers are its alone)."""
+
+    neurons: int = 0
+    neurons_total: int | None = None
+    files: int = 0
+    files_expected: int | None = None
+    listing_done: bool = False
+    downloaded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retries: int = 0
+    bytes: int = 0
+
+    @property
+    def done(self) -> int:
+        """Files settled so far, whichever way."""
+        return self.downloaded + self.skipped + self.failed
 
 
 @dataclass(frozen=True, slots=True)
 class ProgressEvent:
-    """One thing that happened. ``counters`` is the run's live tally (a :class:`MirrorReport`): copy
-    what you need to keep."""
+    """What happened (``kind``, with the ``path`` or ``message`` it concerns) and the numbers then; the
+    last event of a run has ``kind="finished"`` and carries the ``report``."""
 
     kind: EventKind
     counters: Counters
     path: str | None = None
-    nbytes: int = 0
     message: str | None = None
     report: MirrorReport | None = None
 
@@ -86,6 +103,16 @@ class ProgressDisplay:
         c = event.counters
         if event.kind == "finished":
             self.report = event.report
+            if self._files is not None and self._neurons is not None and self._bytes is not None:
+                # Snapshots are spaced out: the bars end on the run's final numbers, not the last snapshot.
+                self._neurons.n = c.neurons
+                self._files.total = max(c.files, self._files.total or 0)
+                self._files.n = c.done
+                self._files.set_postfix(self._postfix(c), refresh=False)
+                if c.bytes > self._bytes.n:
+                    self._bytes.update(c.bytes - self._bytes.n)
+                for bar in (self._neurons, self._files, self._bytes):
+                    bar.refresh()
             self.close()
             return
         if self._files is not None and self._neurons is not None and self._bytes is not None:
@@ -100,13 +127,10 @@ class ProgressDisplay:
                 self._files.total = max(c.files, estimate)
                 self._files.refresh()
             elif event.kind in ("downloaded", "skipped", "failed", "retry"):
-                if event.nbytes:
-                    self._bytes.update(event.nbytes)
+                if c.bytes > self._bytes.n:
+                    self._bytes.update(c.bytes - self._bytes.n)
                 self._files.n = c.done
-                self._files.set_postfix(
-                    {"new": c.downloaded, "skipped": c.skipped, "retries": c.retries, "failed": c.failed},
-                    refresh=False,
-                )
+                self._files.set_postfix(self._postfix(c), refresh=False)
                 self._files.update(0)  # redraws at most every mininterval
             elif event.kind == "phase" and event.message:
                 self._files.set_description_str(event.message)
@@ -117,6 +141,10 @@ class ProgressDisplay:
         if now - self._last_log >= self.log_interval:
             self._last_log = now
             self.log_line(c, now - self._started)
+
+    @staticmethod
+    def _postfix(c: Counters) -> dict[str, int]:
+        return {"new": c.downloaded, "skipped": c.skipped, "retries": c.retries, "failed": c.failed}
 
     def log_line(self, c: Counters, elapsed: float) -> None:
         if self.quiet:

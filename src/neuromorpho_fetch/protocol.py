@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,9 @@ from .errors import (
     NotFoundPageError,
     ServerBusyError,
     UnknownArchiveError,
+    UnreadableJSONError,
 )
-from .models import Neuron
+from .models import Neuron, RejectedRecord, parse_record
 from .retry import parse_retry_after
 from .swc import looks_like_html
 
@@ -43,6 +45,7 @@ __all__ = [
     "parse_neurons",
     "parse_page",
     "status_error",
+    "validator",
 ]
 
 log = logging.getLogger("neuromorpho_fetch.client")
@@ -75,6 +78,12 @@ def status_error(
     is_html = is_html or "html" in content_type.lower()
     if status == 404:
         return (NotFoundPageError if is_html else NotFoundError)(status, url, detail)
+    if status == 304:
+        # Only a conditional request may be answered "not modified" (issue 15 item 2: a 304 to a plain
+        # GET was counted as a file present, with nothing on disk, on every run).
+        return HTTPStatusError(
+            status, url, "304 Not Modified to a request that carried no validators: no file was sent"
+        )
     if status in BUSY_STATUSES:
         retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
         return ServerBusyError(status, url, detail, retry_after=retry_after)
@@ -83,10 +92,38 @@ def status_error(
     return HTTPStatusError(status, url, detail)
 
 
+#: The longest validator kept (an ``ETag`` is a short opaque token; a date is about 30 characters).
+VALIDATOR_MAX = 256
+
+
+def validator(value: str | None) -> str | None:
+    """An ``ETag`` or ``Last-Modified`` worth keeping and sending back, else ``None``.
+
+    aiohttp decodes header bytes that are not UTF-8 into lone surrogates; such a value cannot be stored
+    in SQLite or sent back in a header (issue 15 item 5 blocked the state store for good). A validator
+    is kept only when it is printable ASCII and short: anything else is as if the server sent none.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text or len(text) > VALIDATOR_MAX or not text.isascii() or not text.isprintable():
+        return None
+    return text
+
+
 def parse_json(body: bytes, url: str) -> Any:
-    """A JSON body, or an :class:`IntegrityError` (retried) saying what came instead."""
+    """A JSON body, or an :class:`IntegrityError` (retried) saying what came instead.
+
+    A document nested too deep for the decoder (``RecursionError``: a page nested 100,000 levels, issue
+    15 item 5) is refused with :class:`UnreadableJSONError`, permanent: the server would send it again.
+    """
     try:
         return json.loads(body)
+    except RecursionError:
+        raise UnreadableJSONError(
+            f"{url} answered with JSON nested too deep to read (over {sys.getrecursionlimit()} levels)",
+            url=url,
+        ) from None
     except ValueError as exc:
         what = "an HTML page" if looks_like_html(body[:256]) else "a body that is not JSON"
         raise IntegrityError(f"{url} answered with {what}", url=url) from exc
@@ -237,15 +274,10 @@ def match_archive(name: str, archives: Sequence[str]) -> str:
     raise UnknownArchiveError(name, [by_fold[c] for c in close])
 
 
-def parse_neurons(records: Sequence[Any]) -> list[Neuron]:
-    """The page's neurons; a malformed record is logged and skipped rather than ending the whole walk."""
-    out: list[Neuron] = []
-    for record in records:
-        try:
-            out.append(Neuron.from_record(record))
-        except (ValueError, TypeError, AttributeError) as exc:
-            log.warning("skipping a malformed neuron record in a select page: %s", exc)
-    return out
+def parse_neurons(records: Sequence[Any]) -> list[Neuron | RejectedRecord]:
+    """The page's records, each validated once (:func:`~neuromorpho_fetch.models.parse_record`): a bad
+    record is a :class:`RejectedRecord` with its reason, never the end of the walk."""
+    return [parse_record(record) for record in records]
 
 
 class Dedupe:

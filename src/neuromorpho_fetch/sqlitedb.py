@@ -91,8 +91,13 @@ def failure(exc: sqlite3.Error, path: Path | None = None) -> Failure:
     return kind
 
 
-def translate(exc: sqlite3.Error, path: Path, what: str) -> NeuroMorphoError:
-    """The one-line error for a failure that is not damage (the caller handles ``CORRUPT`` itself)."""
+def translate(exc: sqlite3.Error, path: Path, what: str, *, at_start: bool = False) -> NeuroMorphoError:
+    """The one-line error for a failure that is not damage (the caller handles ``CORRUPT`` itself).
+
+    ``at_start``: the database is being opened, before the run did anything; a full disk then means
+    ``--out`` cannot be used (exit 2, as for an empty mirror, issue 15 item 4), while a disk that fills
+    up mid-run is a :class:`DiskFullError` of the run (exit 1: it started, some files are missing).
+    """
     kind = failure(exc, path)
     if kind is Failure.BUSY:
         return DatabaseBusyError(
@@ -100,7 +105,7 @@ def translate(exc: sqlite3.Error, path: Path, what: str) -> NeuroMorphoError:
             "(a sqlite3 shell or notebook holding a transaction) and run again"
         )
     if kind is Failure.FULL:
-        return DiskFullError(
+        return (OutputDirError if at_start else DiskFullError)(
             f"{what} {str(path)!r} cannot be written: the disk is full; free some space (or choose "
             "another --out) and run the same command again"
         )

@@ -34,20 +34,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from .errors import DiskError, OutputDirError, StateCorruptError
+from .errors import NeuroMorphoError, StateCorruptError
+from .sqlitedb import Failure, failure, open_database, refuse_link, translate
 
-__all__ = ["AsyncStateStore", "FileRow", "StateStore", "is_corrupt", "set_aside"]
+__all__ = [
+    "AsyncStateStore",
+    "FileRow",
+    "StateStore",
+    "complete_files",
+    "forget_files",
+    "is_corrupt",
+    "set_aside",
+]
 
 T = TypeVar("T")
 
@@ -86,12 +93,6 @@ CREATE TABLE IF NOT EXISTS runs (
 _COLUMNS = "path, url, size, sha256, etag, last_modified, status, attempts, last_error, updated_at, verified"
 
 # One statement per kind of change; each is an upsert so replaying them in order is always valid.
-_SQL_START = """
-INSERT INTO files (path, url, archive, neuron_name, version, status, attempts, updated_at, run_id)
-VALUES (?, ?, ?, ?, ?, 'downloading', 1, ?, ?)
-ON CONFLICT(path) DO UPDATE SET url=excluded.url, status='downloading', attempts=files.attempts + 1,
-    updated_at=excluded.updated_at, run_id=excluded.run_id
-"""
 _SQL_COMPLETE = """
 INSERT INTO files (path, url, archive, neuron_name, version, size, sha256, etag, last_modified, status,
                    attempts, last_error, updated_at, run_id, verified)
@@ -109,7 +110,6 @@ ON CONFLICT(path) DO UPDATE SET url=excluded.url, status='failed', last_error=ex
 
 #: ``complete``: the hash is of the server's bytes; ``adopted``: of a file found on disk (unverified).
 _OPS = {
-    "start": _SQL_START,
     "complete": _SQL_COMPLETE.format(verified=1),
     "adopted": _SQL_COMPLETE.format(verified=0),
     "failed": _SQL_FAILED,
@@ -134,13 +134,9 @@ class FileRow:
     verified: bool = True
 
 
-#: What SQLite says when the file itself is damaged (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``).
-_CORRUPT = ("malformed", "not a database", "corrupt")
-
-
 def is_corrupt(exc: sqlite3.Error) -> bool:
-    """Whether ``exc`` means the database file is damaged (not busy, not a full disk)."""
-    return isinstance(exc, sqlite3.DatabaseError) and any(word in str(exc).lower() for word in _CORRUPT)
+    """Whether ``exc`` means the database file is damaged (not busy, not a full disk): SQLite's code."""
+    return failure(exc) is Failure.CORRUPT
 
 
 def _corrupt_error(exc: sqlite3.Error, db: Path) -> StateCorruptError:
@@ -150,19 +146,11 @@ def _corrupt_error(exc: sqlite3.Error, db: Path) -> StateCorruptError:
     )
 
 
-def _disk_full(db: Path) -> bool:
-    """Whether the store's folder has no free space left (SQLite says "unable to open" then, too)."""
-    try:
-        st = os.statvfs(db.parent)
-    except OSError as exc:
-        return exc.errno == errno.ENOSPC
-    return st.f_bavail == 0
-
-
-def _disk_error(exc: sqlite3.Error, db: Path) -> DiskError | StateCorruptError:
+def _error(exc: sqlite3.Error, db: Path, *, at_start: bool = False) -> NeuroMorphoError:
+    """The one translation of a state-store failure: damaged, busy, full or unusable."""
     if is_corrupt(exc):
         return _corrupt_error(exc, db)
-    return DiskError(f"state store {str(db)!r} could not be written: {exc}; is the disk full?")
+    return translate(exc, db, "state store", at_start=at_start)
 
 
 def set_aside(db: Path, *, now: float | None = None) -> Path | None:
@@ -196,30 +184,20 @@ class StateStore:
                 # immutable: no -wal/-shm files are created, so --dry-run really writes nothing. It
                 # ignores a WAL a killed run left behind; those files are then planned as "adopt",
                 # which a dry run counts as skipped anyway.
+                refuse_link(db, "state store")
                 uri = f"file:{quote(str(db.absolute()))}?mode=ro&immutable=1"
                 self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             else:
-                self.conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
+                self.conn = open_database(db, what="state store")
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
-                self.conn.execute("PRAGMA busy_timeout=5000")
                 self.conn.executescript(_SCHEMA)
                 self._migrate()
                 self._check()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             with contextlib.suppress(Exception):
                 self.conn.close()
-            if is_corrupt(exc):
-                raise _corrupt_error(exc, db) from None
-            if "full" in str(exc).lower() or _disk_full(db):
-                raise OutputDirError(
-                    f"state store {str(db)!r} cannot be written: the disk is full; free some space "
-                    "(or choose another --out) and run the same command again"
-                ) from None
-            raise OutputDirError(
-                f"state store {str(db)!r} cannot be opened ({exc}); check the folder's permissions "
-                "and free space"
-            ) from None
+            raise _error(exc, db, at_start=True) from None
 
     def _migrate(self) -> None:
         """Add columns newer versions need to a store made by an older one (in place, kept rows)."""
@@ -234,7 +212,9 @@ class StateStore:
         warm cache, 2-core machine, 2026-11-30)."""
         result = self.conn.execute("PRAGMA quick_check(1)").fetchone()
         if result is None or result[0] != "ok":
-            raise sqlite3.DatabaseError(f"database disk image is malformed ({result[0] if result else '?'})")
+            error = sqlite3.DatabaseError(f"quick_check: {result[0] if result else '?'}")
+            error.sqlite_errorcode = sqlite3.SQLITE_CORRUPT
+            raise error
 
     # -- reads ---------------------------------------------------------------------------------
     def lookup(self, paths: Iterable[str]) -> dict[str, FileRow]:
@@ -246,21 +226,17 @@ class StateStore:
             marks = ",".join("?" * len(chunk))
             try:
                 cursor = self.conn.execute(f"SELECT {_COLUMNS} FROM files WHERE path IN ({marks})", chunk)
-            except sqlite3.OperationalError:
-                if self.read_only:  # a read-only view of a store that has no tables (or no column) yet
-                    return found
-                raise
-            except sqlite3.DatabaseError as exc:
-                if is_corrupt(exc):
-                    raise _corrupt_error(exc, self.db) from None
-                raise
+            except sqlite3.OperationalError as exc:
+                if self.read_only and failure(exc) is Failure.OTHER:
+                    return found  # a read-only view of a store that has no tables (or no column) yet
+                raise _error(exc, self.db) from None
+            except sqlite3.Error as exc:
+                raise _error(exc, self.db) from None
             try:
                 for row in cursor:
                     found[row[0]] = FileRow(*row)
-            except sqlite3.DatabaseError as exc:
-                if is_corrupt(exc):
-                    raise _corrupt_error(exc, self.db) from None
-                raise
+            except sqlite3.Error as exc:
+                raise _error(exc, self.db) from None
         return found
 
     def get(self, path: str) -> FileRow | None:
@@ -287,7 +263,7 @@ class StateStore:
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
-            raise _disk_error(exc, self.db) from exc
+            raise _error(exc, self.db) from exc
 
     def begin_run(self, options: str) -> int:
         if self.read_only:
@@ -301,7 +277,7 @@ class StateStore:
                 (time.time(), options),
             )
         except sqlite3.Error as exc:
-            raise _disk_error(exc, self.db) from exc
+            raise _error(exc, self.db) from exc
         self.run_id = int(cursor.lastrowid or 0)
         return self.run_id
 
@@ -315,7 +291,7 @@ class StateStore:
                 (time.time(), status, downloaded, skipped, failed, nbytes, self.run_id),
             )
         except sqlite3.Error as exc:
-            raise _disk_error(exc, self.db) from exc
+            raise _error(exc, self.db) from exc
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -367,10 +343,6 @@ class AsyncStateStore:
         self._ops.append((kind, params))
         if len(self._ops) >= self.flush_batch:
             self._wake.set()
-
-    def start(self, path: str, url: str, archive: str, neuron: str, version: str) -> None:
-        self._completed.pop(path, None)
-        self._push("start", (path, url, archive, neuron, version, time.time(), self.store.run_id))
 
     def complete(
         self,
@@ -454,3 +426,43 @@ class AsyncStateStore:
             with contextlib.suppress(sqlite3.Error):
                 self._executor.submit(self.store.close).result()
             self._executor.shutdown(wait=True)
+
+
+def complete_files(db: Path) -> Iterator[tuple[str, int, str, float | None, bool]]:
+    """``(path, size, sha256, updated_at, verified)`` of every ``complete`` file of the store at ``db``,
+    streamed, read-only (the run's end hands them to the dataset step as facts). Nothing when there is
+    no store."""
+    if not db.is_file():
+        return
+    refuse_link(db, "state store")
+    conn = sqlite3.connect(f"file:{quote(str(db.absolute()))}?mode=ro", uri=True)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
+        verified = "verified" if "verified" in columns else "0"
+        cursor = conn.execute(
+            f"SELECT path, size, sha256, updated_at, {verified} FROM files "
+            "WHERE status = 'complete' AND size IS NOT NULL AND sha256 IS NOT NULL"
+        )
+        while rows := cursor.fetchmany(2000):
+            for path, size, sha256, updated_at, checked in rows:
+                yield str(path), int(size), str(sha256), updated_at, bool(checked)
+    except sqlite3.Error as exc:
+        raise _error(exc, db) from None
+    finally:
+        conn.close()
+
+
+def forget_files(db: Path, paths: list[str]) -> None:
+    """Drop the rows of deleted files (``--delete-gone``; the store is closed and the lock held), so
+    the next run's facts do not bring them back into the catalogue."""
+    if not paths or not db.is_file():
+        return
+    conn = open_database(db, what="state store")
+    try:
+        with conn:
+            conn.execute("BEGIN")
+            conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
+    except sqlite3.Error as exc:
+        raise _error(exc, db) from None
+    finally:
+        conn.close()

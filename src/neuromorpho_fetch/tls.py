@@ -68,6 +68,10 @@ def ssl_context(
     return ctx
 
 
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH, carried by ``ssl.SSLCertVerificationError.verify_code``.
+_HOSTNAME_MISMATCH = 62
+
+
 def tls_error(exc: BaseException, url: str) -> TLSError:
     """Turn a handshake or verification failure into an error that says which flag fixes it."""
     text = str(exc)
@@ -78,13 +82,20 @@ def tls_error(exc: BaseException, url: str) -> TLSError:
             "accept it and still verify certificates"
         )
         return WeakKeyError(f"TLS failure talking to {url}: {text.strip()}; {advice}", url=url)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+    inner = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None) or exc
+    verify = getattr(inner, "verify_code", None)
+    if verify == _HOSTNAME_MISMATCH or "hostname mismatch" in text.lower() or "doesn't match" in text:
+        # The CA was trusted: the certificate names another host (issue 15 item 17: this used to
+        # advise --ca-file).
+        advice = (
+            "the certificate is valid but for another host name; check the host in --base-url (use the "
+            "name the certificate was issued for)"
+        )
+    elif "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         advice = (
             "the server's certificate could not be verified; pass --ca-file PEM with the issuing CA "
             "(or set SSL_CERT_FILE), or, only if you trust the network, --insecure"
         )
-    elif "hostname" in text.lower() or "doesn't match" in text:
-        advice = "the certificate does not match the host name; check --base-url, or use --insecure"
     else:
         advice = "check --base-url and --ca-file; --insecure skips certificate checks"
     return TLSError(f"TLS failure talking to {url}: {text.strip() or type(exc).__name__}; {advice}", url=url)

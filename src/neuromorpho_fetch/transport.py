@@ -5,31 +5,40 @@ is tenacity's loop (:func:`~neuromorpho_fetch.retry.retry_call`) around :meth:`T
 attempt, in this order, and nowhere else:
 
 1. a **slot** from the :class:`~neuromorpho_fetch.pacing.Pacer` (concurrency, rate, the shared pause);
-2. a **deadline** for the whole attempt (``Timeouts.total``; connect and idle-read limits are the
-   session's ``aiohttp.ClientTimeout``);
-3. the response status: an unexpected one becomes a typed error (:func:`protocol.status_error`), and a
+2. a **deadline** for the whole attempt (``Timeouts.attempt``), and one for the status line and headers
+   (``Timeouts.headers``: a server trickling its headers is never silent, issue 15 item 6); connect
+   and idle limits are the session's ``aiohttp.ClientTimeout``;
+3. **redirects**, followed here, hop by hop, at most :data:`MAX_REDIRECTS`: a redirect from https to
+   plain http, or to a scheme that is not http(s), is a permanent
+   :class:`~neuromorpho_fetch.errors.RedirectError` (issue 15 item 8: a downgrade was followed
+   silently, a ``ftp:`` target cost seven retried connection errors);
+4. the response status: an unexpected one becomes a typed error (:func:`protocol.status_error`), and a
    ``Retry-After`` pauses *every* caller through the pacer, not only this one;
-4. the caller's ``read(response)`` takes the body while the connection is held; **bounds** on a body
+5. the caller's ``read(response)`` takes the body while the connection is held; **bounds** on a body
    belong in :func:`iter_body`, the one place bodies are read;
-5. any aiohttp/asyncio/OS exception is **translated** into the error tree (:func:`translate_error`).
+6. any aiohttp/asyncio/OS exception is **translated** into the error tree (:func:`translate_error`),
+   named for what happened (a header line over the limit is not a ``Content-Length`` problem).
 
 Then the slot and the pooled connection are released, and only then does the caller's ``finish`` run
-(JSON decoding, or nothing for files): disk work never happens inside a slot. The client hands a small
-verified body to the group commit *after* :meth:`request` returns, so no slot or connection waits for
-another file's fsync (issue 11: a slot held through ``Publisher.publish`` halved latency-bound
-throughput).
+(JSON decoding, or nothing for files): disk work never happens inside a slot.
 
-Bounds on every body live in :func:`iter_body` (issue 10): a speed floor over a window
-(:class:`~neuromorpho_fetch.errors.TooSlowError`, transient: a server trickling one byte every 2 s never
-goes silent long enough for the idle timeout) and a size cap, checked against ``Content-Length`` before
-the first byte and again while streaming (:class:`~neuromorpho_fetch.errors.FileTooLargeError`,
-permanent). A JSON answer is also capped at :data:`API_BODY_MAX`, since it is held in memory.
+Bounds on every body live in :func:`iter_body`: a speed floor over a window (``TooSlowError``,
+transient), a size cap checked against ``Content-Length`` before the first byte and again while
+streaming (``FileTooLargeError``, permanent), and the bytes all bodies in progress may hold together
+(:class:`InFlight`, ``--max-in-flight``). Content codings are decoded here too (aiohttp's own decoding
+is off): ``gzip`` and ``deflate`` are accepted, and the compressed stream must reach its own end marker
+(a gzip trailer carries a CRC and the length), so a stream cut short is a damaged transfer, retried,
+never a truncated file recorded as verified (issue 15 item 7); any other coding is refused.
 
 TLS at the highest level the server supports: with ``ClientConfig.tls == "auto"`` every host starts on
 the stock modern context, and a host whose handshake fails with ``DH_KEY_TOO_SMALL`` is switched to the
-legacy-DH context (logged once, recorded in :attr:`Transport.tls_hosts`, which a mirror's report shows);
-the failed attempt is made again at once, as it says nothing about the server's health. aiohttp takes a
-per-request ``ssl=`` context and keys its connection pool by it, so the two never share a connection.
+legacy-DH context (logged once, recorded in :attr:`Transport.tls_hosts`, which a mirror's report
+shows); the failed attempt is made again at once, as it says nothing about the server's health.
+
+The seam: a client takes any object with this class's interface (``NeuroMorpho(transport=...)``), and a
+subclass can replace only the connection (:meth:`Transport.connector`):
+:class:`neuromorpho_fetch.testing.MemoryTransport` serves an aiohttp application in memory, with every
+other step here unchanged.
 """
 
 from __future__ import annotations
@@ -38,21 +47,28 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
 from typing import TypeVar
 
 import aiohttp
+from aiohttp import http_exceptions
 from yarl import URL
 
 from .config import ClientConfig
 from .errors import (
+    BadResponseError,
     ConnectError,
     FileTooLargeError,
+    HeaderTimeoutError,
     HTTPStatusError,
+    InFlightLimitError,
     IntegrityError,
     NeuroMorphoError,
+    ProxyError,
+    RedirectError,
     RequestTimeout,
     ServerBusyError,
     TooSlowError,
@@ -60,15 +76,18 @@ from .errors import (
 )
 from .pacing import Pacer, Sleep
 from .protocol import status_error
+from .proxy import display, proxy_for
 from .retry import RetryEvent, retry_call
 from .tls import ssl_context, tls_error
 
 __all__ = [
     "API_BODY_MAX",
     "CHUNK_SIZE",
+    "MAX_REDIRECTS",
     "NO_LIMITS",
     "OK",
     "BodyLimits",
+    "InFlight",
     "Transport",
     "iter_body",
     "read_all",
@@ -86,52 +105,106 @@ CHUNK_SIZE = 1 << 20
 OK: frozenset[int] = frozenset({200})
 #: The most a JSON answer may have (held in memory): a select page of 500 records is under 1 MB.
 API_BODY_MAX = 64 << 20
+#: Redirects followed per attempt (curl's default is 50; browsers stop near 20; 10 is aiohttp's).
+MAX_REDIRECTS = 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: What we accept as a content coding; anything else is refused (see the module docstring).
+_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+
+
+class InFlight:
+    """The bytes all bodies being received hold together, against ``ClientConfig.max_in_flight``."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.held = 0
+
+    def take(self, n: int, url: str) -> None:
+        if self.held + n > self.most:
+            raise InFlightLimitError(
+                f"{url}: {self.held + n:,} bytes would be in flight across all downloads, more than "
+                f"--max-in-flight {self.most:,}; fetched again later",
+                url=url,
+            )
+        self.held += n
+
+    def give(self, n: int) -> None:
+        self.held = max(0, self.held - n)
 
 
 @dataclass(frozen=True, slots=True)
 class BodyLimits:
     """The bounds :func:`iter_body` enforces (from ``ClientConfig``): at least ``lowest_speed`` bytes/s
-    over every ``speed_time`` seconds (``0`` turns it off), at most ``max_size`` bytes."""
+    over every ``speed_time`` seconds (``0`` turns it off), at most ``max_size`` bytes, and the shared
+    ``in_flight`` budget when given."""
 
     lowest_speed: float = 0.0
     speed_time: float = 30.0
     max_size: int | None = None
+    in_flight: InFlight | None = None
 
     def capped(self, most: int) -> BodyLimits:
         """The same limits with the size cap lowered to ``most``."""
         size = most if self.max_size is None else min(self.max_size, most)
-        return BodyLimits(self.lowest_speed, self.speed_time, size)
+        return BodyLimits(self.lowest_speed, self.speed_time, size, self.in_flight)
 
 
 #: No bounds at all (a caller that reads a response it made itself).
 NO_LIMITS = BodyLimits()
 
 
-def translate_error(exc: BaseException, url: str) -> NeuroMorphoError:
+def _connect_message(exc: aiohttp.ClientConnectorError, url: str) -> str:
+    """Why a connection could not be made, in words (aiohttp's own text shows the SSL context's repr)."""
+    os_error = exc.os_error
+    why = os_error.strerror if isinstance(os_error, OSError) and os_error.strerror else str(os_error)
+    where = f"{exc.host}:{exc.port}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve the host name {exc.host!r} ({why}) for {url}"
+    return f"cannot connect to {where} ({why or type(os_error).__name__}) for {url}"
+
+
+def _http_violation(exc: aiohttp.ClientResponseError) -> str:
+    """What broke HTTP framing, from the parser's own exception class (``__cause__``)."""
+    cause = exc.__cause__
+    if isinstance(cause, http_exceptions.LineTooLong):
+        return "a response header line longer than the 8,190-byte limit"
+    if isinstance(cause, http_exceptions.BadStatusLine):
+        return "a malformed status line (bytes past a too-short Content-Length read as the next answer?)"
+    message = cause.message if isinstance(cause, http_exceptions.HttpProcessingError) else exc.message
+    if "status line" in str(message).lower():
+        return f"a malformed status line ({str(message)[:120]}: bytes past a too-short Content-Length?)"
+    return f"a malformed response ({str(message)[:120] or type(exc).__name__})"
+
+
+def translate_error(exc: BaseException, url: str, proxy: str | None = None) -> NeuroMorphoError:
     """Map an aiohttp/asyncio/OS exception from one attempt to our tree (order matters: subclasses first)."""
     if isinstance(exc, NeuroMorphoError):
         return exc
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        via = display(proxy) if proxy else f"{exc.host}:{exc.port}"
+        reason = exc.os_error.strerror if exc.os_error.strerror else str(exc.os_error)
+        return ProxyError(f"cannot reach the proxy {via} ({reason}) for {url}", url=url)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        via = display(proxy) if proxy else "the proxy"
+        return ProxyError(
+            f"the proxy {via} refused to connect to {URL(url).host} (HTTP {exc.status} {exc.message})",
+            url=url,
+        )
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         return tls_error(exc, url)
     if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ssl.SSLError):
         return tls_error(exc.os_error, url)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(_connect_message(exc, url), url=url)
     if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
         return RequestTimeout(f"timed out talking to {url} ({type(exc).__name__}: {exc})", url=url)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return IntegrityError(f"{url}: body cut short ({exc})", url=url)
     if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
         return ConnectError(f"cannot talk to {url}: {exc or type(exc).__name__}", url=url)
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return HTTPStatusError(exc.status, url, f"too many redirects ({exc.message})")
     if isinstance(exc, aiohttp.ClientResponseError):
-        # With raise_for_status off, aiohttp raises this only when it cannot parse what came back: its
-        # "400, message='Bad status line'" is no answer from the server but bytes past a too-short
-        # Content-Length read as the next response (issue 10 item 7). A damaged transfer: retried.
-        return IntegrityError(
-            f"{url}: damaged transfer, the response broke HTTP framing (a Content-Length shorter than "
-            f"the body?): {exc.message}",
-            url=url,
-        )
+        # With raise_for_status off, aiohttp raises this only when it cannot parse what came back.
+        return BadResponseError(f"{url}: damaged transfer: {_http_violation(exc)}", url=url)
     return ConnectError(f"request to {url} failed: {type(exc).__name__}: {exc}", url=url)
 
 
@@ -142,29 +215,61 @@ def _too_large(url: str, size: int, cap: int, how: str) -> FileTooLargeError:
     )
 
 
-async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LIMITS) -> AsyncIterator[bytes]:
-    """The body in chunks of up to :data:`CHUNK_SIZE`: the one place every body is read, and bounded.
+class _Decoder:
+    """A ``gzip``/``deflate`` stream decoded with a bounded output, which must reach its end marker."""
 
-    * size: a ``Content-Length`` above ``limits.max_size`` is refused before the first byte, and a body
-      (chunked, or lying about its length) is stopped as soon as it passes the cap;
-    * speed: each window of ``limits.speed_time`` seconds must bring ``lowest_speed * speed_time``
-      bytes. The read waits at most until the window ends, so a server sending nothing (or a byte now
-      and then) is judged when the window closes, not after the next byte. Silence alone is still the
-      idle timeout's (``sock_read``); time the caller spends on a chunk counts, which only makes the
-      floor stricter for a consumer that cannot keep up with 1 KiB/s.
-    """
-    url = str(response.url)
-    cap = limits.max_size
-    if cap is not None and (declared := response.content_length) is not None and declared > cap:
-        raise _too_large(url, declared, cap, "declares")
+    def __init__(self, coding: str, url: str) -> None:
+        self.coding = coding
+        self.url = url
+        self._zlib: zlib._Decompress | None = None
+
+    def feed(self, chunk: bytes, room: int) -> bytes:
+        """Decoded bytes of ``chunk``, at most ``room + 1`` (one past the cap is enough to refuse)."""
+        if self._zlib is None:
+            # deflate: RFC 9110 says zlib-wrapped; some servers send it raw. The first byte tells.
+            wbits = 16 + zlib.MAX_WBITS if self.coding != "deflate" else zlib.MAX_WBITS
+            if self.coding == "deflate" and chunk[:1] and chunk[0] & 0x0F != 8:
+                wbits = -zlib.MAX_WBITS
+            self._zlib = zlib.decompressobj(wbits)
+        try:
+            out = self._zlib.decompress(chunk, room + 1)
+        except zlib.error as exc:
+            raise BadResponseError(
+                f"{self.url}: damaged {self.coding} stream ({exc})", url=self.url
+            ) from None
+        return out
+
+    def finish(self) -> None:
+        if self._zlib is None or not self._zlib.eof:
+            raise BadResponseError(
+                f"{self.url}: damaged transfer: the {self.coding} stream ends before its end marker",
+                url=self.url,
+            )
+        if self._zlib.unused_data:
+            raise BadResponseError(
+                f"{self.url}: bytes after the end of the {self.coding} stream", url=self.url
+            )
+
+
+def _coding(response: aiohttp.ClientResponse, url: str) -> str | None:
+    raw = response.headers.get("Content-Encoding", "").strip().lower()
+    if raw in ("", "identity"):
+        return None
+    if raw not in _CODINGS:
+        raise BadResponseError(
+            f"{url}: the server sent Content-Encoding {raw!r}, which this client did not ask for and "
+            "cannot decode",
+            url=url,
+        )
+    return raw
+
+
+async def _raw_chunks(response: aiohttp.ClientResponse, limits: BodyLimits, url: str) -> AsyncIterator[bytes]:
+    """The body's bytes as sent, under the speed floor (see :func:`iter_body`)."""
     content = response.content
-    received = 0
     floor = limits.lowest_speed * limits.speed_time
     if floor <= 0:
         async for piece in content.iter_chunked(CHUNK_SIZE):
-            received += len(piece)
-            if cap is not None and received > cap:
-                raise _too_large(url, received, cap, "passed")
             yield piece
         return
     loop = asyncio.get_running_loop()
@@ -183,10 +288,7 @@ async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LI
         if chunk == b"":
             return
         if chunk:
-            received += len(chunk)
             in_window += len(chunk)
-            if cap is not None and received > cap:
-                raise _too_large(url, received, cap, "passed")
         now = loop.time()
         if now >= window_end:
             if in_window < floor:
@@ -198,6 +300,43 @@ async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LI
             window_end, in_window = now + limits.speed_time, 0
         if chunk:
             yield chunk
+
+
+async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LIMITS) -> AsyncIterator[bytes]:
+    """The body (decoded) in chunks of up to :data:`CHUNK_SIZE`: the one place every body is read, bounded.
+
+    * size: a ``Content-Length`` above ``limits.max_size`` (unencoded bodies) is refused before the
+      first byte, and a body (chunked, lying about its length, or decompressing past it) is stopped as
+      soon as it passes the cap;
+    * speed: each window of ``limits.speed_time`` seconds must bring ``lowest_speed * speed_time``
+      bytes; silence alone is the idle timeout's;
+    * in flight: every byte held counts against ``limits.in_flight`` until the body is done with;
+    * coding: ``gzip``/``deflate`` decoded, the stream's end marker required (module docstring).
+    """
+    url = str(response.url)
+    cap = limits.max_size
+    coding = _coding(response, url)
+    declared = response.content_length if coding is None else None
+    if cap is not None and declared is not None and declared > cap:
+        raise _too_large(url, declared, cap, "declares")
+    decoder = _Decoder(coding, url) if coding is not None else None
+    budget = limits.in_flight
+    received = 0
+    try:
+        async for raw in _raw_chunks(response, limits, url):
+            piece = raw if decoder is None else decoder.feed(raw, (cap or 1 << 62) - received)
+            received += len(piece)
+            if cap is not None and received > cap:
+                raise _too_large(url, received, cap, "passed" if decoder is None else "decompresses past")
+            if budget is not None:
+                budget.take(len(piece), url)
+            if piece:
+                yield piece
+        if decoder is not None:
+            decoder.finish()
+    finally:
+        if budget is not None:
+            budget.give(received)
 
 
 async def read_all(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LIMITS) -> bytes:
@@ -220,18 +359,21 @@ class Transport:
         self.config = config
         self.user_agent = user_agent
         self._ssl = ssl
+        self.in_flight = InFlight(config.max_in_flight)
         #: The bounds every body of this client is read under (:func:`iter_body`).
-        self.limits = BodyLimits(config.lowest_speed, config.speed_time, config.max_file_size)
+        self.limits = BodyLimits(config.lowest_speed, config.speed_time, config.max_file_size, self.in_flight)
         self._modern: SSLContext | None = None
         #: Built on the first ``DH_KEY_TOO_SMALL`` under ``--tls auto`` (the live server no longer
         #: needs it, and a context costs ~60 ms of start-up), at open under ``--tls legacy``.
         self._legacy: SSLContext | None = None
-        #: TLS level per https host this client has talked to: ``modern`` or ``legacy-dh``.
-        self.tls_hosts: dict[str, str] = {}
+        self._tls_hosts: dict[str, str] = {}
+        self._proxies: dict[tuple[str, str, int | None], str | None] = {}
         self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self._session: aiohttp.ClientSession | None = None
         self._pacer: Pacer | None = None
         self._listeners: list[Callable[[RetryEvent], None]] = []
+        #: Responses received (any status): 0 at the end of a run means the server was never reached.
+        self.responses = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -251,12 +393,25 @@ class Transport:
             raise RuntimeError("use 'async with NeuroMorpho(...) as nm:' before making requests")
         return self._pacer
 
+    @property
+    def tls_hosts(self) -> dict[str, str]:
+        """TLS level per https host this client has talked to (``modern`` or ``legacy-dh``): a copy,
+        never the live table."""
+        return dict(self._tls_hosts)
+
+    def connector(self, context: SSLContext | bool) -> aiohttp.BaseConnector:
+        """The connection layer: TCP (and TLS) here; the seam a test transport replaces."""
+        cfg = self.config
+        return aiohttp.TCPConnector(
+            ssl=context, limit=cfg.concurrency, limit_per_host=cfg.concurrency, ttl_dns_cache=300
+        )
+
     async def open(self) -> None:
         if self._session is not None:
             raise RuntimeError("this NeuroMorpho client is already open")
         cfg = self.config
         context = self._ssl
-        if context is None:
+        if context is None and self.config.base_url.startswith("https:"):
             # Loading CA bundles reads files: keep it off the event loop.
             legacy = cfg.tls == "legacy"
             context = await asyncio.to_thread(self._context, legacy)
@@ -271,16 +426,13 @@ class Transport:
                 cfg.base_url,
             )
         self._pacer = Pacer(cfg.rate, cfg.concurrency, sleep=self._sleep)
-        connector = aiohttp.TCPConnector(
-            ssl=context, limit=cfg.concurrency, limit_per_host=cfg.concurrency, ttl_dns_cache=300
-        )
+        t = cfg.timeouts
         self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=None, connect=None, sock_connect=cfg.timeouts.connect, sock_read=cfg.timeouts.read
-            ),
+            connector=self.connector(context if context is not None else True),
+            timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_connect=t.connect, sock_read=t.idle),
             headers={"User-Agent": self.user_agent},
             raise_for_status=False,
+            auto_decompress=False,
         )
 
     def _context(self, legacy: bool) -> SSLContext:
@@ -291,18 +443,22 @@ class Transport:
     def _host(url: URL) -> str:
         return str(url.host) if url.is_default_port() else f"{url.host}:{url.port}"
 
-    def _ssl_for(self, url: URL) -> SSLContext | bool:
+    async def _ssl_for(self, url: URL) -> SSLContext | bool:
         """The context for one request: the caller's, or this host's level (modern unless switched)."""
         if self._ssl is not None:
             return self._ssl
         if url.scheme != "https":
             return True
         host = self._host(url)
-        if self._modern is not None and self.tls_hosts.get(host) != "legacy-dh":
-            self.tls_hosts.setdefault(host, "modern")
-            return self._modern
-        assert self._legacy is not None
-        self.tls_hosts[host] = "legacy-dh"
+        if self._tls_hosts.get(host) != "legacy-dh":
+            if self._modern is None and self.config.tls != "legacy":
+                self._modern = await asyncio.to_thread(self._context, False)
+            if self._modern is not None:
+                self._tls_hosts.setdefault(host, "modern")
+                return self._modern
+        if self._legacy is None:
+            self._legacy = await asyncio.to_thread(self._context, True)
+        self._tls_hosts[host] = "legacy-dh"
         return self._legacy
 
     async def _fall_back(self, url: URL) -> bool:
@@ -313,14 +469,26 @@ class Transport:
             legacy = await asyncio.to_thread(self._context, True)
             self._legacy = self._legacy or legacy  # another request may have built it meanwhile
         host = self._host(url)
-        if self.tls_hosts.get(host) != "legacy-dh":
-            self.tls_hosts[host] = "legacy-dh"
+        if self._tls_hosts.get(host) != "legacy-dh":
+            self._tls_hosts[host] = "legacy-dh"
+            checked = (
+                "certificates are NOT verified (--insecure)"
+                if self.config.insecure
+                else "certificates still verified"
+            )
             log.info(
                 "%s offers only a 1024-bit Diffie-Hellman key (DH_KEY_TOO_SMALL); using the legacy TLS "
-                "context for it (certificates still verified; --tls legacy skips this try)",
+                "context for it (%s; --tls legacy skips this try)",
                 host,
+                checked,
             )
         return True
+
+    def _proxy(self, url: URL) -> str | None:
+        key = (url.scheme, str(url.host), url.port)
+        if key not in self._proxies:
+            self._proxies[key] = proxy_for(str(url), self.config.proxy)
+        return self._proxies[key]
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -380,7 +548,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         ok: Collection[int] = OK,
     ) -> T:
-        """One try: slot, deadline, status check, ``read``, error translation (module docstring).
+        """One try: slot, deadlines, redirects, status check, ``read``, error translation.
 
         A handshake refused for a weak DH key under ``--tls auto`` is made again at once on the legacy
         context (:meth:`_fall_back`): it is the server's TLS level, not a failure worth a retry.
@@ -388,8 +556,9 @@ class Transport:
         target = URL(url, encoded=True)
         try:
             return await self._attempt(target, url, read, params, headers, ok)
-        except WeakKeyError:
-            if not await self._fall_back(target):
+        except WeakKeyError as exc:
+            failed = URL(exc.url, encoded=True) if exc.url else target
+            if not await self._fall_back(failed):
                 raise
         return await self._attempt(target, url, read, params, headers, ok)
 
@@ -403,28 +572,101 @@ class Transport:
         ok: Collection[int],
     ) -> T:
         session = self.session
+        t = self.config.timeouts
         async with self.pacer.slot():
+            here, query = target, list(params) or None
+            proxy: str | None = None
             try:
-                async with asyncio.timeout(self.config.timeouts.total):
-                    async with session.get(
-                        target,
-                        params=list(params) or None,
-                        headers=dict(headers) if headers else None,
-                        ssl=self._ssl_for(target),
-                    ) as resp:
-                        if resp.status not in ok:
-                            raise await self._error_for(resp, url)
-                        return await read(resp)
+                async with asyncio.timeout(t.attempt):
+                    for _hop in range(MAX_REDIRECTS + 1):
+                        here_url = str(here)
+                        proxy = self._proxy(here)
+                        context = await self._ssl_for(here)
+                        async with contextlib.AsyncExitStack() as stack:
+                            resp = await self._send(stack, session, here, query, headers, context, proxy)
+                            self.responses += 1
+                            if resp.status in _REDIRECTS and resp.headers.get("Location"):
+                                here, query = self._next_hop(here, resp), None
+                                continue
+                            if resp.status not in ok:
+                                raise await self._error_for(resp, here_url)
+                            return await read(resp)
+                    raise RedirectError(
+                        resp.status, url, f"more than {MAX_REDIRECTS} redirects (last to {str(here)[:200]})"
+                    )
             except NeuroMorphoError:
                 raise
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise translate_error(exc, url) from exc
+                raise translate_error(exc, str(here), proxy) from exc
+
+    async def _send(
+        self,
+        stack: contextlib.AsyncExitStack,
+        session: aiohttp.ClientSession,
+        url: URL,
+        params: list[tuple[str, str]] | None,
+        headers: Mapping[str, str] | None,
+        context: SSLContext | bool,
+        proxy: str | None,
+    ) -> aiohttp.ClientResponse:
+        """Send one request and wait for its status line and headers, at most ``Timeouts.headers``
+        after connecting (the connect limit is the session's)."""
+        t = self.config.timeouts
+        request = session.get(
+            url,
+            params=params,
+            headers=dict(headers) if headers else None,
+            ssl=context,
+            proxy=proxy,
+            allow_redirects=False,
+        )
+        scope = asyncio.timeout(t.connect + t.headers)
+        try:
+            async with scope:
+                return await stack.enter_async_context(request)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise HeaderTimeoutError(
+                f"{url}: no complete status line and headers within {t.headers:g} s "
+                "(--header-timeout); retrying",
+                url=str(url),
+            ) from None
+
+    @staticmethod
+    def _next_hop(here: URL, resp: aiohttp.ClientResponse) -> URL:
+        """Where a redirect points, or :class:`RedirectError` for one we refuse (module docstring)."""
+        location = resp.headers.get("Location", "").strip()
+        try:
+            nxt = here.join(URL(location, encoded=any(c == "%" for c in location)))
+        except ValueError:
+            raise RedirectError(
+                resp.status, str(here), f"redirect to an invalid URL {location[:200]!r}"
+            ) from None
+        if nxt.scheme not in ("http", "https"):
+            raise RedirectError(
+                resp.status, str(here), f"redirect to a non-http URL ({location[:200]!r}); not followed"
+            )
+        if here.scheme == "https" and nxt.scheme == "http":
+            raise RedirectError(
+                resp.status,
+                str(here),
+                f"redirect from https to plain http ({str(nxt)[:200]}) refused: it would drop the "
+                "encryption and the certificate check",
+            )
+        return nxt
 
     async def _error_for(self, resp: aiohttp.ClientResponse, url: str) -> HTTPStatusError:
         try:
             body = await resp.content.read(4096)
         except (aiohttp.ClientError, OSError):
             body = b""
+        if resp.headers.get("Content-Encoding", "").strip().lower() in _CODINGS:
+            # Only the start of an error body is read (for its message); a partial stream is fine here.
+            try:
+                body = zlib.decompressobj(32 + zlib.MAX_WBITS).decompress(body, 4096)
+            except zlib.error:
+                body = b""
         error = status_error(resp.status, url, resp.headers, body)
         if isinstance(error, ServerBusyError) and error.retry_after is not None:
             # A server asking for a pause gets it from every caller of this client, not just this one.

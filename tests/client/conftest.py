@@ -84,7 +84,7 @@ def client(emu: Emulator, **options: Any) -> NeuroMorpho:
     options.setdefault("retries", FAST)
     options.setdefault("rate", 1000.0)
     options.setdefault("concurrency", 8)
-    options.setdefault("timeout", Timeouts(connect=5, read=5, total=20))
+    options.setdefault("timeouts", Timeouts(connect=5, idle=5, attempt=20))
     return NeuroMorpho(emu.base_url, ca_file=emu.ca_file, **options)
 
 

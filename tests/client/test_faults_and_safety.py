@@ -21,7 +21,8 @@ async def test_each_fault_is_retried_to_success(start: Start, kind: str, tmp_pat
     sleep = FakeSleep()
     events: list[RetryEvent] = []
     ids = emu.catalogue.neuron_ids()[:3]
-    options = {"sleep": sleep, "on_retry": events.append, "timeout": Timeouts(connect=5, read=0.3, total=10)}
+    timeouts = Timeouts(connect=5, idle=0.3, attempt=10)
+    options = {"sleep": sleep, "on_retry": events.append, "timeouts": timeouts}
     async with client(emu, **options) as nm:
         neurons = await asyncio.gather(*(nm.neuron(i) for i in ids))
         results = await asyncio.gather(*(nm.download(n, Version.CNG, tmp_path) for n in neurons))
@@ -100,7 +101,7 @@ async def test_cancel_mid_body_leaves_no_file(start: Start, big_files: Catalogue
     """Cancelled while a body larger than one chunk streams into its temp file: neither it nor a file
     under the final name survives. The temp file is seen before the cancel, so the check can fail."""
     emu = start(cat=big_files, bandwidth_kbps=1000)  # ~1.5 s per file: the .part exists after ~1 s
-    async with client(emu, timeout=Timeouts(connect=5, read=30, total=60)) as nm:
+    async with client(emu, timeouts=Timeouts(connect=5, idle=30, attempt=60)) as nm:
         neuron = await nm.neuron(big_neuron_id(big_files, CHUNK_SIZE))
         task = asyncio.create_task(nm.download(neuron, Version.CNG, tmp_path))
         for _ in range(500):  # until the first chunk went to a temp file: mid-body
@@ -117,7 +118,7 @@ async def test_cancel_mid_body_leaves_no_file(start: Start, big_files: Catalogue
 async def test_cancel_during_a_stall_leaves_no_file(start: Start, tmp_path: Path) -> None:
     """Headers out, then silence: a cancel while waiting for the body leaves nothing behind."""
     emu = start(fault_rate=1.0, faults=("stall",), fault_scope="files", stall_ms=10_000)
-    async with client(emu, timeout=Timeouts(connect=5, read=30, total=60)) as nm:
+    async with client(emu, timeouts=Timeouts(connect=5, idle=30, attempt=60)) as nm:
         neuron = await nm.neuron(emu.catalogue.neuron_ids()[0])
         task = asyncio.create_task(nm.download(neuron, Version.CNG, tmp_path))
         for _ in range(200):  # until the server has the request

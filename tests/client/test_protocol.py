@@ -149,9 +149,9 @@ def test_client_config_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
         and __version__ in USER_AGENT
         and USER_AGENT.startswith("neuromorpho-fetch/")
     )
-    nm = NeuroMorpho("https://x.org/api/", retries=0, timeout=5, concurrency=2, rate=1.5)
+    nm = NeuroMorpho("https://x.org/api/", retries=0, attempt_timeout=5, concurrency=2, rate=1.5)
     assert nm.config.base_url == "https://x.org" and nm.config.retry.attempts == 1
-    assert nm.config.timeouts == Timeouts(connect=5, read=5, total=5)
+    assert nm.config.timeouts == Timeouts(connect=5, headers=5, idle=5, attempt=5)
     base = ClientConfig(base_url="https://a.org", concurrency=8, retry=RetryPolicy(attempts=2))
     nm = NeuroMorpho(config=base, rate=2.0)
     assert (nm.config.concurrency, nm.config.rate, nm.config.retry.attempts) == (8, 2.0, 2)
@@ -170,10 +170,12 @@ async def test_requests_need_async_with() -> None:
         await nm.health()
 
 
-def test_malformed_records_are_skipped(caplog: pytest.LogCaptureFixture) -> None:
+def test_malformed_records_are_rejected_with_a_reason() -> None:
+    from neuromorpho_fetch.models import Neuron, RejectedRecord
     from neuromorpho_fetch.protocol import parse_neurons as _neurons
 
     good = {"neuron_id": 2, "neuron_name": "b", "archive": "A"}
     found = _neurons([{"neuron_id": "x"}, good, "not a dict"])
-    assert [n.id for n in found] == [2]
-    assert "malformed" in caplog.text
+    assert [n.id for n in found if isinstance(n, Neuron)] == [2]
+    bad = [n for n in found if isinstance(n, RejectedRecord)]
+    assert [b.reason.split(" ")[0] for b in bad] == ["neuron_id", "not"]

@@ -159,7 +159,8 @@ def test_odd_values_are_stored_as_served(tmp_path: Path) -> None:
 
 
 @given(
-    st.text(min_size=1, max_size=260),
+    # Any name a record may carry: non-blank, and valid Unicode (models.parse_record rejects the rest).
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=260).filter(str.strip),
     st.sampled_from(["Siegert", "Allen Cell Types", ".hidden", "a/b", "100%"]),
     st.sampled_from([None, "Neurolucida.DAT", "x.swc"]),
     st.sampled_from(list(Version)),

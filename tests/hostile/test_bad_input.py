@@ -17,7 +17,7 @@ from neuromorpho_fetch.config import MAX_SECONDS, ClientConfig, RetryPolicy, Tim
 from neuromorpho_fetch.emulator import Emulator
 from neuromorpho_fetch.errors import UsageError
 from neuromorpho_fetch.mirror import MirrorOptions
-from neuromorpho_fetch.mirror.run import _warn_plain_http
+from neuromorpho_fetch.mirror.steps import warn_plain_http
 from neuromorpho_fetch.paths import WINDOWS_RESERVED, is_plain_name, safe_component
 
 from .conftest import ARCHIVE, assert_one_line, base_args, run_cli
@@ -77,14 +77,14 @@ def test_bad_flag_is_one_line_exit_2_and_nothing_is_asked(
 FLOAT_FIELDS = [
     lambda v: ClientConfig(rate=v),
     lambda v: Timeouts(connect=v),
-    lambda v: Timeouts.idle(v),
-    lambda v: Timeouts.attempt(v),
+    lambda v: ClientConfig().with_settings(idle_timeout=v),
+    lambda v: ClientConfig().with_settings(attempt_timeout=v),
+    lambda v: ClientConfig().with_settings(header_timeout=v),
     lambda v: RetryPolicy(backoff_base=v, backoff_max=max(v, 30.0) if math.isfinite(v) else v),
     lambda v: RetryPolicy(retry_after_max=v),
     lambda v: MirrorOptions(archives=("x",), cool_down=v),
     lambda v: MirrorOptions(archives=("x",), max_duration=v),
-    lambda v: MirrorOptions(archives=("x",), timeout=v),
-    lambda v: MirrorOptions(archives=("x",), retry_wait=v),
+    lambda v: ClientConfig().with_settings(retry_wait=v),
 ]
 
 
@@ -104,7 +104,7 @@ def test_library_refuses_nan_infinity_and_overflow(build: object, value: float) 
 
 @given(value=st.floats(min_value=0.001, max_value=MAX_SECONDS))
 def test_finite_values_in_range_are_accepted(value: float) -> None:
-    assert Timeouts.idle(value).read == value
+    assert ClientConfig().with_settings(idle_timeout=value).timeouts.idle == value
     assert MirrorOptions(archives=("x",), cool_down=value, max_duration=value).cool_down == value
 
 
@@ -160,10 +160,10 @@ def test_query_matching_nothing_says_so_and_exits_0(
 
 def test_plain_http_warns_once_unless_loopback(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="neuromorpho_fetch"):
-        _warn_plain_http("http://neuromorpho.org")
-        _warn_plain_http("https://neuromorpho.org")
-        _warn_plain_http("http://127.0.0.1:8080")
-        _warn_plain_http("http://localhost:8080")
+        warn_plain_http("http://neuromorpho.org")
+        warn_plain_http("https://neuromorpho.org")
+        warn_plain_http("http://127.0.0.1:8080")
+        warn_plain_http("http://localhost:8080")
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
     assert "plain http" in warnings[0] and "neuromorpho.org" in warnings[0]

@@ -39,12 +39,12 @@ CRASH = textwrap.dedent(
     import importlib
     import sys
 
-    run = importlib.import_module("neuromorpho_fetch.mirror.run")
+    plan = importlib.import_module("neuromorpho_fetch.mirror.plan")
 
     def plan_file(*args, **kwargs):
         raise RuntimeError("injected bug")
 
-    run.plan_file = plan_file
+    plan.plan_file = plan_file
     from neuromorpho_fetch.cli import main
     sys.exit(main(sys.argv[1:]))
     """

@@ -189,14 +189,12 @@ async def test_all_lists_several_archives_at_once(serve: Serve) -> None:
         chosen, queried = await listing.selections(nm, (), True, ())
         assert not queried and len(chosen) > listing.LOOKAHEAD
         planned: list[str] = []
-
-        async def plan(neurons: list[Neuron]) -> None:
-            planned.extend(n.archive for n in neurons)
-
         done: set[str] = set()
-        await listing.walk(
-            nm, chosen, limit=None, listed=lambda: len(planned), plan=plan, complete=done.update
-        )
+        async for item in listing.walk(nm, chosen):
+            if isinstance(item, listing.Batch):
+                planned.extend(n.archive for n in item.neurons)
+            elif item.complete:
+                done.update(item.archives)
         assert nm.pacer.max_in_flight >= 2
     # Still in order, each archive once and complete: the look-ahead changes timing, not results.
     order = [a for i, a in enumerate(planned) if i == 0 or planned[i - 1] != a]
@@ -209,13 +207,9 @@ async def test_a_limit_stops_the_look_ahead_cleanly(serve: Serve) -> None:
     async with NeuroMorpho(server.base_url, rate=1000, concurrency=8) as nm:
         chosen, _ = await listing.selections(nm, (), True, ())
         planned: list[Neuron] = []
-
-        async def plan(neurons: list[Neuron]) -> None:
-            planned.extend(neurons)
-
-        await listing.walk(
-            nm, chosen, limit=5, listed=lambda: len(planned), plan=plan, complete=lambda _: None
-        )
+        async for item in listing.walk(nm, chosen, limit=5):
+            if isinstance(item, listing.Batch):
+                planned.extend(item.neurons)
     assert len(planned) == 5
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from neuromorpho_fetch.config import ClientConfig
 from neuromorpho_fetch.emulator import Emulator
 from neuromorpho_fetch.state import StateStore
 
@@ -51,7 +52,7 @@ async def test_library_call_with_a_shared_client_and_progress(server: Emulator, 
     from neuromorpho_fetch import MirrorOptions, NeuroMorpho, ProgressEvent, mirror
 
     events: list[ProgressEvent] = []
-    options = MirrorOptions(out=tmp_path / "lib", archives=("siegert",), concurrency=4)
+    options = MirrorOptions(out=tmp_path / "lib", archives=("siegert",), config=ClientConfig(concurrency=4))
     async with NeuroMorpho(server.base_url, ca_file=server.ca_file, rate=1000, concurrency=4) as client:
         report = await mirror(options, client=client, progress=events.append)
     expected = expected_files(server, ARCHIVE)
@@ -77,9 +78,8 @@ async def test_cancelling_the_library_call_cleans_up_and_reports(server: Emulato
             first_download.set()
 
     out = tmp_path / "lib"
-    options = MirrorOptions(
-        out=out, archives=("Allen Cell Types",), base_url=server.base_url, ca_file=server.ca_file, rate=1000
-    )
+    config = ClientConfig().with_settings(base_url=server.base_url, ca_file=server.ca_file, rate=1000)
+    options = MirrorOptions(out=out, archives=("Allen Cell Types",), config=config)
     task = asyncio.create_task(mirror(options, progress=progress))
     await asyncio.wait_for(first_download.wait(), 10)
     task.cancel()
@@ -110,10 +110,15 @@ async def test_a_shared_client_is_the_runs_client_and_its_retries_are_counted(tm
             emu.base_url, rate=1000, concurrency=4, retries=policy, on_retry=seen.append
         ) as nm:
             with pytest.raises(UsageError, match="rate"):
-                await mirror(MirrorOptions(out=tmp_path / "refused", archives=(ARCHIVE,), rate=3), client=nm)
+                await mirror(
+                    MirrorOptions(out=tmp_path / "refused", archives=(ARCHIVE,), config=ClientConfig(rate=3)),
+                    client=nm,
+                )
             assert not (tmp_path / "refused").exists()
             # Settings equal to the client's (or left at their defaults) are fine.
-            options = MirrorOptions(out=tmp_path / "m", archives=(ARCHIVE,), concurrency=4)
+            options = MirrorOptions(
+                out=tmp_path / "m", archives=(ARCHIVE,), config=ClientConfig(concurrency=4)
+            )
             report = await mirror(options, client=nm)
         expected = expected_files(emu, ARCHIVE)
     assert report.exit_code == 0 and report.downloaded == len(expected)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from neuromorpho_fetch.config import ClientConfig
 from neuromorpho_fetch.emulator import FAULT_KINDS, Emulator, EmulatorConfig, serve_in_thread
 
 from .conftest import base_args, cng_urls, data_files, expected_files, part_files, run_cli
@@ -127,10 +128,9 @@ async def test_the_second_pass_honours_the_deadline(tmp_path: Path) -> None:
         options = MirrorOptions(
             out=tmp_path / "m",
             archives=(archive,),
-            base_url=emu.base_url,
-            rate=2000,
-            concurrency=8,
-            retry_wait=0.001,
+            config=ClientConfig().with_settings(
+                base_url=emu.base_url, rate=2000, concurrency=8, retry_wait=0.001
+            ),
             cool_down=3600,  # the deadline comes first
             max_duration=4,
         )

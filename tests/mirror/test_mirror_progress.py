@@ -23,6 +23,7 @@ from neuromorpho_fetch.report import MirrorReport
 SCRIPT = textwrap.dedent(
     """
     import logging, sys
+    from dataclasses import replace
     from tqdm.contrib.logging import logging_redirect_tqdm
     from neuromorpho_fetch.progress import Counters, ProgressDisplay, ProgressEvent, progress_enabled
     logging.basicConfig(level=logging.INFO, format="LOG %(message)s")
@@ -31,12 +32,12 @@ SCRIPT = textwrap.dedent(
     c = Counters()
     with logging_redirect_tqdm():
         for i in range(40):
-            c.neurons += 1; c.files += 1
+            c = replace(c, neurons=c.neurons + 1, files=c.files + 1)
             display(ProgressEvent("listed", c)); display(ProgressEvent("planned", c))
-            c.downloaded += 1; c.bytes += 1000
-            display(ProgressEvent("downloaded", c, nbytes=1000))
+            c = replace(c, downloaded=c.downloaded + 1, bytes=c.bytes + 1000)
+            display(ProgressEvent("downloaded", c))
             if i == 20:
-                c.retries += 1
+                c = replace(c, retries=c.retries + 1)
                 display(ProgressEvent("retry", c))
                 logging.getLogger("x").warning("a log line in the middle")
         display(ProgressEvent("finished", c))
@@ -88,7 +89,7 @@ def test_not_a_terminal_means_no_bars_but_periodic_lines(caplog: pytest.LogCaptu
     display = ProgressDisplay(bars=False, log_interval=0.0, stream=stream)
     c = Counters(neurons=3, files=3, downloaded=2, failed=1, bytes=2048)
     with caplog.at_level(logging.INFO, logger="neuromorpho_fetch.progress"):
-        display(ProgressEvent("downloaded", c, nbytes=1024))
+        display(ProgressEvent("downloaded", c))
         display(ProgressEvent("finished", c, report=MirrorReport(downloaded=2)))
     assert stream.getvalue() == ""
     assert any("3/3+ files (2 new, 0 skipped, 1 failed)" in r.getMessage() for r in caplog.records)

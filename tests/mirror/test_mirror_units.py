@@ -12,27 +12,16 @@ from pathlib import Path
 import pytest
 
 from neuromorpho_fetch.config import ClientConfig
-from neuromorpho_fetch.errors import (
-    ConnectError,
-    DiskError,
-    IntegrityError,
-    NotFoundError,
-    OutputDirError,
-    ServerBusyError,
-    TLSError,
-    UnknownArchiveError,
-    UsageError,
-)
+from neuromorpho_fetch.errors import OutputDirError, UsageError
 from neuromorpho_fetch.lock import DirLock
 from neuromorpho_fetch.mirror import (
     Action,
     MirrorOptions,
-    failure_kind,
     parse_duration,
     plan_file,
 )
 from neuromorpho_fetch.paths import safe_target
-from neuromorpho_fetch.report import Failure, MirrorReport, read_failures, write_json_atomic
+from neuromorpho_fetch.report import Failure, MirrorReport, read_report, write_json_atomic
 from neuromorpho_fetch.state import AsyncStateStore, FileRow, StateStore
 
 
@@ -78,17 +67,6 @@ def test_plan_file_with_the_hash_is_final(sha: str, refresh: bool, expected: Act
     assert plan_file(None, 10, verify=True, refresh=refresh, sha256=sha) is Action.ADOPT
 
 
-def test_failure_kind() -> None:
-    assert failure_kind(NotFoundError(404, "u")) == "file"
-    assert failure_kind(ServerBusyError(503, "u")) == "file"
-    assert failure_kind(IntegrityError("short")) == "file"
-    assert failure_kind(ConnectError("refused")) == "file"
-    assert failure_kind(TLSError("bad cert")) == "fatal"
-    assert failure_kind(DiskError("full")) == "fatal"
-    assert failure_kind(UnknownArchiveError("x", [])) == "fatal"
-    assert failure_kind(RuntimeError("bug")) == "fatal"
-
-
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [
@@ -131,10 +109,6 @@ def test_safe_target_accepts_layout_paths(tmp_path: Path) -> None:
         ({"archives": ("a",), "all_archives": True}, "exclude"),
         ({"archives": ("a",), "retry_failed": Path("r.json")}, "retry-failed"),
         ({"archives": ("a",), "limit": 0}, "--limit"),
-        ({"archives": ("a",), "concurrency": 0}, "--concurrency"),
-        ({"archives": ("a",), "rate": 0}, "--rate"),
-        ({"archives": ("a",), "retries": -1}, "--retries"),
-        ({"archives": ("a",), "timeout": 0}, "--timeout"),
         ({"archives": ("a",), "versions": ()}, "versions"),
     ],
 )
@@ -143,16 +117,36 @@ def test_options_validation(kwargs: dict[str, object], message: str) -> None:
         MirrorOptions(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"concurrency": 0}, "--concurrency"),
+        ({"rate": 0}, "--rate"),
+        ({"retries": -1}, "--retries"),
+        ({"idle_timeout": 0}, "--idle-timeout"),
+        ({"attempt_timeout": 0}, "--attempt-timeout"),
+        ({"header_timeout": 0}, "--header-timeout"),
+        ({"no_such_setting": 1}, "unknown client setting"),
+    ],
+)
+def test_settings_validation(settings: dict[str, object], message: str) -> None:
+    """Named settings go through the one overlay; each bad value is one line naming its flag."""
+    with pytest.raises(UsageError, match=message):
+        ClientConfig().with_settings(**settings)
+
+
 def test_options_retry_policy_and_timeouts() -> None:
-    opts = MirrorOptions(query=("species:rat",), retries=2, retry_wait=0.01, timeout=3)
-    assert opts.retry_policy.attempts == 3
-    assert opts.retry_policy.backoff_base == 0.01
-    assert opts.timeouts is not None and opts.timeouts.read == 3 and opts.timeouts.total >= 600
+    config = ClientConfig().with_settings(retries=2, retry_wait=0.01, idle_timeout=3)
+    opts = MirrorOptions(query=("species:rat",), config=config)
+    assert opts.config.retry.attempts == 3
+    assert opts.config.retry.backoff_base == 0.01
+    assert opts.config.timeouts.idle == 3 and opts.config.timeouts.attempt >= 600
     json.loads(opts.describe())
-    # The shorthands are folded into one ClientConfig, with the library's defaults for the rest.
-    assert opts.config.retry == opts.retry_policy and (opts.retries, opts.timeout) == (2, 3)
+    # The two timeouts have two names: the attempt bound lowers the others, never the reverse.
+    short = ClientConfig().with_settings(attempt_timeout=5).timeouts
+    assert short.attempt == 5 and short.idle == 5 and short.connect == 5
     assert MirrorOptions(all_archives=True).config == ClientConfig()
-    assert MirrorOptions(all_archives=True, config=ClientConfig(rate=2.0)).rate == 2.0
+    assert MirrorOptions(all_archives=True, config=ClientConfig(rate=2.0)).config.rate == 2.0
 
 
 # -- state store -------------------------------------------------------------------------------------
@@ -161,17 +155,14 @@ def test_state_store_roundtrip(tmp_path: Path) -> None:
     store.begin_run("{}")
     store.apply(
         [
-            ("start", ("a/x", "u1", "A", "x", "CNG", time.time(), 1)),
             ("complete", ("a/x", "u1", "A", "x", "CNG", 5, "h", '"e"', "lm", time.time(), 1)),
-            ("start", ("a/y", "u2", "A", "y", "CNG", time.time(), 1)),
             ("failed", ("a/y", "u2", "A", "y", "CNG", "HTTP 404", time.time(), 1)),
-            ("start", ("a/y", "u2", "A", "y", "CNG", time.time(), 1)),
         ]
     )
     rows = store.lookup(["a/x", "a/y", "a/z"])
     assert set(rows) == {"a/x", "a/y"}
     assert rows["a/x"].status == "complete" and rows["a/x"].size == 5 and rows["a/x"].etag == '"e"'
-    assert rows["a/y"].status == "downloading" and rows["a/y"].attempts == 2
+    assert rows["a/y"].status == "failed"
     assert rows["a/y"].last_error == "HTTP 404"
     store.end_run("complete", 1, 0, 1, 5)
     assert store.runs()[0]["status"] == "complete"
@@ -210,7 +201,6 @@ async def test_async_store_batches_and_sees_unflushed_rows(tmp_path: Path) -> No
     n = 5000
     started = time.perf_counter()
     for i in range(n):
-        store.start(f"a/{i}", f"u{i}", "A", str(i), "CNG")
         store.complete(
             f"a/{i}", f"u{i}", "A", str(i), "CNG", size=i, sha256="h", etag=None, last_modified=None
         )
@@ -256,17 +246,27 @@ def test_lock_on_unwritable_out(tmp_path: Path) -> None:
 
 # -- report --------------------------------------------------------------------------------------------
 def test_report_json_and_retry_roundtrip(tmp_path: Path) -> None:
-    report = MirrorReport(downloaded=3, skipped=2, bytes=2048, elapsed_s=1.5, files=6, neurons=6)
-    report.report_path = str(tmp_path / "r.json")
-    report.failures = [Failure("n1", "https://x/n1.CNG.swc", "HTTP 404", "a/CNG/n1.CNG.swc", "A", "CNG")]
-    report.failed = 1
+    failure = Failure("n1", "https://x/n1.CNG.swc", "HTTP 404", "a/CNG/n1.CNG.swc", "A", "CNG")
+    report = MirrorReport(
+        downloaded=3,
+        skipped=2,
+        bytes=2048,
+        elapsed_s=1.5,
+        files=6,
+        neurons=6,
+        report_path=str(tmp_path / "r.json"),
+        failures=(failure,),
+        failed=1,
+        out=str(tmp_path / "mirror"),
+    )
     data = report.to_json()
     for key in ("downloaded", "skipped", "failed", "bytes", "elapsed_s", "failures"):
         assert key in data
     assert data["failures"][0]["neuron_name"] == "n1" and data["exit_code"] == 1
     path = tmp_path / "r.json"
     write_json_atomic(path, data)
-    assert read_failures(path) == report.failures
+    assert read_report(path).failures == report.failures
+    assert read_report(path).out == tmp_path / "mirror"  # --retry-failed works on the report's mirror
     assert "full list of failures" in report.summary()
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
@@ -276,6 +276,10 @@ def test_report_exit_codes() -> None:
     assert MirrorReport(failed=1).exit_code == 1
     assert MirrorReport(stopped_by_deadline=True).exit_code == 1
     assert MirrorReport(interrupted=True, failed=3).exit_code == 130
+    # The stopping error's own code, from the same policy the CLI uses (issue 15 item 3).
+    assert MirrorReport(error="TLS failure", error_exit=2).exit_code == 2
+    assert MirrorReport(unreachable=True, error="refused").exit_code == 4
+    assert MirrorReport(rejected=1).exit_code == 1
 
 
 @pytest.mark.parametrize("content", ["not json", "[]", '{"failures": [{"url": "x"}]}'])
@@ -283,9 +287,9 @@ def test_read_failures_rejects_bad_reports(tmp_path: Path, content: str) -> None
     path = tmp_path / "r.json"
     path.write_text(content)
     with pytest.raises(UsageError, match="retry-failed"):
-        read_failures(path)
+        read_report(path)
     with pytest.raises(UsageError, match="does not exist"):
-        read_failures(tmp_path / "missing.json")
+        read_report(tmp_path / "missing.json")
 
 
 async def test_the_unflushed_overlay_holds_exactly_what_is_not_committed(tmp_path: Path) -> None:

@@ -1,19 +1,19 @@
 """The mirror run's dataset step: the manifests stand in for a lost state store, and the run ends by
 bringing the catalogue, manifests, citations and ``CHANGES.jsonl`` up to date (issue 12).
 
-All the run's knowledge of :mod:`neuromorpho_fetch.dataset` is here, so ``mirror/run.py`` makes three
-calls and decides nothing about the dataset:
+All the run's knowledge of :mod:`neuromorpho_fetch.dataset` is here (:class:`DatasetStep`), so
+``mirror/run.py`` makes three calls and decides nothing about the dataset:
 
-* :meth:`DatasetHook.seed` (``--verify`` only), after the state store opens: when it holds no file at
+* :meth:`DatasetStep.seed` (``--verify`` only), after the state store opens: when it holds no file at
   all (deleted, or a new folder) the ``SHA256SUMS`` files of the tree are loaded into it as complete
   rows, so ``--verify``'s own path (re-hash, compare with the recorded hash, fetch again what differs,
   list it under ``damaged``) repairs the run's files from the manifests. Without this a lost state
   store meant every file on disk was *adopted*, a corrupt one included.
-* :meth:`DatasetHook.after_passes`, with the client still open: the server's neuron count of each
-  archive the run listed (the client's cached partition; one request at most), for coverage.
-* :meth:`DatasetHook.exit`, on the run's exit stack between the directory lock and the state store,
-  so it runs after the state store is closed and while the lock is still held: one
-  :func:`~neuromorpho_fetch.dataset.finalize` in a worker thread.
+* :meth:`DatasetStep.counts`, with the client still open: the server's neuron count of each archive
+  the run listed (the client's cached partition; one request at most), for coverage.
+* :meth:`DatasetStep.run`, after the state store is closed and while the lock is still held: one
+  :func:`~neuromorpho_fetch.dataset.finalize` in a worker thread, told which archives the run's
+  listings proved whole and complete (:meth:`DatasetStep.proven`): only there is anything gone.
 
 A failed finalize loses nothing (the files and the state store are already committed, and every
 dataset file is derived and rewritten by the next run): it is logged as an error and reported under
@@ -33,21 +33,21 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from ..client import NeuroMorpho
-from ..dataset import DatasetSummary, facts_from_state, finalize
+from ..dataset import DatasetSummary, FileFact, finalize
 from ..dataset.catalogue import connect_readonly
 from ..dataset.gone import delete_gone_files
 from ..dataset.manifests import manifest_entries
 from ..errors import NeuroMorphoError
-from ..paths import CATALOGUE_FILE, MANIFEST, STATE_DIR, STATE_FILE
-from ..report import MirrorReport
-from ..state import AsyncStateStore
+from ..paths import CATALOGUE_FILE, MANIFEST, MirrorPaths, parse_data_path
+from ..state import AsyncStateStore, complete_files, forget_files
+from .listing import Listed
 from .options import MirrorOptions
+from .recorder import Recorder
 
-__all__ = ["COUNTS_TIMEOUT", "DatasetHook", "catalogue_built", "forget_files", "manifest_rows"]
+__all__ = ["COUNTS_TIMEOUT", "DatasetStep", "catalogue_built", "manifest_rows"]
 
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
@@ -109,33 +109,13 @@ def _query_catalogue(out: Path, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def forget_files(state_db: Path, paths: list[str]) -> None:
-    """Drop the state rows of deleted files (the store is closed and the lock held), so the next run's
-    facts do not bring them back into the catalogue."""
-    if not paths or not state_db.is_file():
-        return
-    conn = sqlite3.connect(state_db)
-    try:
-        with conn:
-            conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
-    finally:
-        conn.close()
-
-
-class DatasetHook:
+class DatasetStep:
     """What the run tells the dataset layer; see the module docstring for when each call happens."""
 
-    def __init__(self, options: MirrorOptions, report: MirrorReport, listed: set[str]) -> None:
+    def __init__(self, options: MirrorOptions, paths: MirrorPaths) -> None:
         self.options = options
-        self.report = report
-        #: Archives whose listing ran to the end (the run's set, filled as it goes): their
-        #: ``metadata.jsonl`` is the one the run publishes.
-        self.listed = listed
+        self.paths = paths
         self.server_counts: dict[str, int] = {}
-
-    @property
-    def active(self) -> bool:
-        return not self.options.dry_run
 
     # -- start: --verify without a state store ----------------------------------------------------
     async def seed(self, state: AsyncStateStore) -> int:
@@ -146,23 +126,25 @@ class DatasetHook:
         record of the file replaces them), and is verified only when the catalogue says that hash was
         checked against the server (otherwise ``--verify`` checks it against the server's bytes).
         """
-        if not self.options.verify or not self.active:
+        if not self.options.verify or self.options.dry_run:
             return 0
         counts = await state.call(lambda s: s.counts())
         if sum(counts.values()):
             return 0
-        rows = await asyncio.to_thread(manifest_rows, self.options.out)
+        rows = await asyncio.to_thread(manifest_rows, self.paths.root)
         if not rows:
             return 0
         for i in range(0, len(rows), SEED_BATCH):
             for path, digest, size, verified in rows[i : i + SEED_BATCH]:
-                archive, version, _ = path.split("/")
+                parsed = parse_data_path(path)
+                if parsed is None:
+                    continue
                 state.complete(
                     path,
                     "",
-                    archive,
+                    parsed.folder,
                     "",
-                    version,
+                    parsed.version,
                     size=size,
                     sha256=digest,
                     etag=None,
@@ -178,9 +160,10 @@ class DatasetHook:
         return len(rows)
 
     # -- with the client still open ----------------------------------------------------------------
-    async def after_passes(self, client: NeuroMorpho) -> None:
+    async def counts(self, client: NeuroMorpho, listings: list[Listed]) -> None:
         """The server's neuron count of each archive the run listed, for coverage (bounded, best effort)."""
-        if not self.active or not self.listed:
+        listed = {a for item in listings for a in item.archives}
+        if self.options.dry_run or not listed:
             return
         try:
             async with asyncio.timeout(COUNTS_TIMEOUT):
@@ -188,61 +171,44 @@ class DatasetHook:
         except (NeuroMorphoError, TimeoutError) as exc:
             log.warning("coverage: no archive counts from the server (%s)", exc or "timed out")
             return
-        self.server_counts = {name: counts[name] for name in self.listed if name in counts}
+        self.server_counts = {name: counts[name] for name in listed if name in counts}
 
-    # -- the exit stack's callback -----------------------------------------------------------------
-    async def exit(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        """Finalize after a run that ended normally (also with failed files or a deadline stop).
-
-        Only a run that writes pushes this (``mirror/run.py`` skips it for ``--dry-run``).
-        """
-        if exc_type is not None:
-            log.debug("catalogue and manifests not updated (the run did not finish); the next run will")
-            return False
-        await self.finalize()
-        return False
-
-    def complete_archives(self) -> set[str]:
-        """Archives listed in full: only there can a neuron be declared gone upstream."""
-        opts = self.options
-        whole = (opts.archives or opts.all_archives) and not opts.query and opts.limit is None
-        if not whole or self.report.stopped_by_deadline:
-            return set()
-        return set(self.listed)
-
-    def arguments(self) -> dict[str, Any]:
-        """:func:`finalize`'s keywords for this run (blocking: it looks at the catalogue)."""
-        out = self.options.out
-        # No catalogue yet (a mirror made before it existed, or lost): read every archive's records.
-        archives = sorted(self.listed) if catalogue_built(out) else None
+    # -- the run's end -----------------------------------------------------------------------------
+    @staticmethod
+    def proven(listings: list[Listed]) -> set[str]:
+        """Archives whose listing this run proved whole and complete: only there can a neuron be
+        declared gone upstream (issue 15 item 1)."""
         return {
-            "archives": archives,
-            "files": facts_from_state(out / STATE_DIR / STATE_FILE),
-            "complete_archives": sorted(self.complete_archives()),
-            "server_counts": dict(self.server_counts) or None,
+            item.selection.archive
+            for item in listings
+            if item.selection.whole and item.complete and not item.rejected and item.selection.archive
         }
 
-    def _finalize(self) -> tuple[DatasetSummary, list[str]]:
-        summary = finalize(self.options.out, **self.arguments())
+    def _finalize(self, listings: list[Listed]) -> tuple[DatasetSummary, list[str]]:
+        root = self.paths.root
+        listed = sorted({a for item in listings for a in item.archives})
+        summary = finalize(
+            root,
+            archives=listed if catalogue_built(root) else None,
+            files=(FileFact(*row) for row in complete_files(self.paths.state_db)),
+            complete_archives=sorted(self.proven(listings)),
+            server_counts=dict(self.server_counts) or None,
+        )
         deleted: list[str] = []
         if self.options.delete_gone:
-            deleted = delete_gone_files(self.options.out)
-            forget_files(self.options.out / STATE_DIR / STATE_FILE, deleted)
+            deleted = delete_gone_files(root)
+            forget_files(self.paths.state_db, deleted)
         return summary, deleted
 
-    async def finalize(self) -> DatasetSummary | None:
+    async def run(self, listings: list[Listed], recorder: Recorder) -> dict[str, Any] | None:
         """Run :func:`finalize` in a thread; errors are logged and reported, never raised.
 
         Cancelled meanwhile (Ctrl-C), the thread is let finish before the cancellation goes on, so
         the directory lock is not released while it still writes.
         """
+        del recorder  # the dataset step reads the tree and the state store, not the run's numbers
         started = time.perf_counter()
-        task = asyncio.ensure_future(asyncio.to_thread(self._finalize))
+        task = asyncio.ensure_future(asyncio.to_thread(self._finalize, listings))
         try:
             summary, deleted = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -252,14 +218,12 @@ class DatasetHook:
         except Exception as exc:  # derived files: never lose the run over them
             message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, NeuroMorphoError) else str(exc)
             log.error("catalogue and manifests not updated: %s (the next run retries)", message)
-            self.report.dataset = {
+            return {
                 "error": message,
                 "summary": [f"dataset: not updated: {message} (the next run retries)"],
                 "seconds": round(time.perf_counter() - started, 3),
             }
-            return None
         lines = summary.lines()
         if self.options.delete_gone:
             lines.append(f"--delete-gone: {len(deleted)} files of neurons gone upstream deleted")
-        self.report.dataset = {**summary.to_json(), "deleted_gone": deleted, "summary": lines}
-        return summary
+        return {**summary.to_json(), "deleted_gone": deleted, "summary": lines}

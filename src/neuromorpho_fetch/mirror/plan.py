@@ -1,26 +1,36 @@
-"""What to do about each file: :func:`plan_file`, the only place that decision is made, and the one
-thread hop per batch that gathers what it needs (state rows, sizes on disk, stale temp files swept).
+"""What to do about each file, as a value: :func:`plan_file` decides, :class:`FilePlan` carries it.
 
 Every file of a run passes :func:`plan_file` once with what is known without reading it (the state row
 and the size on disk). Two answers need the bytes first (``ADOPT`` records what is there; ``VERIFY``
-compares it with the record); a ``VERIFY`` is asked again with the hash, and that answer is final.
+compares it with the record); a ``VERIFY`` is asked again with the hash, and that answer is final. The
+answer and everything a worker needs to carry it out is one immutable :class:`FilePlan`: "what will
+happen to this file" can be logged, compared and tested, and a later decision is a new plan
+(:meth:`FilePlan.decided`), never a change to the old one.
+
+:class:`Planner` gathers what :func:`plan_file` needs for a batch in one state-store lookup and one
+thread hop (sizes on disk, stale temp files swept once per folder), and refuses collisions: two neurons
+whose files would land on the same path, or on paths a case-insensitive or normalising file system
+(macOS, Windows shares) would treat as one, are never both written (issue 15 item 12): the first is
+planned, the second becomes a ``REFUSE`` plan, reported as failed. So does a file whose folder is a
+symbolic link planted in the tree (issue 15 item 11): nothing is written through a link out of ``--out``.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..atomic import sweep_temp
-from ..dataset.manifests import hash_file
+from ..atomic import blocking, sweep_temp
 from ..errors import NoSuchFileError
 from ..layout import file_task
 from ..models import Neuron, Version
-from ..paths import safe_target
-from ..state import FileRow
+from ..paths import parse_data_path, safe_target, through_link
+from ..state import AsyncStateStore, FileRow
 
-__all__ = ["Action", "FileJob", "PlanDisk", "file_jobs", "hash_file", "plan_file"]
+__all__ = ["Action", "FilePlan", "Planner", "file_plans", "plan_file"]
 
 
 class Action(enum.Enum):
@@ -32,6 +42,7 @@ class Action(enum.Enum):
     VERIFY = "verify"  # --verify: re-hash against the record, then ask again with the hash
     REVALIDATE = "revalidate"  # --refresh: conditional request with the recorded ETag/Last-Modified
     CHECK = "check"  # --verify on a file never checked against the server: fetch it and compare
+    REFUSE = "refuse"  # not written: another neuron's file claimed the path, or a link is in the way
 
 
 def plan_file(
@@ -52,9 +63,7 @@ def plan_file(
 
     What each mode trusts: a plain run, the size; ``--verify``, the hash in the state store, and for a
     row never checked against the server (adopted from the tree: ``verified`` false) the server's
-    bytes (``CHECK``: fetched and compared; an adopted file has no validators of its own, and a
-    conditional request would only say whether the *server's* file changed, not whether ours is
-    right); ``--refresh``, the server's validators.
+    bytes (``CHECK``: fetched and compared); ``--refresh``, the server's validators.
     """
     if local_size is None:
         return Action.FETCH
@@ -73,29 +82,44 @@ def plan_file(
     return Action.SKIP
 
 
-@dataclass(slots=True)
-class FileJob:
-    """One file of the run, with what :func:`plan_file` was told about it."""
+@dataclass(frozen=True, slots=True)
+class FilePlan:
+    """One file of the run and the decision about it: everything a worker needs, immutable."""
 
     url: str
     path: str
     archive: str
     neuron_name: str
     version: str
+    neuron_id: int | None = None
     action: Action = Action.FETCH
     row: FileRow | None = None
     local_size: int | None = None  # size on disk when planned; None = no file there
     local_sha256: str | None = None  # the local file's hash, when CHECK compares it with the server's
+    #: Why, for a plan that is not carried out (``REFUSE``).
+    note: str = ""
+    #: ``--verify`` found the file on disk differs from its record: it is fetched again.
+    damaged: bool = False
+    #: A retry of a file that failed in the first pass.
+    second_pass: bool = False
 
     @property
     def check_swc(self) -> bool:
         """Only the standardized SWC has a format the client can check before the rename."""
         return self.version == Version.CNG
 
+    @property
+    def folder(self) -> str:
+        return self.path.split("/", 1)[0]
 
-def file_jobs(base_url: str, neuron: Neuron, versions: tuple[Version, ...]) -> tuple[list[FileJob], int]:
-    """The neuron's files in ``versions``, and how many of them its record says cannot exist."""
-    jobs: list[FileJob] = []
+    def decided(self, action: Action, **changes: object) -> FilePlan:
+        """The same file with a later decision (``--verify``'s answer with the hash, the second pass)."""
+        return replace(self, action=action, **changes)  # type: ignore[arg-type]
+
+
+def file_plans(base_url: str, neuron: Neuron, versions: Iterable[Version]) -> tuple[list[FilePlan], int]:
+    """The neuron's files in ``versions`` (not yet decided), and how many its record says cannot exist."""
+    plans: list[FilePlan] = []
     unavailable = 0
     for version in versions:
         try:
@@ -103,43 +127,116 @@ def file_jobs(base_url: str, neuron: Neuron, versions: tuple[Version, ...]) -> t
         except NoSuchFileError:
             unavailable += 1
             continue
-        jobs.append(
-            FileJob(
+        plans.append(
+            FilePlan(
                 url=task.url,
                 path=task.path.as_posix(),
                 archive=neuron.archive,
                 neuron_name=neuron.name,
                 version=version.value,
+                neuron_id=neuron.id,
             )
         )
-    return jobs, unavailable
+    return plans, unavailable
 
 
-class PlanDisk:
-    """The disk side of planning, in a worker thread: stale temp files swept once per folder, sizes."""
+def _claim_key(path: str) -> str:
+    """The path as a case-insensitive, normalising file system sees it (NFC, case folded)."""
+    return unicodedata.normalize("NFC", path).casefold()
 
-    def __init__(self, out: Path, *, sweep: bool) -> None:
+
+class Planner:
+    """Plans batches of files against the state store and the disk (module docstring)."""
+
+    def __init__(self, out: Path, state: AsyncStateStore | None, *, verify: bool, refresh: bool, sweep: bool):
         self.out = out
+        self.state = state
+        self.verify = verify
+        self.refresh = refresh
         self.sweep = sweep
         self._swept: set[str] = set()
+        #: Claimed paths of the archive folder being listed: key -> (neuron id, archive, name). Kept
+        #: for one folder at a time (twin archives are listed next to each other), so it stays small.
+        self._claims: dict[str, tuple[int | None, str, str]] = {}
+        self._claims_folder: str | None = None
+        #: Folders that go through a symbolic link: their files are refused, never written.
+        self._linked: dict[str, Path] = {}
+
+    def _collision(self, plan: FilePlan) -> FilePlan | None:
+        if plan.folder != self._claims_folder:
+            self._claims, self._claims_folder = {}, plan.folder
+        key = _claim_key(plan.path)
+        mine = (plan.neuron_id, plan.archive, plan.neuron_name)
+        owner = self._claims.setdefault(key, mine)
+        if owner == mine:
+            return None
+        return plan.decided(
+            Action.REFUSE,
+            note=(
+                f"collision: {plan.path} is also the file of neuron {owner[2]!r} (id {owner[0]}, archive "
+                f"{owner[1]!r}) on a case-insensitive or normalising file system; not written, so neither "
+                "overwrites the other"
+            ),
+        )
+
+    async def plan(self, plans: list[FilePlan], also: Callable[[], None] | None = None) -> list[FilePlan]:
+        """Decide each file of a batch (one state lookup, one thread hop, in which ``also`` runs too:
+        the batch's ``metadata.jsonl`` lines, so a batch costs one hop, not two)."""
+        decided: list[FilePlan] = []
+        pending: list[FilePlan] = []
+        for plan in plans:
+            refused = self._collision(plan)
+            if refused is not None:
+                decided.append(refused)
+            else:
+                pending.append(plan)
+        paths = [p.path for p in pending]
+        rows: dict[str, FileRow] = await self.state.lookup(paths) if self.state is not None else {}
+        sizes = await blocking(self._hop, paths, also)
+        for plan in pending:
+            link = self._linked.get(plan.path.rpartition("/")[0])
+            if link is not None:
+                decided.append(
+                    plan.decided(
+                        Action.REFUSE,
+                        note=f"{link} is a symbolic link; refusing to write through it out of the mirror",
+                    )
+                )
+                continue
+            row, size = rows.get(plan.path), sizes.get(plan.path)
+            action = plan_file(row, size, verify=self.verify, refresh=self.refresh)
+            decided.append(replace(plan, action=action, row=row, local_size=size))
+        return decided
+
+    def _hop(self, paths: list[str], also: Callable[[], None] | None) -> dict[str, int]:
+        if also is not None:
+            also()
+        return self.sizes(paths)
 
     def sizes(self, paths: list[str]) -> dict[str, int]:
-        """Size on disk of each path that exists (blocking)."""
+        """Size on disk of each path that exists (blocking): stale temp files swept once per folder.
+
+        A data file that is a symbolic link is treated as absent: it is fetched again and the link is
+        replaced by the file (never written through, issue 15 item 11).
+        """
         sizes: dict[str, int] = {}
         for path in paths:
             folder = path.rpartition("/")[0]
-            if self.sweep and folder not in self._swept:
+            if folder not in self._swept:
                 self._swept.add(folder)
-                sweep_temp_files(self.out / folder)
+                link = through_link(self.out, folder)
+                if link is not None:
+                    self._linked[folder] = link
+                elif self.sweep:
+                    sweep_temp(self.out / folder)  # a killed run's temp files (we hold the lock)
+            if folder in self._linked:
+                continue
+            if parse_data_path(path) is None:
+                continue
             try:
-                st = safe_target(self.out, path).stat()
+                st = safe_target(self.out, path).lstat()
             except (OSError, ValueError):
                 continue
-            sizes[path] = st.st_size
+            if st.st_mode & 0o170000 == 0o100000:  # a regular file, not a link or a folder
+                sizes[path] = st.st_size
         return sizes
-
-
-def sweep_temp_files(folder: Path) -> None:
-    """Remove temp files a killed run left behind (:func:`~neuromorpho_fetch.atomic.is_temp_name`;
-    the caller holds the directory lock, so nobody else is writing them)."""
-    sweep_temp(folder)
