@@ -51,10 +51,14 @@ def test_health(plain: Emulator) -> None:
     assert resp.json() == {"status": "UP"}
 
 
-def test_first_page_of_all_neurons_is_a_hal_envelope(plain: Emulator) -> None:
+def test_first_page_of_all_neurons_is_a_spring_page_without_page_links(plain: Emulator) -> None:
+    """Reference F, "Select page envelope": "top-level keys are exactly _embedded and page; no page-level
+    _links (first/next/last) although the API reference describes them"; "Select pages order page keys
+    size, totalElements, totalPages, number"."""
     body = get(plain, "/api/neuron").json()
     total = len(plain.catalogue)
-    assert list(body) == ["_embedded", "_links", "page"]
+    assert list(body) == ["_embedded", "page"]
+    assert list(body["page"]) == ["size", "totalElements", "totalPages", "number"]
     assert body["page"] == {
         "size": 50,
         "totalElements": total,
@@ -62,39 +66,59 @@ def test_first_page_of_all_neurons_is_a_hal_envelope(plain: Emulator) -> None:
         "number": 0,
     }
     assert ids(body) == list(plain.catalogue.neuron_ids()[:50])
+    select = get(plain, "/api/neuron/select", q="species:monkey").json()
+    assert list(select) == ["_embedded", "page"]
+    assert list(select["page"]) == ["size", "totalElements", "totalPages", "number"]
+
+
+def test_page_links_switch_serves_the_documented_links(start: Start) -> None:
+    """Reference A3: "_links - which provide http links to the first,current,next and last pages" (the
+    documented form, behind ``page_links`` since F recorded none)."""
+    emu = start(page_links=True)
+    body = get(emu, "/api/neuron").json()
+    total = len(emu.catalogue)
+    assert list(body) == ["_embedded", "_links", "page"]
     links = body["_links"]
     assert list(links) == ["first", "self", "next", "last"]
-    host = plain.base_url.split("://", 1)[1]
+    host = emu.base_url.split("://", 1)[1]
     assert links["next"]["href"] == f"http://{host}/api/neuron?page=1&size=50"
     assert links["last"]["href"].endswith(f"page={math.ceil(total / 50) - 1}&size=50")
+    size = 40
+    pages = math.ceil(total / size)
+    middle = get(emu, "/api/neuron", page=1, size=size).json()
+    assert list(middle["_links"]) == ["first", "prev", "self", "next", "last"]
+    last = get(emu, "/api/neuron", page=pages - 1, size=size).json()
+    assert "next" not in last["_links"]
 
 
 def test_neuron_records_carry_their_own_links(plain: Emulator) -> None:
+    """Reference F, "Select page envelope": "Per-record _links are exactly self, measurements,
+    persistence_vector, with http://neuromorpho.org/api/... hrefs" (whatever host answered)."""
     first = get(plain, "/api/neuron", size=1).json()["_embedded"]["neuronResources"][0]
     neuron_id = first["neuron_id"]
     assert list(first)[-1] == "_links"
     assert set(first) - {"_links"} == set(plain.catalogue.record(neuron_id) or {})
-    links = first["_links"]
-    assert links["self"]["href"].endswith(f"/api/neuron/id/{neuron_id}")
-    assert links["measurements"]["href"].endswith(f"/api/morphometry/id/{neuron_id}")
-    assert links["persistence_vector"]["href"].endswith(f"/api/pvec/id/{neuron_id}")
-    assert all(link["href"].startswith("http://") for link in links.values())
+    assert first["_links"] == {
+        "self": {"href": f"http://neuromorpho.org/api/neuron/id/{neuron_id}"},
+        "measurements": {"href": f"http://neuromorpho.org/api/morphometry/id/{neuron_id}"},
+        "persistence_vector": {"href": f"http://neuromorpho.org/api/pvec/id/{neuron_id}"},
+    }
+    assert get(plain, f"/api/neuron/id/{neuron_id}").json()["_links"] == first["_links"]
 
 
 def test_middle_and_last_pages(plain: Emulator) -> None:
+    """Reference F, "Select page envelope": "Records come in ascending neuron_id"."""
     total = len(plain.catalogue)
     size = 40
     pages = math.ceil(total / size)
     middle = get(plain, "/api/neuron", page=1, size=size).json()
-    assert list(middle["_links"]) == ["first", "prev", "self", "next", "last"]
     assert middle["page"]["number"] == 1
     last = get(plain, "/api/neuron", page=pages - 1, size=size).json()
-    assert "next" not in last["_links"]
     assert len(ids(last)) == total - size * (pages - 1)
     collected = []
     for page in range(pages):
         collected += ids(get(plain, "/api/neuron", page=page, size=size).json())
-    assert collected == list(plain.catalogue.neuron_ids())
+    assert collected == sorted(collected) == list(plain.catalogue.neuron_ids())
 
 
 def test_past_the_last_page_default_is_an_empty_page(plain: Emulator) -> None:
@@ -330,6 +354,8 @@ def test_field_values_come_on_one_page(plain: Emulator) -> None:
     for path in ("/api/neuron/fields/brain_region", "/api/neuron/fields/brain_region/"):
         body = get(plain, path, size=10).json()
         assert list(body) == ["field_name", "fields", "page"]
+        # F, "Select page envelope": "the fields/{f} page orders them size, totalPages, totalElements, number"
+        assert list(body["page"]) == ["size", "totalPages", "totalElements", "number"]
         assert body["field_name"] == "brain_region" and body["fields"] == every
         assert body["page"] == {"size": len(every), "totalPages": 1, "totalElements": len(every), "number": 0}
     assert get(plain, "/api/neuron/fields/brain_region", page=1).json()["fields"] == []

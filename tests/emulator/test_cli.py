@@ -90,6 +90,8 @@ def test_bad_flags_exit_2_with_one_line(args: list[str]) -> None:
         ["--missing-rate", "-0.1"],
         ["--neurons", "many"],
         ["--max-page-size", "0"],
+        ["--batch-select", "500"],
+        ["--unquoted-words", "and"],
     ],
 )
 def test_every_bad_flag_is_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,10 +112,11 @@ def test_every_contract_flag_parses() -> None:
             "--fault-max-per-url", "2", "--missing-rate", "0.01", "--oversize", "400", "--no-hits", "empty",
             "--past-last", "404", "--redirect-http", "--path-case", "insensitive", "--empty-selects",
             "--stall-ms", "100", "--hostile-names", "--file-kb", "20", "--fault-scope", "files",
-            "--max-page-size", "100",
+            "--max-page-size", "100", "--page-links", "--batch-select", "404", "--unquoted-words", "or",
         ]
     )  # fmt: skip
     assert ready == Path("/tmp/r.json")
     assert config.tls == "modern" and config.faults[-1] == "stall" and config.fault_scope == "files"
     assert config.max_in_flight == 4 and config.file_kb == 20 and config.redirect_http
     assert config.max_page_size == 100
+    assert config.page_links and config.batch_select == "404" and config.unquoted_words == "or"

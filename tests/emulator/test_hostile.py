@@ -286,7 +286,7 @@ def _ids(page: dict[str, Any]) -> list[int]:
 
 
 def test_looping_pages_repeat_page_zero_with_a_billion_pages(start: Start, plain: Emulator) -> None:
-    emu = start(hostile=HostileConfig(looping_pages=1.0))
+    emu = start(hostile=HostileConfig(looping_pages=1.0), page_links=True)
     honest = requests.get(plain.base_url + "/api/neuron?size=20", timeout=5).json()
     for number in (0, 1, 7, 123456):
         page = requests.get(emu.base_url + f"/api/neuron?page={number}&size=20", timeout=5).json()

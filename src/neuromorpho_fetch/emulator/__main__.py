@@ -23,6 +23,7 @@ from .._argparse import OneLineParser
 from ._config import (
     FAULT_KINDS,
     MAX_PAGE_SIZE,
+    BatchSelect,
     EmulatorConfig,
     FaultScope,
     HostileConfig,
@@ -32,6 +33,7 @@ from ._config import (
     PastLast,
     PathCase,
     TLSMode,
+    UnquotedWords,
 )
 from .hostile import parse_hostile
 from .runner import Emulator, run_emulator
@@ -85,6 +87,19 @@ def _parser() -> OneLineParser:
     add("--path-case", choices=get_args(PathCase), default="sensitive", help="/dableFiles paths")
     add("--jsp", choices=get_args(JspMode), default="page", help="neuron_info.jsp: HTML page or 403")
     add("--empty-selects", action="store_true", help="health says UP but selects find nothing")
+    add("--page-links", action="store_true", help="pages carry the documented first/self/next/last _links")
+    add(
+        "--batch-select",
+        choices=get_args(BatchSelect),
+        default="ok",
+        help="/api/morphometry/select and /api/pvec/select: answer, or refuse with 400 or 404",
+    )
+    add(
+        "--unquoted-words",
+        choices=get_args(UnquotedWords),
+        default="last-word",
+        help="an unquoted value with spaces: only its last word counts, or each word OR-ed",
+    )
     add("--hostile-names", action="store_true", help="neuron names with /, %%, #, + and such")
     add("--file-kb", type=float, default=None, help="make every morphology file about this size")
     add(

@@ -15,6 +15,7 @@ from typing import Literal, get_args
 __all__ = [
     "FAULT_KINDS",
     "MAX_PAGE_SIZE",
+    "BatchSelect",
     "CatalogueChanges",
     "EmulatorConfig",
     "FaultKind",
@@ -28,6 +29,7 @@ __all__ = [
     "PastLast",
     "PathCase",
     "TLSMode",
+    "UnquotedWords",
 ]
 
 TLSMode = Literal["legacy-dh", "modern", "none"]
@@ -39,6 +41,13 @@ PastLast = Literal["empty", "404", "400"]
 PathCase = Literal["sensitive", "insensitive"]
 #: ``neuron_info.jsp``: the real HTML page (reference A8) or a 403 for tests that want the harsh variant.
 JspMode = Literal["page", "403"]
+#: ``/api/morphometry/select`` and ``/api/pvec/select``: answered (F, "Batch selects"), or refused with a
+#: 400 or a 404, to test a client's fallback to one request per id.
+BatchSelect = Literal["ok", "400", "404"]
+#: Whitespace inside an unquoted query value (F, "Query semantics": it "does not AND the words: it acts
+#: like OR or last-word-only"): only the trailing word counts (A5 [TU], the default), or each word is a
+#: whole value of its own, OR-ed.
+UnquotedWords = Literal["last-word", "or"]
 
 #: The real server's largest page (reference: ``size`` above 500 is clamped or refused); the default of
 #: :attr:`EmulatorConfig.max_page_size`.
@@ -178,6 +187,10 @@ class EmulatorConfig:
     jsp: JspMode = "page"
     empty_selects: bool = False
     redirect_http: bool = False
+    # Recorded from the live server (F), with the documented or the other possible variant as a switch.
+    page_links: bool = False  # True: pages carry the documented first/prev/self/next/last _links (A3)
+    batch_select: BatchSelect = "ok"
+    unquoted_words: UnquotedWords = "last-word"
     # Catalogue shape.
     hostile_names: bool = False
     file_kb: float | None = None
@@ -224,6 +237,8 @@ class EmulatorConfig:
             ("path_case", PathCase),
             ("jsp", JspMode),
             ("fault_scope", FaultScope),
+            ("batch_select", BatchSelect),
+            ("unquoted_words", UnquotedWords),
         )
         for name, kind in checks:
             allowed = get_args(kind)

@@ -76,10 +76,18 @@ class Catalogue(CatalogueFiles):
             layout = apply_changes(layout, changes)  # upstream changes (issue 12): see .changes
         super().__init__(layout, seed, file_kb)
 
+    def has_morphometry(self, neuron_id: int) -> bool:
+        """Whether the neuron has a morphometry record (:func:`.measures.has_morphometry`; about 0.4% have
+        none, F), without building it: batch selects and listings filter on it."""
+        return measures.has_morphometry(self.seed, neuron_id)
+
     def morphometry(self, neuron_id: int) -> dict[str, Any] | None:
-        """The ``/api/morphometry/id`` object (:func:`.measures.morphometry`); cnic_001's as recorded (E)."""
+        """The ``/api/morphometry/id`` object (:func:`.measures.morphometry`); cnic_001's as recorded (E).
+
+        ``None`` for an unknown neuron and for one without morphometry (:meth:`has_morphometry`).
+        """
         pos = self.position(neuron_id)
-        if pos is None:
+        if pos is None or not self.has_morphometry(neuron_id):
             return None
         if neuron_id == self._cnic_id:
             return dict(recorded.CNIC_001_MORPHOMETRY)

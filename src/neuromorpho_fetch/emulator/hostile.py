@@ -36,6 +36,7 @@ from aiohttp import web
 
 from ._config import HostileConfig, HostileScope, NonsenseKind
 from .faults import _unit, abort_connection, html_error, retry_after, spring_error
+from .paging import page_links
 from .stats import Stats
 
 __all__ = ["FILLER", "LOOP_PAGES", "Hostile", "nonsense_page", "parse_hostile"]
@@ -162,7 +163,7 @@ class Hostile:
             body["page"] = {"size": size, "totalElements": LOOP_PAGES * size, "totalPages": LOOP_PAGES}
             body["page"]["number"] = number
             if "_links" in body:
-                body["_links"] = _loop_links(request, number)
+                body["_links"] = page_links(request, number, size, LOOP_PAGES)  # agree with the lie
             self._count("looping_pages", key)
         elif self._fires("nonsense_paging", key, n):
             kind = self.config.nonsense_kind
@@ -310,20 +311,6 @@ def _int(text: str | None) -> int:
         return int(text or "0")
     except ValueError:
         return 0
-
-
-def _loop_links(request: web.Request, number: int) -> dict[str, dict[str, str]]:
-    """Links that agree with the lie: there is always a next page."""
-    base = f"http://{request.host}"
-
-    def href(page: int) -> dict[str, str]:
-        return {"href": base + str(request.rel_url.update_query(page=page))}
-
-    links = {"first": href(0)}
-    if number > 0:
-        links["prev"] = href(number - 1)
-    links |= {"self": href(number), "next": href(number + 1), "last": href(LOOP_PAGES - 1)}
-    return links
 
 
 def parse_hostile(text: str) -> HostileConfig:

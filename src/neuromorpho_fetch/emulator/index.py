@@ -19,6 +19,12 @@ from . import measures, recorded
 from .generation import Group, Layout
 from .vocabulary import _COMPUTED, _PER_NEURON, _RECORD_KEYS, _VARIANT_KEY, Value
 
+#: ``fields/{f}`` names beyond the 44 that NeuroMorpho's own front end asks for (F, "Extra field names":
+#: "fields/{f} is called for brain_region_1..3 and cell_type_1..3"): the k-th element of the list field.
+POSITIONAL_FIELDS: dict[str, tuple[str, int]] = {
+    f"{key}_{k}": (key, k - 1) for key in ("brain_region", "cell_type") for k in (1, 2, 3)
+}
+
 
 class CatalogueIndex:
     """The stored layout and every read of it except files (:class:`.files.CatalogueFiles` adds those)."""
@@ -35,7 +41,7 @@ class CatalogueIndex:
         #: Id of the recorded neuron cnic_001 (always 1 when the catalogue holds it).
         self._cnic_id = self._ids[0] if self._names[:1] == ["cnic_001"] else None
         self._folded_index: tuple[array[int], array[int]] | None = None
-        self._summaries: dict[str, Counter[str]] = {}
+        self._summaries: dict[tuple[str, int | None], Counter[str]] = {}
         self._field_values: dict[str, list[str]] = {}
 
     # -- lookups ------------------------------------------------------------------------------------------
@@ -221,6 +227,8 @@ class CatalogueIndex:
 
     def partition(self, field: str) -> dict[str, int]:
         """Value -> number of neurons having it (a neuron counts once per distinct list element)."""
+        if field in POSITIONAL_FIELDS:
+            return dict(self._summary(*POSITIONAL_FIELDS[field]))
         key = self.field_key(field)
         if key in _PER_NEURON:
             return dict(Counter(v for v in self._column(key) if v is not None))
@@ -232,13 +240,16 @@ class CatalogueIndex:
         The real server's order is not alphabetical (E: species come as mouse, rat, drosophila
         melanogaster, human, ...): here the most common value first, ties in order of first appearance
         (inferred); ids in id order, other per-neuron fields in id order. Values keep their case and spaces.
+        A :data:`POSITIONAL_FIELDS` name (``brain_region_2``) lists the values at that place of the list.
         Each list is built once and kept: callers get the cached list and must not change it.
         """
-        key = self.field_key(field)
+        key = field if field in POSITIONAL_FIELDS else self.field_key(field)
         cached = self._field_values.get(key)
         if cached is not None:
             return cached
-        if key == "neuron_id":
+        if key in POSITIONAL_FIELDS:
+            values = [value for value, _ in self._summary(*POSITIONAL_FIELDS[key]).most_common()]
+        elif key == "neuron_id":
             values = [str(i) for i in self._ids]
         elif key in _PER_NEURON:
             values = [v for v in dict.fromkeys(self._column(key)) if v is not None]
@@ -247,10 +258,11 @@ class CatalogueIndex:
         self._field_values[key] = values
         return values
 
-    def _summary(self, key: str) -> Counter[str]:
-        """Neuron counts per value of a group-level field, counted group by group; small, so cached."""
-        if key in self._summaries:
-            return self._summaries[key]
+    def _summary(self, key: str, at: int | None = None) -> Counter[str]:
+        """Neuron counts per value of a group-level field (of a list's ``at``-th element only, when given),
+        counted group by group; small, so cached."""
+        if (key, at) in self._summaries:
+            return self._summaries[key, at]
         counts = Counter[str]()
         for group in self._groups:
             options = self._options(key, group)
@@ -262,9 +274,10 @@ class CatalogueIndex:
             for index, count in per_option.items():
                 # dict.fromkeys, not set: a set of strings iterates in the process's hash order, and
                 # field_values breaks ties in first-seen order (same seed => same bytes in every process).
-                for element in dict.fromkeys(_elements(options[index])):
+                elements = _elements(options[index])
+                for element in dict.fromkeys(elements if at is None else elements[at : at + 1]):
                     counts[element] += count
-        self._summaries[key] = counts
+        self._summaries[key, at] = counts
         return counts
 
 

@@ -1,10 +1,11 @@
 """The ``/api/literature`` family: a synthetic publication database (reference A2, A7).
 
 The real backend is a separate Spring + MongoDB service (github ``p-maraver/NeuroMorphoLiterature``), so
-ids are 24-hex Mongo-style strings (``56e9c95de4b0355017b314d2``) and field names are camelCase. Nothing
-of it was recorded live: the record keys come from neuromorphr's ``neuromorpho_process_literature``, the
-embedded key ``publicationResources`` from neuromorphr and ToolUniverse; the rest (the fields list's key,
-one page per ``fields/{field}`` as for neurons, the query subset) is inferred and marked in
+ids are 24-hex Mongo-style strings (``56e9c95de4b0355017b314d2``) and field names are camelCase. The 18
+fields, the ``globalStatus`` values and epoch-millisecond dates were seen in answers of the live server (F,
+"Literature"); the record keys come from neuromorphr's ``neuromorpho_process_literature``, the embedded key
+``publicationResources`` from neuromorphr and ToolUniverse; the rest (the fields list's key, one page per
+``fields/{field}`` as for neurons, the query subset, the record values) is inferred and marked in
 docs/emulator.md.
 
 Records are a pure function of ``(seed, index)``: an id carries its index (hex digits 8..15) plus a hash
@@ -22,10 +23,15 @@ from .hashing import mix64
 
 __all__ = ["FIELDS", "Literature", "LiteratureQueryError"]
 
-#: ``GET /api/literature/fields`` (camelCase, as neuromorphr lists them).
+#: ``GET /api/literature/fields``: the 18 fields a 2019 answer listed, in its order (F, "Literature": "listed
+#: 18 fields: article_id pmid doi journal title authors species brainRegion cellType tracingSystem
+#: evaluatedDate publishedDate globalStatus collection dataUsage sharedReconstructions status
+#: nReconstructions"). ``nReconstructions`` lives inside the record's ``status`` object (neuromorphr reads
+#: ``status$nReconstructions``, A7), so both names answer with its counts.
 FIELDS: tuple[str, ...] = (
     "article_id", "pmid", "doi", "journal", "title", "authors", "species", "brainRegion", "cellType",
-    "tracingSystem", "evaluatedDate", "globalStatus", "collection", "dataUsage", "sharedReconstructions",
+    "tracingSystem", "evaluatedDate", "publishedDate", "globalStatus", "collection", "dataUsage",
+    "sharedReconstructions", "status", "nReconstructions",
 )  # fmt: skip
 
 _JOURNALS = ("J Neurosci", "J Comp Neurol", "Neuron", "Cereb Cortex", "eLife", "Nature", "Hippocampus",
@@ -42,7 +48,8 @@ _REGIONS = (
 )
 _CELLS = ("pyramidal", "interneuron", "granule", "Purkinje", "microglia", "astrocyte", "ganglion")
 _TRACING = ("Neurolucida", "Imaris", "Vaa3D", "Neurozoom", "Simple Neurite Tracer", "Custom")
-_STATUS = ("Shared", "Not shared", "Evaluated", "Available", "In repository")
+#: F, "Literature": "globalStatus values include "Available", "Not available", "Determining availability"".
+_STATUS = ("Available", "Not available", "Determining availability")
 _COLLECTIONS = ("Neuroscience", "Glia", "Development", "Computational")
 _USAGE = ("Describing", "Modeling", "Citing")
 _SURNAMES = (
@@ -57,6 +64,10 @@ _SURNAMES = (
     "Müller",
     "Kawaguchi",
 )
+
+
+_DAY_MS = 86_400_000
+_EPOCH_2006_MS = 1_136_073_600_000  # 2006-01-01T00:00:00Z
 
 
 class LiteratureQueryError(ValueError):
@@ -90,6 +101,8 @@ class Literature:
         authors = [f"{rng.choice(_SURNAMES)} {chr(65 + rng.randrange(26))}" for _ in range(rng.randint(1, 6))]
         pmid = str(10_000_000 + mix64(self.seed, index) % 29_999_999)
         shared = rng.random() < 0.4
+        # Dates are epoch milliseconds (F, "Literature": "dates are epoch milliseconds"), UTC midnights.
+        evaluated = _EPOCH_2006_MS + rng.randrange(19 * 365) * _DAY_MS
         return {
             "article_id": self.article_id(index),
             "pmid": pmid,
@@ -101,7 +114,8 @@ class Literature:
             "brainRegion": rng.sample(_REGIONS, rng.randint(1, 2)),
             "cellType": rng.sample(_CELLS, rng.randint(1, 2)),
             "tracingSystem": [rng.choice(_TRACING)],
-            "evaluatedDate": f"{rng.randint(2006, 2024)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "evaluatedDate": evaluated,
+            "publishedDate": evaluated - rng.randint(30, 3 * 365) * _DAY_MS,
             "globalStatus": rng.choice(_STATUS),
             "collection": rng.choice(_COLLECTIONS),
             "dataUsage": [rng.choice(_USAGE)],
@@ -126,9 +140,16 @@ class Literature:
         if counts is None:
             counts = Counter()
             for i in range(self.count):
-                counts.update(_strings(self.record(i)[field]))
+                counts.update(_values(self.record(i), field))
             self._partitions[field] = counts
         return counts
+
+
+def _values(record: dict[str, Any], field: str) -> list[str]:
+    """A field's values as strings; ``status`` and ``nReconstructions`` are the status object's count."""
+    if field in ("status", "nReconstructions"):
+        return [str(record["status"]["nReconstructions"])]
+    return _strings(record[field])
 
 
 def _strings(value: Any) -> list[str]:
@@ -147,7 +168,7 @@ def _term(term: str) -> Any:
     patterns = [c.strip().strip('"').casefold() for c in criteria.split(",") if c.strip()]
 
     def test(record: dict[str, Any]) -> bool:
-        values = [v.casefold() for v in _strings(record[field])]
+        values = [v.casefold() for v in _values(record, field)]
         return any(fnmatch.fnmatchcase(v, p) for v in values for p in patterns)
 
     return test

@@ -61,3 +61,16 @@ def pvec(seed: int, neuron_id: int) -> dict[str, Any]:
     coefficients = [round(peak * math.exp(-decay * i) * rng.uniform(0.9, 1.1), 4) for i in range(100)]
     return {"neuron_id": neuron_id, "scaling_factor": round(rng.uniform(50.0, 500.0), 3), "distance": 0.0,
             "coefficients": coefficients}  # fmt: skip
+
+
+# --- which neurons have no morphometry (issue 18; kept apart from the values above) --------------------
+
+#: Neurons without a morphometry record, per 10,000 (F [CWN]: "About 0.4% of neurons have no morphometry
+#: (/morphometry/id/{id} answers 404 for them)").
+NO_MORPHOMETRY_PER_10K = 40
+
+
+def has_morphometry(seed: int, neuron_id: int) -> bool:
+    """Whether ``/api/morphometry/id/{neuron_id}`` has a record: all but about 0.4% of ids, picked by a
+    hash of the seed and id; never id 1 (cnic_001's morphometry is recorded, E)."""
+    return neuron_id == 1 or mix64(seed, neuron_id, 0x404) % 10_000 >= NO_MORPHOMETRY_PER_10K

@@ -7,8 +7,16 @@ Semantics follow what clients rely on (reference A4, A5):
   too (as Solr's ``q.op=AND`` would; a stray ``AND`` between them is ignored). ``*:*`` matches everything.
 * A criterion matches a value exactly (any element of a list field), case-insensitively unless
   ``case_sensitive``; ``*`` matches any run of characters and ``?`` one character. Null never matches.
-* ``"a quoted phrase"`` matches the whole value literally. An *unquoted* criterion with whitespace matches
-  only on its trailing token, as the real server does (``entorhinal cortex`` behaves like ``cortex``).
+* ``"a quoted phrase"`` matches the whole value literally. Whitespace inside an *unquoted* criterion never
+  ANDs its words (F, "Query semantics": ``species:capuchin monkey`` answered exactly the ``monkey`` set,
+  ``clouded leopard`` exactly ``leopard``, and ``species:capuchin`` nothing, so each word is matched as a
+  whole value). With ``unquoted="last-word"`` (the default) only the trailing word counts, as A5 [TU] saw
+  live (``entorhinal cortex`` gave the identical 872 hits as ``cortex``); ``unquoted="or"`` ORs every
+  word. F's counts fit both, and lean to the trailing word: [CWN]'s species list holds ``zebra finch``
+  and ``Zebra``, and OR with case-insensitive matching would have added Zebra's neurons to the 4,045
+  duplicate rows that F finds equal to monkey + leopard.
+* ``fields`` restricts the query to some field names (the batch routes' ``neuron_id``, ``Neuron_id`` and
+  ``neuron_name``, F "Batch selects"), mapping each to its record key; by default every neuron field.
 * A POST body ``{field: [values]}`` ORs the values and ANDs the fields. Body values are JSON strings, not
   query text, so they are matched whole (wildcards honoured, no trailing-token quirk) — inferred.
 * ``sort`` is Spring's ``prop[,prop...][,asc|desc]`` (``neuron_id,neuron_id,asc`` is valid); the default is
@@ -24,6 +32,7 @@ import re
 from array import array
 from collections.abc import Mapping, Sequence
 from itertools import compress
+from typing import Literal
 
 from .catalogue import Catalogue, Value
 
@@ -45,16 +54,18 @@ def select(
     body: Mapping[str, Sequence[str]] | None = None,
     sort: str | None = None,
     case_sensitive: bool = False,
+    unquoted: Literal["last-word", "or"] = "last-word",
+    fields: Mapping[str, str] | None = None,
 ) -> Sequence[int]:
     """Ids of the neurons matching every clause, in ``sort`` order; no clause at all selects everything."""
     order = _parse_sort(sort)
     clauses: list[_Clause] = []
     for text in ([q] if q is not None else []) + list(fq):
-        clauses += _parse_query(text, case_sensitive)
+        clauses += _parse_query(text, case_sensitive, unquoted, fields)
     for field, values in (body or {}).items():
         if isinstance(values, str | int | float):
             values = [str(values)]
-        clause = _Clause(_checked_field(field), case_sensitive)
+        clause = _Clause(_checked_field(field, fields), case_sensitive)
         for value in values:
             clause.add_literal(str(value))
         if clause.empty:
@@ -118,7 +129,9 @@ class _Clause:
 # --- parsing -------------------------------------------------------------------------------------------
 
 
-def _parse_query(text: str, case_sensitive: bool) -> list[_Clause]:
+def _parse_query(
+    text: str, case_sensitive: bool, unquoted: str, fields: Mapping[str, str] | None
+) -> list[_Clause]:
     """Split ``text`` into ``field:criteria`` terms (outside quotes) and compile each one."""
     quoted = _quoted_spans(text)
     starts = [m for m in _TERM_START.finditer(text) if not any(a <= m.start() < b for a, b in quoted)]
@@ -134,12 +147,14 @@ def _parse_query(text: str, case_sensitive: bool) -> list[_Clause]:
                 raise QueryError(f"Unknown field: {field}")
             clauses.append(_Clause(_MATCH_ALL, case_sensitive))
             continue
-        clause = _Clause(_checked_field(field), case_sensitive)
+        clause = _Clause(_checked_field(field, fields), case_sensitive)
         for part in _split_criteria(criteria):
             if len(part) >= 2 and part[0] == part[-1] == '"':
                 clause.add_exact(part[1:-1])  # a phrase: the whole value, literally
-            else:
-                clause.add_literal(part.split()[-1])  # the real server keeps only the trailing token
+                continue
+            words = part.split()
+            for word in words[-1:] if unquoted == "last-word" else words:
+                clause.add_literal(word)  # each word a whole value, never AND-ed (F)
         if clause.empty:
             raise QueryError(f"No criteria given for field: {field}")
         clauses.append(clause)
@@ -178,9 +193,9 @@ def _split_criteria(criteria: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def _checked_field(field: str) -> str:
+def _checked_field(field: str, fields: Mapping[str, str] | None = None) -> str:
     try:
-        return Catalogue.field_key(field)
+        return Catalogue.field_key(field) if fields is None else fields[field]
     except KeyError:
         raise QueryError(f"Unknown field: {field}") from None
 
