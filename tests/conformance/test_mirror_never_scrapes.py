@@ -6,7 +6,6 @@ would catch a client that scraped the page for file links instead of building th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -35,16 +34,8 @@ def test_a_mirror_run_sends_zero_jsp_requests(
     out = tmp_path / "mirror"
     args = ["--base-url", emulator.base_url, "--out", str(out), "--no-progress", *FAST]
     args += ["--ca-file", str(emulator.ca_file), "--archive", "Siegert", "--version", "both"]
-    args += ["--with-logs", "--with-images", "--with-morphometry", "--report", str(tmp_path / "report.json")]
-    code = cli.main(args)
-    # Reference F: "About 0.4% of neurons have no morphometry (/morphometry/id/{id} answers 404 for them)",
-    # and the emulator now serves that 404. The client still counts it as a failure (exit 1); until it takes
-    # the 404 as "no morphometry", the only failures allowed are those neurons' morphometry, nothing else.
-    failures = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["failures"]
-    cat = emulator.catalogue
-    none = {f"/api/morphometry/id/{i}" for i in cat.neuron_ids() if cat.morphometry(i) is None}
-    assert all(f["version"] == "morphometry" and f["url"].endswith(tuple(none)) for f in failures), failures
-    assert code == (1 if failures else 0), capsys.readouterr().err
+    args += ["--with-logs", "--with-images", "--with-morphometry"]
+    assert cli.main(args) == 0, capsys.readouterr().err
     stats = emulator.stats()
     siegert = dict(emulator.catalogue.archives())["Siegert"]
     assert stats["file_requests"] >= 2 * siegert  # the run really fetched the archive's files
