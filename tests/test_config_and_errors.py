@@ -72,9 +72,9 @@ def test_unknown_archive_names_close_matches() -> None:
 
 
 def test_context_verifies_and_accepts_legacy_dh() -> None:
-    ctx = ssl_context()
+    ctx = ssl_context(legacy=True)
     assert ctx.verify_mode is ssl.CERT_REQUIRED and ctx.check_hostname
-    assert ctx.security_level == 1  # type: ignore[attr-defined]
+    assert ctx.security_level == 1
     assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
 
 
@@ -98,7 +98,7 @@ def test_missing_or_bad_ca_file_is_a_usage_error(tmp_path: Path, monkeypatch: py
 @pytest.mark.parametrize(
     ("text", "flag"),
     [
-        ("[SSL: DH_KEY_TOO_SMALL] dh key too small", "ssl_context()"),
+        ("[SSL: DH_KEY_TOO_SMALL] dh key too small", "ssl_context(legacy=True)"),
         ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", "--ca-file"),
     ],
 )

@@ -430,12 +430,12 @@ class AsyncStateStore:
 
 def complete_files(db: Path) -> Iterator[tuple[str, int, str, float | None, bool]]:
     """``(path, size, sha256, updated_at, verified)`` of every ``complete`` file of the store at ``db``,
-    streamed, read-only (the run's end hands them to the dataset step as facts). Nothing when there is
-    no store."""
+    streamed (the run's end hands them to the dataset step as facts). Nothing when there is no store."""
     if not db.is_file():
         return
-    refuse_link(db, "state store")
-    conn = sqlite3.connect(f"file:{quote(str(db.absolute()))}?mode=ro", uri=True)
+    # Read-write, although it only reads: a read-only connection to a WAL database recreates the
+    # -wal/-shm files and cannot remove them on close; the caller holds the lock.
+    conn = open_database(db, what="state store")
     try:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
         verified = "verified" if "verified" in columns else "0"

@@ -17,8 +17,8 @@ server supports (``ClientConfig.tls``, ``--tls``): ``auto`` starts every host on
 context (``ssl_context(legacy=False)``: OpenSSL's security level 2) and switches that one host to the
 legacy context only when its handshake fails with ``DH_KEY_TOO_SMALL``
 (:class:`~neuromorpho_fetch.errors.WeakKeyError`); ``modern`` and ``legacy`` force one.
-:func:`ssl_context` called with no arguments still returns the legacy-tolerant context, as it always
-has, for scripts that pass it to requests or httpx.
+:func:`ssl_context` returns the modern context unless asked for ``legacy=True`` (issue 16: a script
+should get the stronger one by default, as the live server has used stock TLS since 2024).
 
 ``insecure=True`` turns verification off for users behind a broken proxy; the client logs a warning on
 every run that uses it. The context is an ordinary :class:`ssl.SSLContext`, so the same object works
@@ -40,10 +40,10 @@ LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=1"
 
 
 def ssl_context(
-    ca_file: str | os.PathLike[str] | None = None, insecure: bool = False, *, legacy: bool = True
+    ca_file: str | os.PathLike[str] | None = None, insecure: bool = False, *, legacy: bool = False
 ) -> ssl.SSLContext:
-    """Build a verified TLS context; ``legacy`` (the default, for compatibility) also accepts the old
-    1024-bit DH key, ``legacy=False`` is the stock modern context with the same CA handling."""
+    """Build a verified TLS context: the stock modern one, or with ``legacy=True`` one that also accepts
+    the old 1024-bit DH key (security level 1), with the same CA handling either way."""
     ctx = ssl.create_default_context()  # system store, hostname checks, TLS >= 1.2
     # OpenSSL already reads SSL_CERT_FILE, but silently skips a missing or broken one (the failure then
     # surfaces later as CERTIFICATE_VERIFY_FAILED); loading it again here costs one file read and turns
@@ -78,7 +78,7 @@ def tls_error(exc: BaseException, url: str) -> TLSError:
     if weak_key(exc):
         advice = (
             "the server offers a weak Diffie-Hellman key and this TLS context refuses it; "
-            "use --tls auto or --tls legacy (neuromorpho_fetch.ssl_context() in a script), which "
+            "use --tls auto or --tls legacy (neuromorpho_fetch.ssl_context(legacy=True) in a script), which "
             "accept it and still verify certificates"
         )
         return WeakKeyError(f"TLS failure talking to {url}: {text.strip()}; {advice}", url=url)

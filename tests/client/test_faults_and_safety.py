@@ -16,6 +16,7 @@ from .conftest import FAST, FakeSleep, Start, big_neuron_id, client, files_under
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 async def test_each_fault_is_retried_to_success(start: Start, kind: str, tmp_path: Path) -> None:
     emu = start(fault_rate=1.0, fault_max_per_url=2, faults=(kind,), stall_ms=5000)
     sleep = FakeSleep()
@@ -66,6 +67,7 @@ async def test_retry_after_is_capped(start: Start) -> None:
 
 
 @pytest.mark.timing
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 async def test_real_retry_after_wait_is_measured(start: Start) -> None:
     """No fake sleep: one 503 with Retry-After: 1 costs about one second, not more, not less."""
     emu = start(fault_rate=1.0, fault_max_per_url=1, faults=("503",), retry_after_s=1)
@@ -97,6 +99,7 @@ async def test_missing_file_gets_a_small_budget(start: Start, tmp_path: Path) ->
     assert files_under(tmp_path) == []
 
 
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 async def test_cancel_mid_body_leaves_no_file(start: Start, big_files: Catalogue, tmp_path: Path) -> None:
     """Cancelled while a body larger than one chunk streams into its temp file: neither it nor a file
     under the final name survives. The temp file is seen before the cancel, so the check can fail."""

@@ -27,6 +27,7 @@ FAST = [
 ]
 
 
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 def test_a_mirror_run_sends_zero_jsp_requests(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -118,6 +118,7 @@ def run(cells: list[str], base: str, namespace: dict[str, Any] | None = None) ->
     for cell in cells:
         tree = ast.parse(cell.replace("https://neuromorpho.org", base))
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        assert last is None or isinstance(last, ast.Expr)
         exec(compile(tree, "<seed>", "exec"), namespace)
         shown = (
             None if last is None else eval(compile(ast.Expression(last.value), "<seed>", "eval"), namespace)
@@ -159,6 +160,7 @@ def test_tutorial_with_the_readme_requestor(
     check_tutorial(run(WITH_REQUESTOR, real_host), real_host, emulator)
 
 
+@pytest.mark.system
 def test_tutorial_with_plain_requests(emulator: Emulator, real_host: str) -> None:
     """Plain ``requests``: DH_KEY_TOO_SMALL on the legacy server (the tutorial's recorded output), fine on
     the modern one (E: plain requests with certifi connects in 2026)."""

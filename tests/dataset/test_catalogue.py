@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pandas
 from hypothesis import given
@@ -26,7 +27,7 @@ from .conftest import ARCHIVES
 COMPLETE = "SELECT path, size, sha256, updated_at FROM files WHERE status='complete'"
 
 
-def records(root: Path) -> dict[int, dict]:
+def records(root: Path) -> dict[int, dict[str, Any]]:
     found = {}
     for path in root.glob("*/metadata.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -52,7 +53,7 @@ def test_rows_equal_the_mirrored_records_field_for_field(mirror_root: Path) -> N
     for neuron_id, record in mirrored.items():
         row = held[neuron_id]
         assert json.loads(row["record"]) == record
-        assert row_to_record(row) == {name: record.get(name) for name in FIELD_COLUMNS}
+        assert row_to_record(dict(row)) == {name: record.get(name) for name in FIELD_COLUMNS}
         assert row["gone_upstream"] == 0
 
 
@@ -154,13 +155,13 @@ def test_odd_values_are_stored_as_served(tmp_path: Path) -> None:
     (row,) = rows(tmp_path, "SELECT * FROM neurons")
     expected = {name: odd.get(name) for name in FIELD_COLUMNS}
     expected["note"] = '{"odd":[1,2]}'  # an object outside the list fields is JSON text
-    assert row_to_record(row) == expected
+    assert row_to_record(dict(row)) == expected
     assert (row["brain_region"], row["cell_type"], row["experiment_condition"]) == ('"layer 5"', "[]", None)
 
 
 @given(
     # Any name a record may carry: non-blank, and valid Unicode (models.parse_record rejects the rest).
-    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=260).filter(str.strip),
+    st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=260).filter(str.strip),
     st.sampled_from(["Siegert", "Allen Cell Types", ".hidden", "a/b", "100%"]),
     st.sampled_from([None, "Neurolucida.DAT", "x.swc"]),
     st.sampled_from(list(Version)),
@@ -189,4 +190,6 @@ def test_a_new_file_of_an_unchanged_neuron_gets_its_neuron(mirror_copy: Path) ->
     ]
     summary = finalize(mirror_copy, files=facts)
     assert summary.changes.counts == dict.fromkeys(summary.changes.counts, 0)
-    assert dict(rows(mirror_copy, "SELECT path, neuron_id FROM files WHERE version='source'")) == before
+    assert {
+        r[0]: r[1] for r in rows(mirror_copy, "SELECT path, neuron_id FROM files WHERE version='source'")
+    } == before

@@ -139,7 +139,9 @@ records = st.dictionaries(st.sampled_from(["a", "b", "c", "_links"]), st.none() 
 
 
 @given(records, records)
-def test_changed_fields_is_symmetric_and_empty_only_for_equal_records(old: dict, new: dict) -> None:
+def test_changed_fields_is_symmetric_and_empty_only_for_equal_records(
+    old: dict[str, object], new: dict[str, object]
+) -> None:
     fields = changed_fields(old, new)
     assert fields == changed_fields(new, old)
     strip = {k: v for k, v in old.items() if k != "_links"}, {k: v for k, v in new.items() if k != "_links"}

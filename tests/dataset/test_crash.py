@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from neuromorpho_fetch.dataset import (
     BIB_FILE,
     CATALOGUE_FILE,
@@ -26,6 +28,9 @@ from neuromorpho_fetch.dataset import (
 )
 from neuromorpho_fetch.dataset.manifests import read_manifest
 from neuromorpho_fetch.paths import is_temp_name
+
+#: Needs real sockets, processes or signals: the system tier (pytest -m system).
+pytestmark = pytest.mark.system
 
 #: Flip between two upstream states (metadata and one file body) and finalize each, forever.
 LOOP = """

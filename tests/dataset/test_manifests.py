@@ -19,6 +19,7 @@ assert SHA256SUM, "coreutils' sha256sum is needed: the manifests are tested agai
 
 
 def sha256sum_check(folder: Path) -> subprocess.CompletedProcess[str]:
+    assert SHA256SUM is not None
     return subprocess.run(
         [SHA256SUM, "-c", "--strict", MANIFEST], cwd=folder, capture_output=True, text=True, timeout=60
     )
@@ -103,10 +104,12 @@ def test_escaped_names_pass_the_real_sha256sum(tmp_path: Path) -> None:
     assert sha256sum_check(tmp_path).returncode == 1
 
 
+@pytest.mark.system
 def test_what_sha256sum_writes_we_read(tmp_path: Path) -> None:
     for i, name in enumerate(HOSTILE):
         (tmp_path / name).write_bytes(f"body {i}".encode())
     for mode in ("--text", "--binary"):
+        assert SHA256SUM is not None
         out = subprocess.run(
             [SHA256SUM, mode, "--", *HOSTILE], cwd=tmp_path, capture_output=True, check=True, timeout=60
         ).stdout.decode("utf-8")

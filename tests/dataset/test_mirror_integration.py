@@ -156,6 +156,7 @@ def test_the_run_reports_coverage_and_prints_the_dataset_summary(
 
 
 @pytest.mark.skipif(SHA256SUM is None, reason="coreutils' sha256sum is not installed")
+@pytest.mark.system
 def test_sha256sum_c_passes_in_every_version_folder_and_fails_after_a_byte_changes(copy: Path) -> None:
     folders = version_folders(copy)
     assert {f.name for f in folders} == {"CNG", "source"} and len(folders) == 2 * len(ARCHIVES)
@@ -374,6 +375,7 @@ def spawn_cli(emulator: Emulator, root: Path, *extra: str) -> subprocess.Popen[b
     )
 
 
+@pytest.mark.system
 def test_kill_9_while_the_catalogue_and_manifests_are_written_and_the_next_run_repairs(
     tmp_path: Path,
 ) -> None:

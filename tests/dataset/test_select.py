@@ -237,6 +237,7 @@ def test_find_prints_paths_and_exit_codes(
     assert err.count("\n") == 1 and "specie" in err
 
 
+@pytest.mark.system
 def test_find_in_a_shell_pipeline(mirror_root: Path) -> None:
     """``neuromorpho-fetch-find -0 ... | xargs -0 sha256sum``: every path reaches the next command."""
     script = (

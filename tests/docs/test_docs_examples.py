@@ -18,6 +18,9 @@ import pytest
 
 from neuromorpho_fetch.emulator import EmulatorConfig, serve_in_thread
 
+#: Needs real sockets, processes or signals: the system tier (pytest -m system).
+pytestmark = pytest.mark.system
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 BLOCK = re.compile(r"^```python[^\n]*\n(.*?)^```", re.S | re.M)
 

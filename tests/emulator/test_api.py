@@ -6,6 +6,7 @@ import math
 import re
 from collections import Counter
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -203,9 +204,7 @@ def test_neuron_by_id_and_name(plain: Emulator) -> None:
     by_id = get(plain, f"/api/neuron/id/{neuron_id}").json()
     assert by_id["neuron_id"] == neuron_id
     name = by_id["neuron_name"]
-    by_name = requests.get(
-        f"{plain.base_url}/api/neuron/name/{requests.utils.quote(name, safe='')}", timeout=10
-    ).json()
+    by_name = requests.get(f"{plain.base_url}/api/neuron/name/{quote(name, safe='')}", timeout=10).json()
     assert by_name == by_id
 
 
@@ -229,7 +228,7 @@ def test_hostile_names_by_name(start: Start, hostile_catalogue: Any) -> None:
         name = record["neuron_name"]
         if name in (".", ".."):  # dot segments are normalised away by every URL library
             continue
-        quoted = requests.utils.quote(name, safe="")
+        quoted = quote(name, safe="")
         resp = requests.get(f"{emu.base_url}/api/neuron/name/{quoted}", timeout=10)
         assert resp.status_code == 200, name
         assert resp.json()["neuron_id"] == neuron_id
@@ -375,9 +374,7 @@ def test_morphometry_and_pvec(plain: Emulator) -> None:
     name = plain.catalogue.record(neuron_id)["neuron_name"]  # type: ignore[index]
     by_id = get(plain, f"/api/morphometry/id/{neuron_id}").json()
     assert by_id == plain.catalogue.morphometry(neuron_id)
-    by_name = requests.get(
-        f"{plain.base_url}/api/morphometry/name/{requests.utils.quote(name, safe='')}", timeout=10
-    ).json()
+    by_name = requests.get(f"{plain.base_url}/api/morphometry/name/{quote(name, safe='')}", timeout=10).json()
     assert by_name == by_id
     pvec = get(plain, f"/api/pvec/id/{neuron_id}").json()
     assert pvec["neuron_id"] == neuron_id

@@ -124,6 +124,7 @@ print(h.hexdigest())
 """
 
 
+@pytest.mark.system
 def test_deterministic_across_processes_with_different_hash_seeds() -> None:
     digests = {
         subprocess.run(
@@ -421,6 +422,7 @@ def test_case_insensitive_lookup_is_a_switch(cat: Catalogue) -> None:
     assert cat.file("wearne_Hof", "CNG version", f"{name}.CNG.swc", case_sensitive=False) is not None
 
 
+@pytest.mark.system
 def test_value_orders_do_not_depend_on_the_process_hash_seed() -> None:
     """Same seed, same bytes in every process: ``field_values`` and ``partition`` orders (what
     ``/api/neuron/fields/{field}`` serves) once followed the iteration order of a set of strings."""

@@ -18,6 +18,9 @@ import pytest
 from neuromorpho_fetch import ssl_context
 from neuromorpho_fetch.emulator.__main__ import parse_args
 
+#: Needs real sockets, processes or signals: the system tier (pytest -m system).
+pytestmark = pytest.mark.system
+
 MODULE = [sys.executable, "-m", "neuromorpho_fetch.emulator"]
 
 
@@ -40,7 +43,7 @@ def spawn(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], d
 
 
 def get_json(url: str, ca_file: str | None = None) -> Any:
-    ctx = ssl_context(ca_file=ca_file) if ca_file else None
+    ctx = ssl_context(ca_file=ca_file, legacy=True) if ca_file else None
     with urllib.request.urlopen(url, context=ctx, timeout=10) as resp:
         return json.load(resp)
 

@@ -26,6 +26,7 @@ def _file_path(emu: Emulator, index: int = 0) -> str:
     return url[len(emu.base_url) :]
 
 
+@pytest.mark.system
 def test_503_with_retry_after_in_both_forms(start: Start) -> None:
     emu = start(fault_rate=1.0, faults=("503",), fault_max_per_url=2)
     path = _file_path(emu)
@@ -58,6 +59,7 @@ def test_500_has_a_spring_body(start: Start) -> None:
     assert body["path"] == "/api/health"
 
 
+@pytest.mark.system
 def test_reset_before_and_in_the_middle_of_a_body(start: Start) -> None:
     emu = start(fault_rate=1.0, faults=("reset",), fault_max_per_url=2)
     path = _file_path(emu)
@@ -77,6 +79,7 @@ def test_reset_before_and_in_the_middle_of_a_body(start: Start) -> None:
         raise AssertionError("a reset must surface as an exception")
 
 
+@pytest.mark.system
 def test_truncate_sends_less_than_content_length(start: Start) -> None:
     emu = start(fault_rate=1.0, faults=("truncate",), fault_max_per_url=1)
     cut = raw_get(emu.base_url, _file_path(emu))
@@ -96,6 +99,7 @@ def test_html_error_pages_with_200_and_404(start: Start) -> None:
         assert resp.text.lstrip().lower().startswith("<!doctype html>")
 
 
+@pytest.mark.system
 def test_stall_outlasts_a_read_timeout(start: Start) -> None:
     emu = start(fault_rate=1.0, faults=("stall",), fault_max_per_url=1, stall_ms=3000)
     stalled = raw_get(emu.base_url, _file_path(emu), timeout=0.3)
@@ -105,6 +109,7 @@ def test_stall_outlasts_a_read_timeout(start: Start) -> None:
     assert raw_get(emu.base_url, _file_path(emu)).error is None
 
 
+@pytest.mark.system
 def test_fault_max_per_url_then_success_everywhere(start: Start) -> None:
     """A client with K+1 attempts gets every file; no URL sees more than K faults, however often asked."""
     small_files = Catalogue(40, 7, file_kb=4)
@@ -125,6 +130,7 @@ def test_fault_max_per_url_then_success_everywhere(start: Start) -> None:
     assert sum(stats["faults_by_kind"].values()) == stats["faults_injected"]
 
 
+@pytest.mark.system
 def test_faults_are_deterministic_from_the_seed(start: Start) -> None:
     def pattern(seed: int) -> list[int | None]:
         emu = start(seed=seed, fault_rate=0.5, faults=("503", "500"))
@@ -134,6 +140,7 @@ def test_faults_are_deterministic_from_the_seed(start: Start) -> None:
     assert pattern(7) != pattern(8)
 
 
+@pytest.mark.system
 def test_reset_with_faults_flag_replays_the_same_faults(start: Start) -> None:
     emu = start(fault_rate=1.0, faults=("503",), fault_max_per_url=1)
     path = _file_path(emu)
@@ -142,6 +149,7 @@ def test_reset_with_faults_flag_replays_the_same_faults(start: Start) -> None:
     assert raw_get(emu.base_url, path).status == 503
 
 
+@pytest.mark.system
 def test_fault_scope_files_spares_the_api(start: Start) -> None:
     emu = start(fault_rate=1.0, faults=("500",), fault_scope="files")
     assert requests.get(emu.base_url + "/api/health", timeout=5).status_code == 200
@@ -157,6 +165,7 @@ def test_control_routes_never_fault(start: Start) -> None:
         assert requests.get(emu.base_url + "/_emulator/stats", timeout=5).status_code == 200
 
 
+@pytest.mark.system
 def test_missing_rate_is_permanent_and_files_only(start: Start) -> None:
     emu = start(missing_rate=0.3)
     statuses = {}
@@ -171,6 +180,7 @@ def test_missing_rate_is_permanent_and_files_only(start: Start) -> None:
     assert requests.get(emu.base_url + "/api/neuron?size=500", timeout=5).status_code == 200
 
 
+@pytest.mark.system
 def test_max_in_flight_answers_503_beyond_the_cap(start: Start) -> None:
     emu = start(max_in_flight=2, latency_ms=300)
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
@@ -183,6 +193,7 @@ def test_max_in_flight_answers_503_beyond_the_cap(start: Start) -> None:
     assert 3 <= emu.stats()["max_in_flight"] <= 6  # rejected requests leave at once
 
 
+@pytest.mark.system
 def test_latency_is_added(start: Start) -> None:
     """A lower bound only: a busy machine makes a response later, never earlier than the injected delay."""
     emu = start(latency_ms=150, jitter_ms=50)
@@ -192,6 +203,7 @@ def test_latency_is_added(start: Start) -> None:
 
 
 @pytest.mark.timing
+@pytest.mark.system
 def test_latency_and_jitter_stay_bounded(start: Start) -> None:
     """150 ms latency plus up to 50 ms jitter answers well within a second (an upper bound, so a wall-clock
     claim: behind ``-m timing``)."""
@@ -201,6 +213,7 @@ def test_latency_and_jitter_stay_bounded(start: Start) -> None:
     assert 0.15 <= time.monotonic() - began < 1.0
 
 
+@pytest.mark.system
 def test_bandwidth_cap_per_connection(start: Start) -> None:
     emu = start(catalogue=Catalogue(20, 7, file_kb=24), bandwidth_kbps=64)
     path = _file_path(emu)

@@ -105,6 +105,7 @@ def _dechunk(data: bytes) -> tuple[bytes, bool]:
 # -- Content-Length that lies ---------------------------------------------------------------------
 
 
+@pytest.mark.system
 def test_short_content_length_sends_the_whole_body_under_a_smaller_header(start: Start) -> None:
     emu = start(hostile=HostileConfig(short_length=1.0, max_per_url=1))
     path, expected = _path(emu), _body(emu)
@@ -136,6 +137,7 @@ def test_short_content_length_reproduces_issue_10_item_7_in_aiohttp(start: Start
     assert "Bad status line" in str(error)
 
 
+@pytest.mark.system
 def test_long_content_length_sends_the_whole_body_then_closes(start: Start) -> None:
     emu = start(hostile=HostileConfig(long_length=1.0))
     expected = _body(emu)
@@ -171,6 +173,7 @@ def test_trickle_is_stopped_by_the_time_bound(start: Start) -> None:
     assert got.body_bytes < len(_body(emu))
 
 
+@pytest.mark.system
 def test_trickle_stops_when_the_client_hangs_up(start: Start) -> None:
     emu = start(hostile=HostileConfig(trickle=1.0, trickle_interval_s=0.05))
     parts = urlsplit(emu.base_url)
@@ -183,6 +186,7 @@ def test_trickle_stops_when_the_client_hangs_up(start: Start) -> None:
     assert emu.stats()["in_flight"] == 0  # the handler ended with the connection, not after days
 
 
+@pytest.mark.system
 def test_endless_chunked_body_never_terminates_and_is_bounded(start: Start) -> None:
     emu = start(hostile=HostileConfig(endless=1.0, stream_max_bytes=300_000))
     expected = _body(emu)
@@ -206,14 +210,18 @@ def test_endless_body_is_stopped_by_the_time_bound(start: Start) -> None:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("switch", ["endless", "oversized"])
+@pytest.mark.system
 def test_a_client_that_stops_reading_is_cut_by_the_time_bound(start: Start, switch: str) -> None:
     # The flood fills the socket buffers and the server's write waits for a reader that never comes;
     # the time bound must still end the handler (before the fix in_flight stayed 1 for good).
-    rates = {
-        "endless": 1.0 if switch == "endless" else 0.0,
-        "oversized": 1.0 if switch == "oversized" else 0.0,
-    }
-    emu = start(hostile=HostileConfig(stream_max_s=0.5, stream_max_bytes=2**40, **rates))
+    emu = start(
+        hostile=HostileConfig(
+            stream_max_s=0.5,
+            stream_max_bytes=2**40,
+            endless=1.0 if switch == "endless" else 0.0,
+            oversized=1.0 if switch == "oversized" else 0.0,
+        )
+    )
     parts = urlsplit(emu.base_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -264,6 +272,7 @@ def test_status_script_answers_each_url_in_turn_then_behaves(start: Start) -> No
     assert stats["by_status"] == {"200": 3, "404": 2, "500": 2}
 
 
+@pytest.mark.system
 def test_status_script_steps_on_file_routes(start: Start) -> None:
     script = ("503", "reset", "html200", "ok", "429")
     emu = start(hostile=HostileConfig(status_script=script, script_scope="files"))
@@ -359,6 +368,7 @@ def test_a_rate_picks_a_reproducible_share_of_urls(start: Start) -> None:
     assert _short(start(seed=8, hostile=hostile), files) != first
 
 
+@pytest.mark.system
 def test_paths_regex_limits_which_urls_misbehave(start: Start) -> None:
     emu = start(hostile=HostileConfig(long_length=1.0, body_scope="all", paths=r"/dableFiles/"))
     api = raw_get(emu.base_url, "/api/neuron/id/1")
@@ -425,6 +435,7 @@ def test_the_config_route_shows_the_hostile_switches(start: Start) -> None:
     assert shown["status_script"] == ["503"]
 
 
+@pytest.mark.system
 def test_the_pytest_plugin_serves_a_hostile_config(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

@@ -8,11 +8,14 @@ import requests
 from neuromorpho_fetch import ssl_context
 from neuromorpho_fetch.emulator import Emulator
 
+#: Needs real sockets, processes or signals: the system tier (pytest -m system).
+pytestmark = pytest.mark.system
+
 
 def test_session_fixture_serves_legacy_tls(neuromorpho_emulator: Emulator) -> None:
     assert neuromorpho_emulator.base_url.startswith("https://")
     assert neuromorpho_emulator.ca_file is not None
-    ctx = ssl_context(ca_file=neuromorpho_emulator.ca_file)
+    ctx = ssl_context(ca_file=neuromorpho_emulator.ca_file, legacy=True)
     import urllib.request
 
     with urllib.request.urlopen(neuromorpho_emulator.base_url + "/api/health", context=ctx, timeout=10) as r:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -197,7 +198,7 @@ def test_about_0_4_percent_have_no_morphometry(plain: Emulator, full_catalogue: 
         assert get(plain, f"/api/neuron/id/{neuron_id}").status_code == 200  # the neuron itself is there
         for path in (
             f"/api/morphometry/id/{neuron_id}",
-            f"/api/morphometry/name/{requests.utils.quote(name)}",
+            f"/api/morphometry/name/{quote(name)}",
         ):
             resp = get(plain, path)
             assert resp.status_code == 404 and resp.json()["message"] == "Requested morphometry not found"

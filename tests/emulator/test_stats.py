@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
+import pytest
 import requests
 
 from neuromorpho_fetch import Neuron, Version, file_url
@@ -47,6 +48,7 @@ def test_counters_over_http_and_in_process(start: Start) -> None:
     assert emu.stats() == stats
 
 
+@pytest.mark.system
 def test_max_in_flight_counts_concurrent_requests(start: Start) -> None:
     emu = start(latency_ms=200)
     with concurrent.futures.ThreadPoolExecutor(5) as pool:
@@ -57,6 +59,7 @@ def test_max_in_flight_counts_concurrent_requests(start: Start) -> None:
     assert emu.stats()["max_in_flight"] == 1
 
 
+@pytest.mark.system
 def test_reset_clears_counters(start: Start) -> None:
     emu = start(fault_rate=1.0, faults=("503",), fault_max_per_url=1)
     assert raw_get(emu.base_url, "/api/health").status == 503

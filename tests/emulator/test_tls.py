@@ -15,6 +15,9 @@ from neuromorpho_fetch.emulator import Catalogue, Emulator, EmulatorConfig, serv
 
 from .conftest import SMALL, Start
 
+#: Needs real sockets, processes or signals: the system tier (pytest -m system).
+pytestmark = pytest.mark.system
+
 
 @pytest.fixture(scope="module")
 def legacy(small_catalogue: Catalogue) -> Iterator[Emulator]:
@@ -49,7 +52,7 @@ def test_stock_requests_fails_with_dh_key_too_small(legacy: Emulator) -> None:
 
 
 def test_seclevel1_context_with_ca_file_negotiates_dhe(legacy: Emulator) -> None:
-    name, version, _ = _handshake(legacy, ssl_context(ca_file=legacy.ca_file))
+    name, version, _ = _handshake(legacy, ssl_context(ca_file=legacy.ca_file, legacy=True))
     assert name.startswith("DHE-RSA-")
     assert version == "TLSv1.2"
 
@@ -124,7 +127,7 @@ def test_truncate_and_stall_over_tls_reach_an_aiohttp_client(start: Start) -> No
     )
 
     async def attempts() -> list[str]:
-        connector = aiohttp.TCPConnector(ssl=ssl_context(ca_file=emu.ca_file))
+        connector = aiohttp.TCPConnector(ssl=ssl_context(ca_file=emu.ca_file, legacy=True))
         timeout = aiohttp.ClientTimeout(sock_read=0.3)
         seen = []
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

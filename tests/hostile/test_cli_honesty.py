@@ -51,6 +51,7 @@ CRASH = textwrap.dedent(
 )
 
 
+@pytest.mark.system
 def test_a_crash_is_one_line_exit_3_and_the_report_says_so(plain: Emulator, tmp_path: Path) -> None:
     out = tmp_path / "out"
     report = tmp_path / "report.json"
@@ -77,6 +78,7 @@ def test_a_crash_is_one_line_exit_3_and_the_report_says_so(plain: Emulator, tmp_
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 def test_max_duration_is_a_hard_bound_on_a_trickling_server(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -30,6 +30,9 @@ from .conftest import (
     run_cli,
 )
 
+#: Needs real sockets, processes or signals: the system tier (pytest -m system).
+pytestmark = pytest.mark.system
+
 
 def _host(server: Emulator) -> str:
     return f"127.0.0.1:{server.port}"
@@ -120,13 +123,14 @@ def test_the_cli_forced_modern_on_a_legacy_server_is_one_line_exit_2(
 
 
 def test_ssl_context_keeps_its_public_api() -> None:
-    """``ssl_context()`` is still the legacy-tolerant context scripts use; ``legacy=False`` is the stock
-    one with the same CA handling."""
+    """``ssl_context()`` is the stock modern context (issue 16); ``legacy=True`` the legacy-tolerant one
+    scripts used, with the same CA handling."""
     stock = {c["name"] for c in ssl.create_default_context().get_ciphers()}
-    modern = ssl_context(legacy=False)
-    legacy = ssl_context()
+    modern = ssl_context()
+    legacy = ssl_context(legacy=True)
     assert {c["name"] for c in modern.get_ciphers()} == stock
     assert {c["name"] for c in legacy.get_ciphers()} >= stock
     for ctx in (modern, legacy):
         assert ctx.verify_mode is ssl.CERT_REQUIRED and ctx.check_hostname
-    assert ssl_context(insecure=True, legacy=False).verify_mode is ssl.CERT_NONE
+    assert ssl_context(insecure=True).verify_mode is ssl.CERT_NONE
+    assert modern.security_level == 2 and legacy.security_level == 1

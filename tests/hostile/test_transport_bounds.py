@@ -52,6 +52,7 @@ def _others_are_the_servers(server: Emulator, out: Path, victim: str) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 def test_a_trickle_is_cut_by_the_speed_floor_and_retried(
     serve: Serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -69,6 +70,7 @@ def test_a_trickle_is_cut_by_the_speed_floor_and_retried(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 def test_a_server_that_always_trickles_loses_that_file_only(
     serve: Serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -170,6 +170,7 @@ def test_limit_and_query_and_extra_versions(
     assert data_files(q_out) == expected_files(server, ARCHIVE)
 
 
+@pytest.mark.system
 def test_max_duration_stops_scheduling_and_a_rerun_finishes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -285,6 +286,7 @@ def test_unreachable_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 @pytest.mark.parametrize("tls", ["modern", "legacy-dh"])
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 def test_tls_failure_names_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str], tls: str) -> None:
     with serve_in_thread(EmulatorConfig(neurons=50, seed=7, tls=tls)) as strict:  # type: ignore[arg-type]
         args = ["--base-url", strict.base_url, "--out", str(tmp_path / "m"), "--no-progress"]
@@ -323,6 +325,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.system
 def test_full_disk_is_one_line_and_damages_nothing(
     server: Emulator, tiny_disk: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

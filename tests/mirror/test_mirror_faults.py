@@ -33,6 +33,7 @@ def faulty() -> Iterator[Emulator]:
         yield server
 
 
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 def test_every_transient_fault_at_20_percent_still_gives_an_exact_mirror(
     faulty: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -112,6 +113,7 @@ def test_files_missing_for_good_are_reported_exactly(
     assert {f["path"] for f in data2["failures"]} == missing
 
 
+@pytest.mark.system  # real time over real sockets (TLS, trickles, stalls, rates)
 async def test_the_second_pass_honours_the_deadline(tmp_path: Path) -> None:
     """Failures wait for the second pass; when --max-duration ends during the cool-down, the second
     pass goes through the same door as the first: nothing more is asked, and each file stays a failure

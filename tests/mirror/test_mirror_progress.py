@@ -20,6 +20,9 @@ import pytest
 from neuromorpho_fetch.progress import Counters, ProgressDisplay, ProgressEvent, progress_enabled
 from neuromorpho_fetch.report import MirrorReport
 
+#: Needs real sockets, processes or signals: the system tier (pytest -m system).
+pytestmark = pytest.mark.system
+
 SCRIPT = textwrap.dedent(
     """
     import logging, sys

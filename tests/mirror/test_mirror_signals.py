@@ -27,6 +27,9 @@ from .conftest import (
 )
 from .test_mirror_progress import run_in_pty
 
+#: Needs real sockets, processes or signals: the system tier (pytest -m system).
+pytestmark = pytest.mark.system
+
 ARCHIVE = "Allen Cell Types"  # 120 neurons with 400 in the catalogue
 FOLDER = "allen cell types/CNG"
 
@@ -184,3 +187,35 @@ def test_a_second_process_on_the_same_out_is_refused(throttled: Emulator, tmp_pa
     finally:
         first.kill()
         first.communicate(timeout=10)
+
+
+def test_the_report_is_written_before_the_lock_is_released(throttled: Emulator, tmp_path: Path) -> None:
+    """Issue 16: the end of a run is ordered (state store, dataset, report, then the lock). A second run
+    that gets the lock the first moment it is free finds the first run's report complete, and the state
+    store closed (its WAL folded back), never a half-finished state."""
+    import json
+
+    from neuromorpho_fetch.errors import OutputDirError
+    from neuromorpho_fetch.lock import DirLock
+
+    out = tmp_path / "m"
+    proc = spawn(args_for(throttled, out))
+    wait_for_files(proc, out, 3)  # the run holds the lock now
+    report = out / ".neuromorpho-fetch" / "last-report.json"
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, "the lock was never released"
+        lock = DirLock(out)
+        try:
+            lock.acquire()
+        except OutputDirError:
+            time.sleep(0.002)
+            continue
+        try:
+            data = json.loads(report.read_text(encoding="utf-8"))  # there, and whole
+            assert data["exit_code"] == 0 and data["downloaded"] == data["files"] == 120
+            assert not (out / ".neuromorpho-fetch" / "state.sqlite-wal").exists()
+        finally:
+            lock.release()
+        break
+    assert proc.wait(timeout=30) == 0

@@ -35,7 +35,7 @@ from ..query import Query
 from .catalogue import FIELD_COLUMNS, LIST_FIELDS, field_column
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas  # type: ignore[import-untyped]
+    import pandas
 
 __all__ = ["LocalMirror", "LocalNeuron", "Matcher", "criteria_of"]
 

@@ -382,12 +382,14 @@ async def run_mirror(
     client: NeuroMorpho | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     stop: asyncio.Event | None = None,
-    recorder: Recorder | None = None,
+    recorder: Callable[[AsyncStateStore | None, Callable[[ProgressEvent], None] | None], Recorder] = Recorder,
 ) -> tuple[MirrorReport, BaseException | None]:
     """Run once; returns the report and the error that stopped the run (None when none did).
 
-    Usage errors found before anything ran (a bad report path, a locked or unusable ``--out``, a
-    damaged state store, an unknown client setting) are raised: nothing ran, so there is no report.
+    ``recorder`` builds the run's one writer of the numbers from the state store and the progress
+    callback (a test may hand in a double). Usage errors found before anything ran (a bad report path, a
+    locked or unusable ``--out``, a damaged state store, an unknown client setting) are raised: nothing
+    ran, so there is no report.
     """
     config = options.config if client is None else shared_config(options.config, client.config)
     warn_plain_http(config.base_url)
@@ -411,13 +413,13 @@ async def _locked(
     client: NeuroMorpho | None,
     progress: Callable[[ProgressEvent], None] | None,
     stop: asyncio.Event | None,
-    recorder: Recorder | None,
+    recorder: Callable[[AsyncStateStore | None, Callable[[ProgressEvent], None] | None], Recorder],
     retry: ReportFile | None,
 ) -> tuple[MirrorReport, BaseException | None]:
     paths = MirrorPaths(out)
     store = await asyncio.to_thread(open_store, paths, options)
     state = AsyncStateStore(store) if store is not None else None
-    rec = recorder if recorder is not None else Recorder(state, progress)
+    rec = recorder(state, progress)
     run = _Run(options, out, rec, config)
     run.state = state
     run.planner = Planner(

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -127,14 +128,22 @@ class JsonlSink:
 
 
 class Sinks:
-    """The run's JSON-lines files, one :class:`JsonlSink` per (folder, file name). Blocking."""
+    """The run's JSON-lines files, one :class:`JsonlSink` per (folder, file name). Blocking, and safe to
+    call from several worker threads at once: the listing's planner and the morphometry workers each add
+    lines from their own thread hop, so one lock orders them (two threads creating one folder's sink at
+    once lost a batch of lines)."""
 
     def __init__(self, paths: MirrorPaths) -> None:
         self.paths = paths
         self._sinks: dict[tuple[str, str], JsonlSink] = {}
         self._refused: set[str] = set()
+        self._lock = threading.Lock()
 
     def add(self, folder: str, name: str, lines: list[bytes], ids: list[int]) -> None:
+        with self._lock:
+            self._add(folder, name, lines, ids)
+
+    def _add(self, folder: str, name: str, lines: list[bytes], ids: list[int]) -> None:
         sink = self._sinks.get((folder, name))
         if sink is None:
             link = through_link(self.paths.root, folder)
@@ -148,6 +157,10 @@ class Sinks:
 
     def publish(self, gone_archives: frozenset[str], folders: Iterable[str] | None = None) -> list[str]:
         """Publish the sinks of ``folders`` (default: all); returns the folders whose files changed."""
+        with self._lock:
+            return self._publish(gone_archives, folders)
+
+    def _publish(self, gone_archives: frozenset[str], folders: Iterable[str] | None) -> list[str]:
         wanted = None if folders is None else set(folders)
         changed: list[str] = []
         for key in list(self._sinks):
@@ -163,6 +176,7 @@ class Sinks:
         return changed
 
     def discard(self) -> None:
-        for sink in self._sinks.values():
-            sink.discard()
-        self._sinks.clear()
+        with self._lock:
+            for sink in self._sinks.values():
+                sink.discard()
+            self._sinks.clear()

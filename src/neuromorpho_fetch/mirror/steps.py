@@ -76,10 +76,12 @@ def shared_config(asked: ClientConfig, client: ClientConfig) -> ClientConfig:
 
 def warn_plain_http(base_url: str) -> None:
     """One line when the server is plain http:// beyond this machine: bytes can be altered on the way
-    and nothing would notice. Loopback (the emulator, a local proxy) is not warned about."""
+    and nothing would notice. Loopback (the emulator, a local proxy) and ``.invalid`` names (an in-memory
+    server, :mod:`neuromorpho_fetch.testing`) are not warned about."""
     parts = urlsplit(base_url)
     host = (parts.hostname or "").lower()
-    if parts.scheme == "http" and host != "localhost" and not host.startswith("127.") and host != "::1":
+    local = host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".invalid")
+    if parts.scheme == "http" and not local:
         log.warning("--base-url %s is plain http: transfers are not encrypted or authenticated", base_url)
 
 
