@@ -108,13 +108,20 @@ def test_tls_errors_name_the_fix(text: str, flag: str) -> None:
 
 
 PUBLIC_API = {
-    "BadRequestError", "ClientConfig", "ConnectError", "DiskError", "DownloadResult", "FileTask",
-    "HTTPStatusError", "IntegrityError", "MirrorOptions", "MirrorReport", "NeuroMorpho", "NeuroMorphoError",
-    "Neuron", "NoSuchFileError", "NotFoundError", "NotFoundPageError", "OutputDirError", "ProgressEvent",
-    "Query",
-    "RequestTimeout", "RetryEvent", "RetryPolicy", "ServerBusyError", "TLSError", "Timeouts",
-    "TransportError", "UnknownArchiveError", "UnknownFieldError", "UsageError", "Version", "__version__",
-    "file_task", "file_url", "mirror", "relative_path", "ssl_context",
+    "BadRequestError", "BadResponseError", "ClientConfig", "ConnectError", "Counters", "DatabaseBusyError",
+    "DiskError", "DiskFullError", "DownloadResult", "FileTask", "FileTooLargeError", "HTTPStatusError",
+    "HeaderTimeoutError", "InFlightLimitError", "IntegrityError", "MirrorOptions", "MirrorReport",
+    "NeuroMorpho", "NeuroMorphoError", "Neuron", "NoSuchFileError", "NotFoundError", "NotFoundPageError",
+    "OutputDirError", "PagingError", "ProgressEvent", "ProxyError", "Query", "RedirectError",
+    "RejectedRecord", "RequestTimeout", "RetryEvent", "RetryPolicy", "SelectPage", "ServerBusyError",
+    "ServerUnreachableError", "StateCorruptError", "TLSError", "Timeouts", "TooSlowError", "TransportError",
+    "UnknownArchiveError", "UnknownFieldError", "UnreadableJSONError", "UsageError", "Version",
+    "WeakKeyError", "__version__", "file_task", "file_url", "mirror", "relative_path", "ssl_context",
+}  # fmt: skip
+#: The modules whose ``__all__`` is a public API (docs/architecture.md); every other module is internal.
+PUBLIC_MODULES = {
+    "neuromorpho_fetch", "neuromorpho_fetch.config", "neuromorpho_fetch.errors", "neuromorpho_fetch.sync",
+    "neuromorpho_fetch.testing", "neuromorpho_fetch.dataset", "neuromorpho_fetch.emulator",
 }  # fmt: skip
 
 
@@ -124,3 +131,25 @@ def test_public_api_is_pinned() -> None:
     assert neuromorpho_fetch.__all__ == sorted(neuromorpho_fetch.__all__)
     for name in neuromorpho_fetch.__all__:
         assert hasattr(neuromorpho_fetch, name), name
+
+
+def test_only_public_modules_declare_all() -> None:
+    """The convention that marks internal modules: ``__all__`` only where it is a public API, and
+    every error of the documented tree is exported at the top level."""
+    import pkgutil
+
+    root = Path(neuromorpho_fetch.__file__).parent
+    declared = set()
+    for info in pkgutil.walk_packages([str(root)], "neuromorpho_fetch."):
+        path = root.joinpath(*info.name.split(".")[1:])
+        source = path / "__init__.py" if info.ispkg else path.with_suffix(".py")
+        if "\n__all__ = [" in source.read_text(encoding="utf-8"):
+            declared.add(info.name)
+    internal = declared - PUBLIC_MODULES
+    # The dataset layer and the emulator are being split into internal modules with their own rules.
+    assert {
+        m for m in internal if not m.startswith(("neuromorpho_fetch.dataset.", "neuromorpho_fetch.emulator."))
+    } == set()
+    assert PUBLIC_MODULES - {"neuromorpho_fetch"} <= declared | {"neuromorpho_fetch.errors"}
+    documented = {name for name in errors.__all__ if not name.isupper()}
+    assert documented <= set(neuromorpho_fetch.__all__)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neuromorpho_fetch.errors import UsageError
-from neuromorpho_fetch.layout import NoSuchFileError, file_url, relative_path, source_extension
+from neuromorpho_fetch.errors import NoSuchFileError, UsageError
+from neuromorpho_fetch.layout import file_url, relative_path, source_extension
 from neuromorpho_fetch.models import Neuron, Version
 from neuromorpho_fetch.paths import MAX_NAME_BYTES, safe_component
 

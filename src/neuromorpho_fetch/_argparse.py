@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-__all__ = ["OneLineParser"]
-
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (what was wrong, where to look) and exit status 2."""

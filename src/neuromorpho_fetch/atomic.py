@@ -30,18 +30,6 @@ T = TypeVar("T")
 #: The errors that mean "no space left": the disk, or the user's quota.
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
-__all__ = [
-    "AtomicFile",
-    "atomic_open",
-    "atomic_write",
-    "blocking",
-    "disk_error",
-    "open_temp",
-    "publish_batch",
-    "publish_temp",
-    "sweep_temp",
-]
-
 
 def disk_error(
     exc: OSError, what: str = "write in the output directory", url: str | None = None

@@ -46,14 +46,12 @@ from .config import (
     parse_size,
 )
 from .errors import INTERNAL_ERROR_EXIT, NeuroMorphoError, UsageError
-from .mirror import MirrorOptions, parse_duration, run_mirror
-from .mirror.run import DEADLINE_GRACE_MAX
+from .mirror.options import MirrorOptions, parse_duration
+from .mirror.run import DEADLINE_GRACE_MAX, run_mirror
 from .models import Version
 from .paths import ARCHIVE_FILES, MANIFEST, STATE_DIR
 from .progress import ProgressDisplay, progress_enabled
 from .report import MirrorReport, write_crash_log
-
-__all__ = ["FLAGS", "build_parser", "main", "options_from_args", "print_tree"]
 
 PROG = "neuromorpho-fetch"
 DEMO_ARCHIVE = "Siegert"

@@ -42,7 +42,7 @@ from .errors import (
 )
 from .layout import file_task
 from .models import Neuron, RejectedRecord, Version, parse_record
-from .pacing import Pacer
+from .pacing import Pacer, Sleep
 from .paths import safe_target
 from .protocol import (
     Dedupe,
@@ -56,29 +56,10 @@ from .protocol import (
     parse_json,
     parse_neurons,
     parse_page,
-    status_error,
 )
 from .query import Query
-from .retry import RetryEvent, Sleep
-from .transport import OK, Transport, read_all, translate_error
-
-__all__ = [
-    "BATCH_IDS",
-    "PAGE_SIZE",
-    "PROJECT_URL",
-    "USER_AGENT",
-    "DownloadResult",
-    "NeuroMorpho",
-    "Page",
-    "RetryEvent",
-    "SelectPage",
-    "has_next_page",
-    "match_archive",
-    "match_field",
-    "parse_page",
-    "status_error",
-    "translate_error",
-]
+from .retry import RetryEvent
+from .transport import OK, Transport, read_all
 
 log = logging.getLogger(__name__)
 

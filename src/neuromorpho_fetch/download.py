@@ -52,16 +52,6 @@ from .protocol import validator
 from .swc import SwcChecker, looks_like_html
 from .transport import CHUNK_SIZE, NO_LIMITS, BodyLimits, iter_body
 
-__all__ = [
-    "CHUNK_SIZE",
-    "Body",
-    "DownloadResult",
-    "Publisher",
-    "expected_length",
-    "publish",
-    "receive",
-]
-
 
 @dataclass(frozen=True, slots=True)
 class DownloadResult:

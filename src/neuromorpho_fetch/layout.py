@@ -22,17 +22,6 @@ from .errors import NoSuchFileError
 from .models import Neuron, Version
 from .paths import data_path
 
-__all__ = [
-    "FileTask",
-    "NoSuchFileError",
-    "file_name",
-    "file_task",
-    "file_url",
-    "png_path",
-    "relative_path",
-    "source_extension",
-]
-
 _SERVER_FOLDER = {
     Version.CNG: "CNG version",
     Version.SOURCE: "Source-Version",

@@ -16,8 +16,6 @@ from types import TracebackType
 from .errors import OutputDirError
 from .paths import MirrorPaths
 
-__all__ = ["DirLock", "prepare_out_dir"]
-
 
 def prepare_out_dir(out: Path) -> Path:
     """Create ``out`` and its state folder, or raise a one-line :class:`OutputDirError`. A state folder

@@ -30,8 +30,6 @@ from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["MAX_RECORD_BYTES", "Neuron", "RejectedRecord", "Version", "parse_record"]
-
 #: The largest record accepted, as one line of UTF-8 JSON. A real record is 2-4 KB (reference A7); a
 #: 1 MB name is still accepted (its file name is shortened with a hash), a 10 MB field is not.
 MAX_RECORD_BYTES = 4 << 20

@@ -25,8 +25,6 @@ from contextlib import asynccontextmanager
 
 from .errors import UsageError
 
-__all__ = ["TELL_PAUSE_OVER", "Pacer", "TokenBucket"]
-
 log = logging.getLogger("neuromorpho_fetch.client")
 
 #: Pauses longer than this (seconds) are logged once when they start.

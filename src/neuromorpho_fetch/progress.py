@@ -22,8 +22,6 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs shipped; types
 
 from .report import MirrorReport, format_bytes
 
-__all__ = ["Counters", "EventKind", "ProgressDisplay", "ProgressEvent", "progress_enabled"]
-
 log = logging.getLogger("neuromorpho_fetch.progress")
 
 EventKind = Literal["listed", "planned", "downloaded", "skipped", "failed", "retry", "phase", "finished"]

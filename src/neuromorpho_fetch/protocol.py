@@ -31,23 +31,6 @@ from .models import Neuron, RejectedRecord, parse_record
 from .retry import parse_retry_after
 from .swc import looks_like_html
 
-__all__ = [
-    "BUSY_STATUSES",
-    "Dedupe",
-    "Page",
-    "has_next_page",
-    "match_archive",
-    "match_field",
-    "paging_problem",
-    "parse_counts",
-    "parse_fields",
-    "parse_json",
-    "parse_neurons",
-    "parse_page",
-    "status_error",
-    "validator",
-]
-
 log = logging.getLogger("neuromorpho_fetch.client")
 
 #: Statuses that mean "not now": retried, honouring Retry-After.

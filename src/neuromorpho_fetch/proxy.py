@@ -25,8 +25,6 @@ from urllib.parse import urlsplit
 
 from .errors import ProxyError
 
-__all__ = ["SUPPORTED_SCHEMES", "bypassed", "display", "proxy_for"]
-
 #: Proxy schemes aiohttp can use.
 SUPPORTED_SCHEMES = ("http", "https")
 

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 
-__all__ = ["Criteria", "Query", "field_clause", "format_value", "split_values"]
-
 #: A criterion's value: one string, or several OR-ed together.
 Criteria = Mapping[str, "str | int | Sequence[str | int]"]
 

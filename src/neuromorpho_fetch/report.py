@@ -27,21 +27,6 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs shipped; types
 from .atomic import atomic_write
 from .errors import INTERNAL_ERROR_EXIT, UNREACHABLE_EXIT, UsageError
 
-__all__ = [
-    "REPORT_FORMAT",
-    "Failure",
-    "ListingSummary",
-    "MirrorReport",
-    "Rejected",
-    "ReportFile",
-    "format_bytes",
-    "format_duration",
-    "read_report",
-    "shorten",
-    "write_crash_log",
-    "write_json_atomic",
-]
-
 #: Bumped when a field changes meaning; readers accept any report with the fields they need.
 REPORT_FORMAT = 2
 #: Rejected records kept in the report (the count is exact; the summary shows the first few).

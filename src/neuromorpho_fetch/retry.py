@@ -39,19 +39,6 @@ from .config import RetryPolicy
 from .errors import HTTPStatusError, NeuroMorphoError, NotFoundPageError
 from .pacing import Sleep
 
-__all__ = [
-    "NOT_FOUND_PAGE_ATTEMPTS",
-    "RetryEvent",
-    "Sleep",
-    "backoff_wait",
-    "classify",
-    "is_retryable",
-    "parse_retry_after",
-    "retry_call",
-    "retry_wait",
-    "should_retry",
-]
-
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")

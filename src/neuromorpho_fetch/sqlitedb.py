@@ -32,16 +32,6 @@ from urllib.parse import quote
 
 from .errors import DatabaseBusyError, DiskFullError, NeuroMorphoError, OutputDirError
 
-__all__ = [
-    "BUSY_TIMEOUT_S",
-    "Failure",
-    "disk_is_full",
-    "failure",
-    "open_database",
-    "refuse_link",
-    "translate",
-]
-
 #: How long a statement waits for another program's lock before it fails as busy.
 BUSY_TIMEOUT_S = 10.0
 

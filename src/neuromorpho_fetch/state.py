@@ -46,16 +46,6 @@ from urllib.parse import quote
 from .errors import NeuroMorphoError, StateCorruptError
 from .sqlitedb import Failure, failure, open_database, refuse_link, translate
 
-__all__ = [
-    "AsyncStateStore",
-    "FileRow",
-    "StateStore",
-    "complete_files",
-    "forget_files",
-    "is_corrupt",
-    "set_aside",
-]
-
 T = TypeVar("T")
 
 _SCHEMA = """

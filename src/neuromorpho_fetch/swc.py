@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["EXACT_HEAD", "SwcChecker", "check_swc", "looks_like_html"]
-
 #: Bytes at the start of a body that always get the exact line-by-line check.
 EXACT_HEAD = 16 * 1024
 

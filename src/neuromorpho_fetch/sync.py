@@ -27,7 +27,8 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from .client import DownloadResult, NeuroMorpho
+from .client import NeuroMorpho
+from .download import DownloadResult
 from .models import Neuron, Version
 from .query import Query
 

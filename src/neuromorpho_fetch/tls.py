@@ -33,8 +33,6 @@ from pathlib import Path
 
 from .errors import TLSError, UsageError, WeakKeyError
 
-__all__ = ["LEGACY_CIPHERS", "ssl_context", "tls_error", "weak_key"]
-
 #: OpenSSL's default suites at security level 1: accepts the server's 1024-bit DH key.
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=1"
 

@@ -80,20 +80,6 @@ from .proxy import display, proxy_for
 from .retry import RetryEvent, retry_call
 from .tls import ssl_context, tls_error
 
-__all__ = [
-    "API_BODY_MAX",
-    "CHUNK_SIZE",
-    "MAX_REDIRECTS",
-    "NO_LIMITS",
-    "OK",
-    "BodyLimits",
-    "InFlight",
-    "Transport",
-    "iter_body",
-    "read_all",
-    "translate_error",
-]
-
 log = logging.getLogger("neuromorpho_fetch.client")
 
 T = TypeVar("T")

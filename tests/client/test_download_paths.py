@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from neuromorpho_fetch import DiskError, Version
-from neuromorpho_fetch.download import CHUNK_SIZE
 from neuromorpho_fetch.emulator import Catalogue
+from neuromorpho_fetch.transport import CHUNK_SIZE
 
 from .conftest import Start, big_neuron_id, client, files_under
 

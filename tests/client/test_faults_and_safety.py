@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from neuromorpho_fetch import NeuroMorpho, RetryEvent, ServerBusyError, Timeouts, Version
-from neuromorpho_fetch.download import CHUNK_SIZE
 from neuromorpho_fetch.emulator import FAULT_KINDS, Catalogue, Emulator
+from neuromorpho_fetch.transport import CHUNK_SIZE
 
 from .conftest import FAST, FakeSleep, Start, big_neuron_id, client, files_under
 

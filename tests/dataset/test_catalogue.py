@@ -19,7 +19,8 @@ from neuromorpho_fetch.dataset.catalogue import (
     row_to_record,
 )
 from neuromorpho_fetch.dataset.finalize import _relative
-from neuromorpho_fetch.layout import NoSuchFileError, relative_path
+from neuromorpho_fetch.errors import NoSuchFileError
+from neuromorpho_fetch.layout import relative_path
 from neuromorpho_fetch.models import Neuron, Version
 
 from .conftest import ARCHIVES

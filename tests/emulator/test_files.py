@@ -11,7 +11,7 @@ import requests
 
 from neuromorpho_fetch import Neuron, Version, file_url
 from neuromorpho_fetch.emulator import Catalogue, Emulator
-from neuromorpho_fetch.layout import NoSuchFileError
+from neuromorpho_fetch.errors import NoSuchFileError
 
 from ._raw import raw_get
 from .conftest import Start

@@ -16,7 +16,7 @@ from neuromorpho_fetch import cli
 from neuromorpho_fetch.config import MAX_SECONDS, ClientConfig, RetryPolicy, Timeouts
 from neuromorpho_fetch.emulator import Emulator
 from neuromorpho_fetch.errors import UsageError
-from neuromorpho_fetch.mirror import MirrorOptions
+from neuromorpho_fetch.mirror.options import MirrorOptions
 from neuromorpho_fetch.mirror.steps import warn_plain_http
 from neuromorpho_fetch.paths import WINDOWS_RESERVED, is_plain_name, safe_component
 

@@ -15,7 +15,8 @@ import pytest
 from neuromorpho_fetch import cli
 from neuromorpho_fetch.dataset import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
 from neuromorpho_fetch.emulator import Emulator, EmulatorConfig, serve_in_thread
-from neuromorpho_fetch.layout import NoSuchFileError, file_task, relative_path
+from neuromorpho_fetch.errors import NoSuchFileError
+from neuromorpho_fetch.layout import file_task, relative_path
 from neuromorpho_fetch.models import Neuron, Version
 
 #: Fast, deterministic client settings for a local emulator (politeness is not the point here).

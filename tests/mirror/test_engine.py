@@ -19,8 +19,9 @@ from aiohttp import web
 from neuromorpho_fetch import NeuroMorpho
 from neuromorpho_fetch.config import ClientConfig
 from neuromorpho_fetch.emulator import Catalogue, EmulatorConfig
-from neuromorpho_fetch.mirror import MirrorOptions, run_mirror
+from neuromorpho_fetch.mirror.options import MirrorOptions
 from neuromorpho_fetch.mirror.recorder import Recorder
+from neuromorpho_fetch.mirror.run import run_mirror
 from neuromorpho_fetch.mirror.work import Kind, Outcome
 from neuromorpho_fetch.state import AsyncStateStore
 from neuromorpho_fetch.testing import MemoryEmulator, memory_emulator

@@ -14,12 +14,8 @@ import pytest
 from neuromorpho_fetch.config import ClientConfig
 from neuromorpho_fetch.errors import OutputDirError, UsageError
 from neuromorpho_fetch.lock import DirLock
-from neuromorpho_fetch.mirror import (
-    Action,
-    MirrorOptions,
-    parse_duration,
-    plan_file,
-)
+from neuromorpho_fetch.mirror.options import MirrorOptions, parse_duration
+from neuromorpho_fetch.mirror.plan import Action, plan_file
 from neuromorpho_fetch.paths import safe_target
 from neuromorpho_fetch.report import Failure, MirrorReport, read_report, write_json_atomic
 from neuromorpho_fetch.state import AsyncStateStore, FileRow, StateStore

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..layout import NoSuchFileError, file_name, relative_path
+from ..errors import NoSuchFileError
+from ..layout import file_name, relative_path
 from ..models import Neuron, Version
 from ..paths import (
     BIB_FILE,

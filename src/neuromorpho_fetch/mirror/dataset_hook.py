@@ -47,8 +47,6 @@ from .listing import Listed
 from .options import MirrorOptions
 from .recorder import Recorder
 
-__all__ = ["COUNTS_TIMEOUT", "DatasetStep", "catalogue_built", "manifest_rows"]
-
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
 #: Longest wait for the archive counts at the end of a run (one cached value, or one request).

@@ -41,17 +41,6 @@ from ..errors import NeuroMorphoError, TransportError
 from ..models import Neuron, RejectedRecord
 from ..query import Query
 
-__all__ = [
-    "LOOKAHEAD",
-    "PLAN_BATCH",
-    "Batch",
-    "Listed",
-    "Selection",
-    "expected_neurons",
-    "selections",
-    "walk",
-]
-
 #: Neurons planned per state-store round trip (a select page is 500).
 PLAN_BATCH = 250
 #: Selections whose first page is fetched ahead of the one being planned. Each holds at most two

@@ -25,8 +25,6 @@ from .recorder import Recorder
 from .sinks import Sinks
 from .work import reason
 
-__all__ = ["META_BATCH", "MetaJob", "fetch_metadata"]
-
 #: Neurons per job: what one batched request carries.
 META_BATCH = 50
 _FILES = {"morphometry": MORPHOMETRY_FILE, "pvec": PVEC_FILE}

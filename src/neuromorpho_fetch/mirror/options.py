@@ -18,8 +18,6 @@ from ..errors import UsageError
 from ..models import Version
 from ..query import Query
 
-__all__ = ["DEFAULT_OUT", "MirrorOptions", "parse_duration"]
-
 #: Where a mirror goes when ``--out`` is not given.
 DEFAULT_OUT = "neuromorpho"
 

@@ -30,8 +30,6 @@ from ..models import Neuron, Version
 from ..paths import parse_data_path, safe_target, through_link
 from ..state import AsyncStateStore, FileRow
 
-__all__ = ["Action", "FilePlan", "Planner", "file_plans", "plan_file"]
-
 
 class Action(enum.Enum):
     """What to do about one file, decided from the state row and the file on disk alone."""

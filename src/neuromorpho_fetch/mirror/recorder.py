@@ -26,8 +26,6 @@ from .listing import Batch, Listed
 from .plan import Action, FilePlan
 from .work import Kind, Outcome
 
-__all__ = ["PROGRESS_INTERVAL", "UNREACHABLE_STREAK", "Recorder", "RunEnd"]
-
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
 #: The most often the same kind of progress is told (seconds); a new kind, a phase change and the end

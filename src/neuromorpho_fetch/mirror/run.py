@@ -66,8 +66,6 @@ from .steps import (
 )
 from .work import Kind, Outcome, perform, renamed_while_cancelled
 
-__all__ = ["DEADLINE_GRACE_MAX", "deadline_grace", "mirror", "run_mirror"]
-
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
 #: The longest grace ``--max-duration`` gives files still in flight before they are cancelled.

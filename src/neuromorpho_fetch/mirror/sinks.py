@@ -32,7 +32,6 @@ from ..paths import MirrorPaths, temp_path, through_link
 
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
-__all__ = ["JsonlSink", "Sinks"]
 
 #: Buffered bytes per file before they are appended to its temp file.
 FLUSH_BYTES = 256 << 10

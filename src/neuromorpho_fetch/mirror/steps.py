@@ -30,19 +30,6 @@ from ..state import StateStore, set_aside
 from .options import DEFAULT_OUT, MirrorOptions
 from .recorder import Recorder, RunEnd
 
-__all__ = [
-    "Ending",
-    "check_report_path",
-    "end_facts",
-    "first_error",
-    "mirror_root",
-    "open_store",
-    "shared_config",
-    "uncancel",
-    "warn_plain_http",
-    "write_report",
-]
-
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
 

@@ -27,8 +27,6 @@ from ..errors import NeuroMorphoError
 from ..paths import safe_target
 from .plan import Action, FilePlan, plan_file
 
-__all__ = ["Kind", "Outcome", "perform", "reason", "renamed_while_cancelled"]
-
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
 
