@@ -59,6 +59,7 @@ from .protocol import (
 )
 from .query import Query
 from .retry import RetryEvent
+from .state import held_file
 from .transport import OK, Transport, read_all
 
 log = logging.getLogger(__name__)
@@ -573,15 +574,31 @@ class NeuroMorpho:
     # -- files -----------------------------------------------------------------------------------
 
     async def download(
-        self, neuron: Neuron, version: Version | str, dest_dir: str | os.PathLike[str]
+        self,
+        neuron: Neuron,
+        version: Version | str,
+        dest_dir: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        sha256: str | None = None,
     ) -> DownloadResult:
-        """Fetch one file of ``neuron`` into ``dest_dir/<archive>/<version>/<file>``.
+        """The file of ``neuron`` at ``dest_dir/<archive>/<version>/<file>``, fetched only when needed.
 
-        A standardized (CNG) file must parse as SWC; anything else is checked for length and HTML.
+        pooch's rule (issue 17 item 8: a re-run of the README example fetched 140 held files again): a
+        file already there is reused with no request when it has the expected size and hash, where they
+        are known: ``sha256`` when given, else the record of a mirror's state store when ``dest_dir`` is a
+        mirror; with neither, a file under its final name is complete (only checked bodies are ever
+        renamed into place) and is reused. ``force=True`` fetches again. ``result.fetched`` says which
+        happened. A standardized (CNG) file must parse as SWC; anything else is checked for length and HTML.
         """
         wanted = version if isinstance(version, Version) else Version.parse(version)
         task = file_task(self.config.base_url, neuron, wanted)
         target = safe_target(Path(dest_dir), task.path.as_posix())
+        if not force:
+            held = await asyncio.to_thread(held_file, Path(dest_dir), task.path.as_posix(), sha256)
+            if held is not None:
+                size, digest = held
+                return DownloadResult(task.url, target, size, digest, None, None, fetched=False)
         result = await self.fetch_file(task.url, target, check_swc=wanted is Version.CNG)
         assert result is not None  # no validators sent, so no 304
         return result

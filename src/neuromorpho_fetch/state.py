@@ -43,7 +43,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from .atomic import hash_file
 from .errors import NeuroMorphoError, StateCorruptError
+from .paths import MirrorPaths
 from .sqlitedb import Failure, failure, open_database, refuse_link, translate
 
 T = TypeVar("T")
@@ -456,3 +458,42 @@ def forget_files(db: Path, paths: list[str]) -> None:
         raise _error(exc, db) from None
     finally:
         conn.close()
+
+
+def held_file(root: Path, relative: str, sha256: str | None = None) -> tuple[int, str] | None:
+    """``(size, sha256)`` of ``root/relative`` when it can be reused without a request, else None.
+
+    The expected size and hash come from ``sha256`` when given, else from the state store's row when
+    ``root`` is a mirror (a row that is not complete, or another size, means fetch). Blocking.
+    """
+    target = root / relative
+    try:
+        if not target.is_file() or target.is_symlink():
+            return None
+        size = target.stat().st_size
+    except OSError:
+        return None
+    expected = sha256
+    db = MirrorPaths(root).state_db
+    if expected is None and db.is_file():
+        try:
+            store = StateStore(db, read_only=True)
+        except NeuroMorphoError:
+            store = None
+        if store is not None:
+            try:
+                row = store.get(relative)
+            except NeuroMorphoError:
+                row = None
+            finally:
+                store.close()
+            if row is not None and (row.status != "complete" or (row.size is not None and row.size != size)):
+                return None
+            expected = row.sha256 if row is not None else None
+    try:
+        actual_size, digest = hash_file(target)
+    except OSError:
+        return None
+    if expected is not None and digest != expected:
+        return None
+    return actual_size, digest

@@ -148,6 +148,12 @@ def count(
 
 
 def download(
-    neuron: Neuron, version: Version | str, dest_dir: str | os.PathLike[str], **options: Any
+    neuron: Neuron,
+    version: Version | str,
+    dest_dir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    **options: Any,
 ) -> DownloadResult:
-    return _with_client(lambda nm: nm.download(neuron, version, dest_dir), options)
+    """One file, reused when already held (:meth:`NeuroMorpho.download`); ``force=True`` fetches again."""
+    return _with_client(lambda nm: nm.download(neuron, version, dest_dir, force=force), options)

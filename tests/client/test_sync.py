@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ async def test_run_inside_a_running_loop() -> None:
 
 
 def test_helpers_from_plain_code(plain: Emulator, tmp_path: Path) -> None:
-    options = {"base_url": plain.base_url, "rate": 1000.0}
+    options: dict[str, Any] = {"base_url": plain.base_url, "rate": 1000.0}
     first = plain.catalogue.neuron_ids()[0]
     neuron = sync.neuron(first, **options)
     assert sync.neuron_by_name(neuron.name, **options).id == first
@@ -44,7 +45,7 @@ def test_helpers_from_plain_code(plain: Emulator, tmp_path: Path) -> None:
 
 async def test_helpers_inside_a_running_loop(plain: Emulator) -> None:
     """What a notebook does: call the blocking helper from code that runs in an event loop."""
-    options = {"base_url": plain.base_url, "rate": 1000.0}
+    options: dict[str, Any] = {"base_url": plain.base_url, "rate": 1000.0}
     first = plain.catalogue.neuron_ids()[0]
     assert sync.neuron(first, **options).id == first
     assert len(sync.select(limit=5, client=options)) == 5

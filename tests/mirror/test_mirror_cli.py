@@ -392,3 +392,59 @@ def test_bad_flags_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err and "--help" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_retry_failed_from_another_folder_lands_in_the_reports_mirror(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 3: the report records its mirror; ``--retry-failed`` without ``--out`` works on it
+    and creates nothing where it is run; an ``--out`` that differs is used, with a warning."""
+    config = EmulatorConfig(
+        neurons=400,
+        seed=7,
+        tls="none",
+        file_kb=4,
+        fault_rate=0.4,
+        faults=("503",),
+        fault_max_per_url=2,
+        fault_scope="files",
+    )
+    with serve_in_thread(config) as flaky:
+        out, report = tmp_path / "mirror", tmp_path / "run.json"
+        first = run_cli(
+            [*base_args(flaky, out, "--retries", "0", "--report", str(report)), "--archive", ARCHIVE], capsys
+        )
+        failed = json.loads(report.read_text())["failures"]
+        assert first.code == 1 and failed
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        monkeypatch.chdir(elsewhere)
+        args = [
+            "--base-url",
+            flaky.base_url,
+            "--no-progress",
+            "--rate",
+            "2000",
+            "--retry-failed",
+            str(report),
+        ]
+        again = run_cli(args, capsys)
+        assert again.code == 0, again.err
+        assert list(elsewhere.iterdir()) == []  # no second, empty mirror here
+        for failure in failed:
+            assert (out / failure["path"]).is_file()
+        other = run_cli([*args, "--out", str(tmp_path / "other")], capsys)
+        assert "belongs to the mirror" in other.err
+
+
+def test_dry_run_says_what_it_would_download_per_archive_and_every_path_with_v(
+    server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17 item 9: a count per archive, and with ``-v`` every path; sizes where known."""
+    out = tmp_path / "fresh"
+    result = run_cli([*base_args(server, out, "--dry-run", "-v"), "--archive", ARCHIVE], capsys)
+    n = len(expected_files(server, ARCHIVE))
+    assert result.code == 0 and f"would download per archive: siegert {n}" in result.out
+    assert f"{n} of unknown size" in result.out
+    for path in expected_files(server, ARCHIVE):
+        assert f"would download {path}" in result.err

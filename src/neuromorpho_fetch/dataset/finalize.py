@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import hash_file
 from ..errors import NoSuchFileError
 from ..layout import file_name, relative_path
 from ..models import Neuron, Version
@@ -55,7 +56,7 @@ from .catalogue import (
 from .changes import ChangeSet, changed_fields, dumps, export_changes, import_changes
 from .citations import write_citations
 from .coverage import ArchiveCoverage, read_coverage, update_coverage
-from .manifests import hash_file, rewrite_manifests
+from .manifests import rewrite_manifests
 
 __all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state", "finalize"]
 

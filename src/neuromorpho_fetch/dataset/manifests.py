@@ -14,14 +14,13 @@ re-hashes the tree against them and names the files to fetch again (``--verify``
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import atomic_write, sweep_temp
+from ..atomic import atomic_write, hash_file, sweep_temp
 from ..paths import MANIFEST
 from .catalogue import transaction
 
@@ -87,17 +86,6 @@ def read_manifest(path: Path) -> dict[str, str]:
             if parsed is not None:
                 found[parsed[0]] = parsed[1]
     return found
-
-
-def hash_file(path: Path) -> tuple[int, str]:
-    """Size and SHA-256 of a file, read in 1 MiB chunks (bounded memory whatever its size)."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def write_folder_manifest(conn: sqlite3.Connection, root: Path, folder: str) -> bool:

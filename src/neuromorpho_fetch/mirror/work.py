@@ -21,8 +21,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import hash_file
 from ..client import NeuroMorpho
-from ..dataset.manifests import hash_file
 from ..errors import NeuroMorphoError
 from ..paths import safe_target
 from .plan import Action, FilePlan, plan_file
