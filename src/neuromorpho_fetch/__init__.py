@@ -6,87 +6,162 @@ The public API is what this module exports (pinned by a test), plus the modules
 Every other module is internal (no ``__all__``): it may change in any release (docs/architecture.md).
 """
 
-from ._version import (
-    __version__,
-)
-from .client import (
-    NeuroMorpho,
-    SelectPage,
-)
-from .config import (
-    ClientConfig,
-    RetryPolicy,
-    Timeouts,
-)
-from .download import (
-    DownloadResult,
-)
-from .errors import (
-    BadRequestError,
-    BadResponseError,
-    ConnectError,
-    DatabaseBusyError,
-    DiskError,
-    DiskFullError,
-    FileTooLargeError,
-    HeaderTimeoutError,
-    HTTPStatusError,
-    InFlightLimitError,
-    IntegrityError,
-    NeuroMorphoError,
-    NoSuchFileError,
-    NotFoundError,
-    NotFoundPageError,
-    OutputDirError,
-    PagingError,
-    ProxyError,
-    RedirectError,
-    RequestTimeout,
-    ServerBusyError,
-    ServerUnreachableError,
-    StateCorruptError,
-    TLSError,
-    TooSlowError,
-    TransportError,
-    UnknownArchiveError,
-    UnknownFieldError,
-    UnreadableJSONError,
-    UsageError,
-    WeakKeyError,
-)
-from .layout import (
-    FileTask,
-    file_task,
-    file_url,
-    relative_path,
-)
-from .mirror.options import (
-    MirrorOptions,
-)
-from .mirror.run import (
-    mirror,
-)
-from .models import (
-    Neuron,
-    RejectedRecord,
-    Version,
-)
-from .progress import (
-    Counters,
-    ProgressEvent,
-)
-from .query import (
-    Query,
-)
-from .report import (
-    MirrorReport,
-)
-from .retry import (
-    RetryEvent,
-)
-from .tls import (
-    ssl_context,
-)
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .client import (
+        NeuroMorpho,
+        SelectPage,
+    )
+    from .config import (
+        ClientConfig,
+        RetryPolicy,
+        Timeouts,
+    )
+    from .download import (
+        DownloadResult,
+    )
+    from .errors import (
+        BadRequestError,
+        BadResponseError,
+        ConnectError,
+        DatabaseBusyError,
+        DiskError,
+        DiskFullError,
+        FileTooLargeError,
+        HeaderTimeoutError,
+        HTTPStatusError,
+        InFlightLimitError,
+        IntegrityError,
+        NeuroMorphoError,
+        NoSuchFileError,
+        NotFoundError,
+        NotFoundPageError,
+        OutputDirError,
+        PagingError,
+        ProxyError,
+        RedirectError,
+        RequestTimeout,
+        ServerBusyError,
+        ServerUnreachableError,
+        StateCorruptError,
+        TLSError,
+        TooSlowError,
+        TransportError,
+        UnknownArchiveError,
+        UnknownFieldError,
+        UnreadableJSONError,
+        UsageError,
+        WeakKeyError,
+    )
+    from .layout import (
+        FileTask,
+        file_task,
+        file_url,
+        relative_path,
+    )
+    from .mirror.options import (
+        MirrorOptions,
+    )
+    from .mirror.run import (
+        mirror,
+    )
+    from .models import (
+        Neuron,
+        RejectedRecord,
+        Version,
+    )
+    from .progress import (
+        Counters,
+        ProgressEvent,
+    )
+    from .query import (
+        Query,
+    )
+    from .report import (
+        MirrorReport,
+    )
+    from .retry import (
+        RetryEvent,
+    )
+    from .tls import (
+        ssl_context,
+    )
+
+#: Where each public name lives. Imported on first use (PEP 562), so ``neuromorpho-fetch -V`` and
+#: ``--help`` do not pay for aiohttp and the engine (issue 19: start-up).
+_WHERE = {
+    "BadRequestError": ".errors",
+    "BadResponseError": ".errors",
+    "ClientConfig": ".config",
+    "ConnectError": ".errors",
+    "Counters": ".progress",
+    "DatabaseBusyError": ".errors",
+    "DiskError": ".errors",
+    "DiskFullError": ".errors",
+    "DownloadResult": ".download",
+    "FileTask": ".layout",
+    "FileTooLargeError": ".errors",
+    "HTTPStatusError": ".errors",
+    "HeaderTimeoutError": ".errors",
+    "InFlightLimitError": ".errors",
+    "IntegrityError": ".errors",
+    "MirrorOptions": ".mirror.options",
+    "MirrorReport": ".report",
+    "NeuroMorpho": ".client",
+    "NeuroMorphoError": ".errors",
+    "Neuron": ".models",
+    "NoSuchFileError": ".errors",
+    "NotFoundError": ".errors",
+    "NotFoundPageError": ".errors",
+    "OutputDirError": ".errors",
+    "PagingError": ".errors",
+    "ProgressEvent": ".progress",
+    "ProxyError": ".errors",
+    "Query": ".query",
+    "RedirectError": ".errors",
+    "RejectedRecord": ".models",
+    "RequestTimeout": ".errors",
+    "RetryEvent": ".retry",
+    "RetryPolicy": ".config",
+    "SelectPage": ".client",
+    "ServerBusyError": ".errors",
+    "ServerUnreachableError": ".errors",
+    "StateCorruptError": ".errors",
+    "TLSError": ".errors",
+    "Timeouts": ".config",
+    "TooSlowError": ".errors",
+    "TransportError": ".errors",
+    "UnknownArchiveError": ".errors",
+    "UnknownFieldError": ".errors",
+    "UnreadableJSONError": ".errors",
+    "UsageError": ".errors",
+    "Version": ".models",
+    "WeakKeyError": ".errors",
+    "file_task": ".layout",
+    "file_url": ".layout",
+    "mirror": ".mirror.run",
+    "relative_path": ".layout",
+    "ssl_context": ".tls",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neuromorpho_fetch' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "BadRequestError",

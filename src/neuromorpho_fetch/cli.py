@@ -22,7 +22,6 @@ internal error: ...``, naming the crash log that holds the traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -31,7 +30,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._argparse import OneLineParser
 from ._version import __version__
@@ -46,12 +45,13 @@ from .config import (
     parse_size,
 )
 from .errors import INTERNAL_ERROR_EXIT, NeuroMorphoError, UsageError
-from .mirror.options import MirrorOptions, parse_duration
-from .mirror.run import DEADLINE_GRACE_MAX, run_mirror
+from .mirror.options import DEADLINE_GRACE_MAX, MirrorOptions, parse_duration
 from .models import Version
 from .paths import ARCHIVE_FILES, MANIFEST, STATE_DIR
-from .progress import ProgressDisplay, progress_enabled
-from .report import MirrorReport, write_crash_log
+
+if TYPE_CHECKING:  # the engine is imported when a run starts: -V and --help stay fast (issue 19)
+    from .progress import ProgressDisplay
+    from .report import MirrorReport
 
 PROG = "neuromorpho-fetch"
 DEMO_ARCHIVE = "Siegert"
@@ -318,6 +318,10 @@ async def _with_stop(
     options: MirrorOptions, display: ProgressDisplay
 ) -> tuple[MirrorReport, BaseException | None]:
     """The run with SIGINT, SIGTERM and SIGHUP as its ``stop`` input; a second signal cancels it."""
+    import asyncio
+
+    from .mirror.run import run_mirror
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     task = asyncio.current_task()
@@ -342,7 +346,11 @@ async def _with_stop(
 
 
 def run_cli_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool, verbose: int = 0) -> int:
+    import asyncio
+
     from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]  # lazy: start-up
+
+    from .progress import ProgressDisplay, progress_enabled
 
     display = ProgressDisplay(bars=progress_enabled(no_progress) and not quiet, quiet=bool(quiet))
     try:
@@ -370,6 +378,8 @@ def run_cli_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool, ver
 
 def crashed(error: BaseException, folder: Path | None, crash_log: str | None = None) -> int:
     """An unexpected error: one line naming it and the crash log, and exit 3. Never a traceback."""
+    from .report import write_crash_log
+
     if crash_log is None:
         try:
             crash_log = str(write_crash_log(folder, error))
@@ -390,6 +400,8 @@ async def _list_archives(args: argparse.Namespace) -> dict[str, int]:
 
 def list_archives(args: argparse.Namespace) -> int:
     """``--list-archives``: name and neuron count, one per line, then the totals; takes no lock."""
+    import asyncio
+
     counts = asyncio.run(_list_archives(args))
     width = max((len(name) for name in counts), default=0)
     for name in sorted(counts, key=str.lower):

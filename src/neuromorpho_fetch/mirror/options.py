@@ -96,6 +96,20 @@ class MirrorOptions:
         return json.dumps(data, default=str)
 
 
+#: The longest grace ``--max-duration`` gives files still in flight before they are cancelled.
+DEADLINE_GRACE_MAX = 10.0
+
+
+def deadline_grace(max_duration: float) -> float:
+    """Grace after ``--max-duration`` for files in flight: ``min(10 s, max_duration / 10)``.
+
+    Issue 10: ``--max-duration 10s`` was still running at 60 s, because a file in flight was waited
+    for however slowly it came. A tenth of the budget lets an ordinary file that is nearly done land
+    (most take well under a second) without letting one trickling file hold the run hostage.
+    """
+    return min(DEADLINE_GRACE_MAX, max_duration / 10)
+
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)", re.IGNORECASE)
 _UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 

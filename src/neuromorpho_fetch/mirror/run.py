@@ -48,7 +48,7 @@ from ..state import AsyncStateStore
 from . import listing
 from .dataset_hook import DatasetStep
 from .metadata import META_BATCH, MetaJob, fetch_metadata
-from .options import MirrorOptions
+from .options import MirrorOptions, deadline_grace
 from .plan import Action, FilePlan, Planner, file_plans
 from .recorder import Recorder
 from .sinks import Sinks
@@ -68,20 +68,8 @@ from .work import Kind, Outcome, perform, renamed_while_cancelled
 
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
-#: The longest grace ``--max-duration`` gives files still in flight before they are cancelled.
-DEADLINE_GRACE_MAX = 10.0
 
 Job = FilePlan | MetaJob
-
-
-def deadline_grace(max_duration: float) -> float:
-    """Grace after ``--max-duration`` for files in flight: ``min(10 s, max_duration / 10)``.
-
-    Issue 10: ``--max-duration 10s`` was still running at 60 s, because a file in flight was waited
-    for however slowly it came. A tenth of the budget lets an ordinary file that is nearly done land
-    (most take well under a second) without letting one trickling file hold the run hostage.
-    """
-    return min(DEADLINE_GRACE_MAX, max_duration / 10)
 
 
 class _Run:
