@@ -6,7 +6,13 @@ The public API is what this module exports (pinned by a test), plus the modules
 Every other module is internal (no ``__all__``): it may change in any release (docs/architecture.md).
 """
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable
 
 from ._version import __version__
 
@@ -64,9 +70,6 @@ if TYPE_CHECKING:
     )
     from .mirror.options import (
         MirrorOptions,
-    )
-    from .mirror.run import (
-        mirror,
     )
     from .models import (
         Neuron,
@@ -142,10 +145,28 @@ _WHERE = {
     "WeakKeyError": ".errors",
     "file_task": ".layout",
     "file_url": ".layout",
-    "mirror": ".mirror.run",
     "relative_path": ".layout",
     "ssl_context": ".tls",
 }
+
+
+# The engine's package shares its name with the function below; binding the package first (a light
+# import) keeps ``neuromorpho_fetch.mirror`` the function whatever is imported later.
+from . import mirror as _engine_package  # noqa: E402, F401
+
+
+async def mirror(
+    options: MirrorOptions,
+    *,
+    client: NeuroMorpho | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> MirrorReport:
+    """Mirror what ``options`` asks for (:func:`neuromorpho_fetch.mirror.run.mirror`, imported on the
+    first call)."""
+    from .mirror.run import mirror as run
+
+    return await run(options, client=client, progress=progress, stop=stop)
 
 
 def __getattr__(name: str) -> Any:
