@@ -108,9 +108,16 @@ class _Verifier:
         self.url = url
         self.expected = expected
         self.checker = SwcChecker() if check_swc else None
-        self.digest = hashlib.sha256()
+        #: Hashed as it streams only once a body goes to a temp file; a body kept in memory is hashed in
+        #: the group commit's thread, off the event loop (issue 19: one hop per file, hash off the loop).
+        self.digest: Any = None
         self.size = 0
         self._first = True
+
+    def hash_from_here(self, prior: list[bytes]) -> None:
+        self.digest = hashlib.sha256()
+        for chunk in prior:
+            self.digest.update(chunk)
 
     def feed(self, chunk: bytes) -> None:
         url = self.url
@@ -122,7 +129,8 @@ class _Verifier:
             self.checker.feed(chunk)
             if self.checker.error is not None:
                 raise IntegrityError(f"{url} is not an SWC file: {self.checker.error}", url=url)
-        self.digest.update(chunk)
+        if self.digest is not None:
+            self.digest.update(chunk)
         self.size += len(chunk)
         if self.expected is not None and self.size > self.expected:
             raise IntegrityError(f"{url}: body longer than Content-Length {self.expected}", url=url)
@@ -142,7 +150,19 @@ class _Pending:
     chunks: list[bytes]
     target: Path
     url: str
-    done: asyncio.Future[None]
+    done: asyncio.Future[str]
+
+
+def _hash_and_publish(batch: list[tuple[list[bytes], Path]]) -> list[tuple[OSError | None, str]]:
+    """In the group commit's one thread call: each body's SHA-256 (hashlib releases the GIL on large
+    updates), then :func:`~neuromorpho_fetch.atomic.publish_batch`."""
+    digests = []
+    for chunks, _target in batch:
+        digest = hashlib.sha256()
+        for chunk in chunks:
+            digest.update(chunk)
+        digests.append(digest.hexdigest())
+    return list(zip(publish_batch(batch), digests, strict=True))
 
 
 class Publisher:
@@ -158,13 +178,14 @@ class Publisher:
         self._queue: list[_Pending] = []
         self._drainer: asyncio.Task[None] | None = None
 
-    async def publish(self, chunks: list[bytes], target: Path, url: str) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def publish(self, chunks: list[bytes], target: Path, url: str) -> str:
+        """Put ``chunks`` under ``target``; their SHA-256."""
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(chunks, target, url, done))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain(), name="neuromorpho-publish")
         try:
-            await asyncio.shield(done)
+            return await asyncio.shield(done)
         except asyncio.CancelledError:
             # The body is handed over: let its batch finish (milliseconds, bounded by max_batch) so
             # that, when the cancellation reaches the caller, the file is either in place or not
@@ -180,18 +201,18 @@ class Publisher:
         while self._queue:
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             try:
-                results = await asyncio.to_thread(publish_batch, [(p.chunks, p.target) for p in batch])
+                results = await asyncio.to_thread(_hash_and_publish, [(p.chunks, p.target) for p in batch])
             except BaseException:
                 for pending in (*batch, *self._queue):
                     if not pending.done.done():
                         pending.done.cancel()
                 self._queue.clear()
                 raise
-            for pending, error in zip(batch, results, strict=True):
+            for pending, (error, digest) in zip(batch, results, strict=True):
                 if pending.done.done():  # its caller was cancelled; the file is in place all the same
                     continue
                 if error is None:
-                    pending.done.set_result(None)
+                    pending.done.set_result(digest)
                 else:
                     pending.done.set_exception(
                         disk_error(error, f"write {str(pending.target)!r}", pending.url)
@@ -214,7 +235,8 @@ class Body:
 
     url: str
     size: int
-    sha256: str
+    #: None for a body kept in memory: hashed when it is published (in the group commit's thread).
+    sha256: str | None
     etag: str | None
     last_modified: str | None
     chunks: list[bytes] | None = None
@@ -254,6 +276,7 @@ async def receive(
         buffered.append(chunk)
         in_memory += len(chunk)
         if in_memory > CHUNK_SIZE:
+            verifier.hash_from_here(buffered)
             tmp = await _stream_to_disk(stream, buffered, verifier, target)
             break
     else:
@@ -261,7 +284,7 @@ async def receive(
     return Body(
         url=url,
         size=verifier.size,
-        sha256=verifier.digest.hexdigest(),
+        sha256=verifier.digest.hexdigest() if verifier.digest is not None else None,
         etag=validator(headers.get("ETag")),
         last_modified=validator(headers.get("Last-Modified")),
         chunks=buffered if tmp is None else None,
@@ -272,9 +295,10 @@ async def receive(
 async def publish(body: Body, target: Path, publisher: Publisher) -> DownloadResult:
     """Put a verified ``body`` under ``target`` (after the slot is released): group commit, or for a
     large body one thread call that fsyncs and renames its temp file."""
+    sha256 = body.sha256
     try:
         if body.chunks is not None:
-            await publisher.publish(body.chunks, target, body.url)
+            sha256 = await publisher.publish(body.chunks, target, body.url)
         elif body.tmp is not None:
             try:
                 await asyncio.to_thread(publish_temp, body.tmp, target)
@@ -282,11 +306,12 @@ async def publish(body: Body, target: Path, publisher: Publisher) -> DownloadRes
                 raise disk_error(exc, f"move {str(body.tmp)!r} to {str(target)!r}", body.url) from exc
     finally:
         body.discard()
+    assert sha256 is not None
     return DownloadResult(
         url=body.url,
         path=target,
         size=body.size,
-        sha256=body.sha256,
+        sha256=sha256,
         etag=body.etag,
         last_modified=body.last_modified,
     )

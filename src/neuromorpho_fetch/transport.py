@@ -307,6 +307,13 @@ async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LI
         raise _too_large(url, declared, cap, "declares")
     decoder = _Decoder(coding, url) if coding is not None else None
     budget = limits.in_flight
+    floor = limits.lowest_speed * limits.speed_time
+    if decoder is None and declared is not None and declared <= min(CHUNK_SIZE, floor or CHUNK_SIZE):
+        # Small-body fast path (issue 19): one read for the whole declared body. The speed floor says
+        # the same as the window loop would: a body smaller than one window's floor must simply arrive
+        # within one window.
+        yield await _small_body(response, declared, limits, url)
+        return
     received = 0
     try:
         async for raw in _raw_chunks(response, limits, url):
@@ -323,6 +330,34 @@ async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LI
     finally:
         if budget is not None:
             budget.give(received)
+
+
+async def _small_body(response: aiohttp.ClientResponse, declared: int, limits: BodyLimits, url: str) -> bytes:
+    budget = limits.in_flight
+    if budget is not None:
+        budget.take(declared, url)
+    try:
+        scope = asyncio.timeout(limits.speed_time if limits.lowest_speed > 0 else None)
+        try:
+            async with scope:
+                body = await response.content.read(declared + 1)
+                while len(body) < declared + 1:
+                    more = await response.content.read(declared + 1 - len(body))
+                    if not more:
+                        break
+                    body += more
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise TooSlowError(
+                f"{url}: {declared} bytes not in within {limits.speed_time:g} s, below the "
+                f"{limits.lowest_speed:g} bytes/s floor (--lowest-speed/--speed-time); retrying",
+                url=url,
+            ) from None
+        return body
+    finally:
+        if budget is not None:
+            budget.give(declared)
 
 
 async def read_all(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LIMITS) -> bytes:
@@ -557,67 +592,60 @@ class Transport:
         headers: Mapping[str, str] | None,
         ok: Collection[int],
     ) -> T:
+        """One attempt under one timer: its deadline is the header deadline until the headers are in
+        (connect + ``Timeouts.headers``, never past the attempt's), then the attempt's (one timer per
+        request, not two: this is every file's path)."""
         session = self.session
         t = self.config.timeouts
+        loop = asyncio.get_running_loop()
         async with self.pacer.slot():
             here, query = target, list(params) or None
             proxy: str | None = None
+            waiting_for_headers = False
+            attempt_end = loop.time() + t.attempt
+            scope = asyncio.timeout_at(attempt_end)
             try:
-                async with asyncio.timeout(t.attempt):
+                async with scope:
                     for _hop in range(MAX_REDIRECTS + 1):
-                        here_url = str(here)
                         proxy = self._proxy(here)
                         context = await self._ssl_for(here)
-                        async with contextlib.AsyncExitStack() as stack:
-                            resp = await self._send(stack, session, here, query, headers, context, proxy)
+                        scope.reschedule(min(attempt_end, loop.time() + t.connect + t.headers))
+                        waiting_for_headers = True
+                        resp = await session.get(
+                            here,
+                            params=query,
+                            headers=headers,
+                            ssl=context,
+                            proxy=proxy,
+                            allow_redirects=False,
+                        )
+                        waiting_for_headers = False
+                        scope.reschedule(attempt_end)
+                        try:
                             self.responses += 1
                             if resp.status in _REDIRECTS and resp.headers.get("Location"):
                                 here, query = self._next_hop(here, resp), None
                                 continue
                             if resp.status not in ok:
-                                raise await self._error_for(resp, here_url)
+                                raise await self._error_for(resp, str(here))
                             return await read(resp)
+                        finally:
+                            resp.release()
                     raise RedirectError(
                         resp.status, url, f"more than {MAX_REDIRECTS} redirects (last to {str(here)[:200]})"
                     )
             except NeuroMorphoError:
                 raise
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            except TimeoutError as exc:
+                if waiting_for_headers and scope.expired() and loop.time() < attempt_end:
+                    raise HeaderTimeoutError(
+                        f"{here}: no complete status line and headers within {t.headers:g} s "
+                        "(--header-timeout); retrying",
+                        url=str(here),
+                    ) from None
                 raise translate_error(exc, str(here), proxy) from exc
-
-    async def _send(
-        self,
-        stack: contextlib.AsyncExitStack,
-        session: aiohttp.ClientSession,
-        url: URL,
-        params: list[tuple[str, str]] | None,
-        headers: Mapping[str, str] | None,
-        context: SSLContext | bool,
-        proxy: str | None,
-    ) -> aiohttp.ClientResponse:
-        """Send one request and wait for its status line and headers, at most ``Timeouts.headers``
-        after connecting (the connect limit is the session's)."""
-        t = self.config.timeouts
-        request = session.get(
-            url,
-            params=params,
-            headers=dict(headers) if headers else None,
-            ssl=context,
-            proxy=proxy,
-            allow_redirects=False,
-        )
-        scope = asyncio.timeout(t.connect + t.headers)
-        try:
-            async with scope:
-                return await stack.enter_async_context(request)
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            raise HeaderTimeoutError(
-                f"{url}: no complete status line and headers within {t.headers:g} s "
-                "(--header-timeout); retrying",
-                url=str(url),
-            ) from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise translate_error(exc, str(here), proxy) from exc
 
     @staticmethod
     def _next_hop(here: URL, resp: aiohttp.ClientResponse) -> URL:

@@ -204,10 +204,10 @@ async def test_the_slot_is_free_while_a_body_waits_for_the_disk(plain: Emulator,
     parked = asyncio.Event()
 
     class GatedPublisher(Publisher):
-        async def publish(self, chunks: list[bytes], target: Path, url: str) -> None:
+        async def publish(self, chunks: list[bytes], target: Path, url: str) -> str:
             parked.set()
             await gate.wait()
-            await super().publish(chunks, target, url)
+            return await super().publish(chunks, target, url)
 
     async with client(plain, concurrency=1) as nm:
         nm._publisher = GatedPublisher()
