@@ -388,6 +388,7 @@ class Transport:
         #: needs it, and a context costs ~60 ms of start-up), at open under ``--tls legacy``.
         self._legacy: SSLContext | None = None
         self._tls_hosts: dict[str, str] = {}
+        self._building: asyncio.Future[SSLContext] | None = None
         self._proxies: dict[tuple[str, str, int | None], str | None] = {}
         self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self._session: aiohttp.ClientSession | None = None
@@ -431,15 +432,10 @@ class Transport:
         if self._session is not None:
             raise RuntimeError("this NeuroMorpho client is already open")
         cfg = self.config
-        context = self._ssl
-        if context is None and self.config.base_url.startswith("https:"):
-            # Loading CA bundles reads files: keep it off the event loop.
-            legacy = cfg.tls == "legacy"
-            context = await asyncio.to_thread(self._context, legacy)
-            if legacy:
-                self._legacy = context
-            else:
-                self._modern = context
+        if self._ssl is None and self.config.base_url.startswith("https:"):
+            # Loading CA bundles reads files: off the event loop, and while the run's other start-up
+            # work goes on (issue 19); the first https request waits for it (_ssl_for).
+            self._building = asyncio.ensure_future(asyncio.to_thread(self._context, cfg.tls == "legacy"))
         if cfg.insecure:
             log.warning(
                 "TLS certificate verification is OFF (--insecure): anyone on the network path to %s "
@@ -449,7 +445,7 @@ class Transport:
         self._pacer = Pacer(cfg.rate, cfg.concurrency, sleep=self._sleep)
         t = cfg.timeouts
         self._session = aiohttp.ClientSession(
-            connector=self.connector(context if context is not None else True),
+            connector=self.connector(self._ssl if self._ssl is not None else True),
             timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_connect=t.connect, sock_read=t.idle),
             headers={"User-Agent": self.user_agent},
             raise_for_status=False,
@@ -470,6 +466,13 @@ class Transport:
             return self._ssl
         if url.scheme != "https":
             return True
+        if self._building is not None:
+            context = await self._building  # every early request waits for the one build
+            self._building = None
+            if self.config.tls == "legacy":
+                self._legacy = self._legacy or context
+            else:
+                self._modern = self._modern or context
         host = self._host(url)
         if self._tls_hosts.get(host) != "legacy-dh":
             if self._modern is None and self.config.tls != "legacy":
@@ -512,6 +515,12 @@ class Transport:
         return self._proxies[key]
 
     async def aclose(self) -> None:
+        building, self._building = self._building, None
+        if building is not None:
+            building.cancel()
+            await asyncio.wait([building])
+            if not building.cancelled():
+                building.exception()  # retrieved: a context never used is not an error to report
         session, self._session = self._session, None
         if session is not None:
             await session.close()
