@@ -113,7 +113,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("setting", choices=sorted(SETTINGS))
     parser.add_argument("--files", type=int, default=None)
-    parser.add_argument("--uvloop", action="store_true", help="the CLI on uvloop (benchmarks/uvloop_cli.py)")
+    parser.add_argument("--uvloop", action="store_true", help="the CLI on uvloop (--loop uvloop)")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--keep", type=Path, default=None, help="copy the raw py-spy output here")
     args = parser.parse_args()

@@ -182,12 +182,14 @@ def have_uvloop() -> bool:
 
 
 def cli(emu: Emulator, out: Path, *extra: str, uvloop: bool = False) -> list[str]:
-    """The command line of our tool; with ``uvloop`` the same command under uvloop's event loop."""
+    """The command line of our tool on asyncio's loop, or with ``uvloop`` on uvloop's (``--loop``)."""
     ca = ["--ca-file", emu.ca_file] if emu.ca_file else []
-    entry = [str(HERE / "uvloop_cli.py")] if uvloop else ["-m", "neuromorpho_fetch"]
     return [
         PY,
-        *entry,
+        "-m",
+        "neuromorpho_fetch",
+        "--loop",
+        "uvloop" if uvloop else "asyncio",
         "--base-url",
         emu.base_url,
         *ca,

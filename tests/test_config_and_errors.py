@@ -153,3 +153,28 @@ def test_only_public_modules_declare_all() -> None:
     assert PUBLIC_MODULES - {"neuromorpho_fetch"} <= declared | {"neuromorpho_fetch.errors"}
     documented = {name for name in errors.__all__ if not name.isupper()}
     assert documented <= set(neuromorpho_fetch.__all__)
+
+
+def test_the_event_loop_is_a_choice_never_a_requirement() -> None:
+    """``--loop``: uvloop when installed (the ``fast`` extra), asyncio's always; asking for uvloop without
+    it is one usage error, never an ImportError."""
+    import asyncio
+    import importlib.util
+
+    from neuromorpho_fetch import loops
+
+    assert loops.loop_factory("asyncio") is None
+    if importlib.util.find_spec("uvloop") is None:
+        assert loops.loop_factory("auto") is None
+        with pytest.raises(errors.UsageError, match="fast"):
+            loops.loop_factory("uvloop")
+    else:
+        factory = loops.loop_factory("uvloop")
+        assert factory is not None and loops.loop_factory("auto") is factory
+    with pytest.raises(errors.UsageError, match="--loop"):
+        loops.loop_factory("trio")
+
+    async def which() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert loops.run(which(), "asyncio").startswith("asyncio")

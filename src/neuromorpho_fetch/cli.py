@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import loops
 from ._argparse import OneLineParser
 from ._version import __version__
 from .config import (
@@ -45,6 +46,7 @@ from .config import (
     parse_size,
 )
 from .errors import INTERNAL_ERROR_EXIT, NeuroMorphoError, UsageError
+from .loops import LOOPS
 from .mirror.options import DEADLINE_GRACE_MAX, MirrorOptions, parse_duration
 from .models import Version
 from .paths import ARCHIVE_FILES, MANIFEST, STATE_DIR
@@ -201,6 +203,8 @@ FLAGS: tuple[Flag, ...] = (
     _f(_HOW, "--max-duration", type=_duration, metavar="D",
        help="stop after D (7h, 30m, 90s, 1h30m): nothing new starts, files in flight get "
             f"min({DEADLINE_GRACE_MAX:g} s, D/10) to finish, then are cancelled"),
+    _f(_HOW, "--loop", choices=LOOPS, default="auto",
+       help="event loop: uvloop (the [fast] extra) or asyncio's; auto takes uvloop when installed"),
     _f(_OUT, "--no-progress", action="store_true", help="no progress bars (log lines instead)"),
     _f(_OUT, "-q", "--quiet", action="count", default=0, help="only errors (and failures)"),
     _f(_OUT, "-v", "--verbose", action="count", default=0, help="more detail (-vv: debug)"),
@@ -345,7 +349,7 @@ async def _with_stop(
             loop.remove_signal_handler(sig)
 
 
-def run_cli_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool, verbose: int = 0) -> int:
+def run_cli_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool, loop: str = "auto") -> int:
     import asyncio
 
     from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]  # lazy: start-up
@@ -356,7 +360,7 @@ def run_cli_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool, ver
     try:
         with logging_redirect_tqdm():
             try:
-                report, error = asyncio.run(_with_stop(options, display))
+                report, error = loops.run(_with_stop(options, display), loop)
             finally:
                 display.close()
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -400,9 +404,8 @@ async def _list_archives(args: argparse.Namespace) -> dict[str, int]:
 
 def list_archives(args: argparse.Namespace) -> int:
     """``--list-archives``: name and neuron count, one per line, then the totals; takes no lock."""
-    import asyncio
 
-    counts = asyncio.run(_list_archives(args))
+    counts = loops.run(_list_archives(args), args.loop)
     width = max((len(name) for name in counts), default=0)
     for name in sorted(counts, key=str.lower):
         print(f"{name:<{width}}  {counts[name]:>7}")
@@ -459,7 +462,7 @@ def run_demo(args: argparse.Namespace) -> int:
             concurrency=args.concurrency or 8,
             rate=args.rate or 200.0,
         )
-        code = run_cli_mirror(options, quiet=args.quiet, no_progress=args.no_progress)
+        code = run_cli_mirror(options, quiet=args.quiet, no_progress=args.no_progress, loop=args.loop)
     if code in (0, 1) and out.is_dir():
         print_tree(out)
     return code
@@ -475,9 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.list_archives:
                 return list_archives(args)
             options = options_from_args(args)
-            return run_cli_mirror(
-                options, quiet=args.quiet, no_progress=args.no_progress, verbose=args.verbose
-            )
+            return run_cli_mirror(options, quiet=args.quiet, no_progress=args.no_progress, loop=args.loop)
         except NeuroMorphoError as exc:
             _error(str(exc))
             return exc.exit_code

@@ -27,6 +27,7 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+from . import loops
 from .client import NeuroMorpho
 from .download import DownloadResult
 from .models import Neuron, Version
@@ -55,12 +56,12 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        return loops.run(coro)
     # A loop is running in this thread (Jupyter): a private loop on a worker thread. Context vars
     # are copied so logging/tracing context set by the caller still applies.
     context = contextvars.copy_context()
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="neuromorpho-sync") as pool:
-        return pool.submit(context.run, asyncio.run, coro).result()
+        return pool.submit(context.run, loops.run, coro).result()
 
 
 def _with_client(action: Callable[[NeuroMorpho], Awaitable[T]], options: dict[str, Any]) -> T:
