@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import OutputDirError
+from ..paths import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
 
 __all__ = [
     "FIELD_COLUMNS",
@@ -202,3 +203,55 @@ def row_to_record(row: Mapping[str, Any]) -> dict[str, Any]:
         value = row[name]
         out[name] = json.loads(value) if name in LIST_FIELDS and isinstance(value, str) else value
     return out
+
+
+def held_counts(root: Path) -> dict[str, int]:
+    """What the catalogue at ``root`` holds: ``neurons`` (not gone upstream), ``gone`` and ``files``;
+    empty when there is no readable catalogue. Read-only."""
+    path = root / CATALOGUE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        conn = connect_readonly(path)
+    except sqlite3.Error:
+        return {}
+    try:
+        neurons, gone = conn.execute(
+            "SELECT COUNT(*) - COALESCE(SUM(gone_upstream), 0), COALESCE(SUM(gone_upstream), 0) FROM neurons"
+        ).fetchone()
+        (files,) = conn.execute("SELECT COUNT(*) FROM files").fetchone()
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+    return {"neurons": int(neurons), "gone": int(gone), "files": int(files)}
+
+
+def settled(root: Path) -> bool:
+    """Whether the dataset layer at ``root`` is whole as the last finalize left it: a built catalogue
+    with no pending work (no manifest marked stale, no citations to rewrite) and every derived file in
+    place (citations, ``CHANGES.jsonl``, each version folder's ``SHA256SUMS``). A run that changed
+    nothing may then leave it alone; anything missing (a kill mid-step, a file deleted by hand) and the
+    next run's finalize does the work. Read-only."""
+    path = root / CATALOGUE_FILE
+    if not path.is_file():
+        return False
+    try:
+        conn = connect_readonly(path)
+    except sqlite3.Error:
+        return False
+    try:
+        built = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        dirty = conn.execute("SELECT COUNT(*) FROM dirty_manifests").fetchone()[0]
+        citations = conn.execute("SELECT value FROM meta WHERE key='citations_dirty'").fetchone()
+        changes = conn.execute("SELECT COUNT(*) FROM changes").fetchone()[0]
+        folders = conn.execute("SELECT DISTINCT archive, version FROM files").fetchall()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    if not built or dirty or citations:
+        return False
+    needed = [root / CITATION_FILE, root / BIB_FILE, *([root / CHANGES_FILE] if changes else [])]
+    needed += [root / folder / version / MANIFEST for folder, version in folders]
+    return all(p.is_file() for p in needed)

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..client import NeuroMorpho
 from ..dataset import DatasetSummary, FileFact, finalize
-from ..dataset.catalogue import connect_readonly
+from ..dataset.catalogue import connect_readonly, held_counts, settled
 from ..dataset.gone import delete_gone_files
 from ..dataset.manifests import manifest_entries
 from ..errors import NeuroMorphoError
@@ -198,14 +198,24 @@ class DatasetStep:
             forget_files(self.paths.state_db, deleted)
         return summary, deleted
 
-    async def run(self, listings: list[Listed], recorder: Recorder) -> dict[str, Any] | None:
+    async def run(
+        self, listings: list[Listed], recorder: Recorder, changed: list[str]
+    ) -> dict[str, Any] | None:
         """Run :func:`finalize` in a thread; errors are logged and reported, never raised.
 
-        Cancelled meanwhile (Ctrl-C), the thread is let finish before the cancellation goes on, so
-        the directory lock is not released while it still writes.
+        A run that changed nothing (no archive folder's ``metadata.jsonl`` changed, no file fetched,
+        adopted or failed, no ``--delete-gone``) leaves the dataset files as they are: the catalogue,
+        manifests and citations already say what it would write (issue 19: a no-change re-run cost the
+        listing plus the whole dataset step). Cancelled meanwhile (Ctrl-C), the thread is let finish
+        before the cancellation goes on, so the directory lock is not released while it still writes.
         """
-        del recorder  # the dataset step reads the tree and the state store, not the run's numbers
         started = time.perf_counter()
+        quiet = not changed and not recorder.changed_anything() and not self.options.delete_gone
+        if quiet and await asyncio.to_thread(settled, self.paths.root):
+            held = await asyncio.to_thread(held_counts, self.paths.root)
+            line = f"catalogue: unchanged since the last run: {held.get('neurons', '?')} neurons, "
+            line += f"{held.get('files', '?')} files"
+            return {**held, "unchanged": True, "deleted_gone": [], "summary": [line]}
         task = asyncio.ensure_future(asyncio.to_thread(self._finalize, listings))
         try:
             summary, deleted = await asyncio.shield(task)

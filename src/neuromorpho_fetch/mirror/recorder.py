@@ -277,6 +277,12 @@ class Recorder:
             url=last.url,
         )
 
+    def changed_anything(self) -> bool:
+        """Whether this run changed a file or its record: fetched, adopted or revalidated one, or one
+        failed (the dataset step has something to write then)."""
+        n = self._n
+        return bool(n["downloaded"] or n["adopted"] or n["revalidated"] or self._failures or self._damaged)
+
     def first_transport_error(self) -> TransportError | None:
         return self._last_transport
 

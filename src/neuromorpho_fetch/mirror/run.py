@@ -269,14 +269,14 @@ class _Run:
 
     # -- the end -------------------------------------------------------------------------------------
 
-    def publish_sinks(self) -> None:
+    def publish_sinks(self) -> list[str]:
         """``metadata.jsonl`` and friends into place by the merge rule (blocking)."""
         gone = frozenset(
             item.selection.archive
             for item in self.listings
             if item.selection.whole and item.complete and not item.rejected and item.selection.archive
         )
-        self.sinks.publish(gone)
+        return self.sinks.publish(gone)
 
 
 def _metadata_lines(sinks: Sinks, neurons: list[Neuron]) -> Callable[[], None]:
@@ -437,9 +437,10 @@ async def _locked(
         ending = Ending(error=first_error(exc))
     # -- the end, in order: sinks, state store, dataset, report (then the caller releases the lock) --
     ok = ending.error is None and not ending.interrupted
+    changed: list[str] = []
     try:
         if ok and not options.dry_run:
-            await blocking(run.publish_sinks)
+            changed = await blocking(run.publish_sinks)
     except NeuroMorphoError as exc:
         ending, ok = Ending(error=exc), False
     finally:
@@ -464,7 +465,7 @@ async def _locked(
             if end.error is None:
                 end = dataclasses.replace(end, error=str(exc), error_exit=exc.exit_code)
     if ok and not options.dry_run:
-        summary = await dataset.run(run.listings, rec)
+        summary = await dataset.run(run.listings, rec, changed)
         end = dataclasses.replace(end, dataset=summary)
     report = rec.report(end)
     usage_before_start = isinstance(ending.error, UsageError) and not isinstance(

@@ -19,13 +19,13 @@ spanning hundreds of archives never holds hundreds of files open.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import re
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from ..atomic import publish_temp, sweep_temp
 from ..paths import MirrorPaths, temp_path, through_link
@@ -33,8 +33,8 @@ from ..paths import MirrorPaths, temp_path, through_link
 log = logging.getLogger("neuromorpho_fetch.mirror")
 
 
-#: Buffered bytes per file before they are appended to its temp file.
-FLUSH_BYTES = 256 << 10
+#: Lines buffered (all folders together) before they are compared or appended.
+FLUSH_BYTES = 1 << 20
 _ID = re.compile(rb'"neuron_id":\s*(\d+)')
 
 
@@ -54,7 +54,13 @@ def _line_archive(line: bytes) -> str | None:
 
 
 class JsonlSink:
-    """One JSON-lines file of an archive folder (module docstring). Blocking: call from a thread."""
+    """One JSON-lines file of an archive folder (module docstring). Blocking: call from a thread.
+
+    While the new lines are the old file's bytes, nothing is written: they are compared with the old
+    file as they come (issue 19: a re-run that changed nothing wrote, fsynced and renamed every
+    ``metadata.jsonl`` of the mirror). At the first difference the temp file is started with the
+    identical prefix copied from the old file, and from then on lines are appended to it.
+    """
 
     def __init__(self, target: Path) -> None:
         self.target = target
@@ -62,44 +68,102 @@ class JsonlSink:
         self.seen: set[int] = set()
         self._pending: list[bytes] = []
         self._pending_bytes = 0
-        self._digest = hashlib.sha256()
-        self._size = 0
+        self._same = 0  # bytes of the new content that equal the old file's start, not written
+        self._old: BinaryIO | None = None
+        self._old_done = False  # the old file was opened (or found missing)
 
     def add(self, lines: Iterable[bytes], ids: Iterable[int]) -> None:
         for line in lines:
             self._pending.append(line)
             self._pending_bytes += len(line)
         self.seen.update(ids)
-        if self._pending_bytes >= FLUSH_BYTES:
-            self._flush()
 
-    def _flush(self) -> None:
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def _open_old(self) -> None:
+        if not self._old_done:
+            self._old_done = True
+            try:
+                self._old = open(self.target, "rb")  # noqa: SIM115 - closed by _diverge or close
+            except FileNotFoundError:
+                self._old = None
+
+    def flush(self) -> None:
         if not self._pending:
             return
-        if self.tmp is None:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
-            sweep_temp(self.target.parent, self.target.name)  # a killed run's temp file (we hold the lock)
-            self.tmp = temp_path(self.target)
         data = b"".join(self._pending)
+        self._pending, self._pending_bytes = [], 0
+        if self.tmp is None:
+            self._open_old()
+            if self._old is not None and self._old.read(len(data)) == data:
+                self._same += len(data)
+                return
+            self._diverge()
+        assert self.tmp is not None
         with open(self.tmp, "ab") as handle:
             handle.write(data)
-        self._digest.update(data)
-        self._size += len(data)
-        self._pending, self._pending_bytes = [], 0
+
+    def _diverge(self) -> None:
+        """Start the temp file with the old file's first ``_same`` bytes (the identical prefix)."""
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        sweep_temp(self.target.parent, self.target.name)  # a killed run's temp file (we hold the lock)
+        self.tmp = temp_path(self.target)
+        with open(self.tmp, "ab") as handle:
+            if self._same:
+                with open(self.target, "rb") as old:
+                    left = self._same
+                    while left:
+                        chunk = old.read(min(left, 1 << 20))
+                        if not chunk:
+                            break
+                        handle.write(chunk)
+                        left -= len(chunk)
+        self._close_old()
+
+    def _close_old(self) -> None:
+        if self._old is not None:
+            self._old.close()
+            self._old = None
 
     def publish(self, gone_archives: frozenset[str]) -> bool:
         """Put the file in place by the merge rule; True when it changed."""
-        self._flush()
+        self.flush()
+        if self.tmp is None and not self._old_done:
+            return False  # nothing was added
         if self.tmp is None:
+            rest = self._old.read(1) if self._old is not None else b""
+            self._close_old()
+            if not rest:
+                return False  # every byte as before: the file stays as it was
+        kept = self._kept(gone_archives)
+        if self.tmp is None and self._rest_is(b"".join(kept)):
+            return False  # the new lines, then the kept old ones, are the old file as it was
+        if self.tmp is None:
+            self._diverge()
+        if kept:
+            self._pending = kept
+            self.flush()
+        assert self.tmp is not None
+        publish_temp(self.tmp, self.target)
+        self.tmp = None
+        return True
+
+    def _rest_is(self, tail: bytes) -> bool:
+        """Whether the old file, past the ``_same`` bytes already compared, is exactly ``tail``."""
+        try:
+            with open(self.target, "rb") as old:
+                old.seek(self._same)
+                return old.read(len(tail) + 1) == tail
+        except OSError:
             return False
+
+    def _kept(self, gone_archives: frozenset[str]) -> list[bytes]:
+        """The old file's lines of neurons this run did not bring and did not prove gone."""
         kept: list[bytes] = []
-        old = hashlib.sha256()
-        old_size = 0
         try:
             with open(self.target, "rb") as handle:
                 for line in handle:
-                    old.update(line)
-                    old_size += len(line)
                     neuron_id = _line_id(line)
                     if neuron_id is not None and neuron_id in self.seen:
                         continue
@@ -108,18 +172,10 @@ class JsonlSink:
                     kept.append(line if line.endswith(b"\n") else line + b"\n")
         except FileNotFoundError:
             pass
-        if kept:
-            self._pending = kept
-            self._pending_bytes = sum(map(len, kept))
-            self._flush()
-        if self._size == old_size and self._digest.digest() == old.digest():
-            self.discard()  # same bytes as before: leave the file as it was
-            return False
-        publish_temp(self.tmp, self.target)
-        self.tmp = None
-        return True
+        return kept
 
     def discard(self) -> None:
+        self._close_old()
         if self.tmp is not None:
             with contextlib.suppress(OSError):
                 self.tmp.unlink()
@@ -137,6 +193,7 @@ class Sinks:
         self._sinks: dict[tuple[str, str], JsonlSink] = {}
         self._refused: set[str] = set()
         self._lock = threading.Lock()
+        self._pending = 0
 
     def add(self, folder: str, name: str, lines: list[bytes], ids: list[int]) -> None:
         with self._lock:
@@ -153,6 +210,11 @@ class Sinks:
                 return
             sink = self._sinks[(folder, name)] = JsonlSink(self.paths.root / folder / name)
         sink.add(lines, ids)
+        self._pending += sum(map(len, lines))
+        if self._pending >= FLUSH_BYTES:  # the buffers of every folder together stay bounded
+            for each in self._sinks.values():
+                each.flush()
+            self._pending = 0
 
     def publish(self, gone_archives: frozenset[str], folders: Iterable[str] | None = None) -> list[str]:
         """Publish the sinks of ``folders`` (default: all); returns the folders whose files changed."""
