@@ -678,6 +678,213 @@ def scenario_scale(quick: bool, scale: int | None) -> dict[str, Any]:
     return result
 
 
+COST_FILES = 1000  # the marginal per-file figures: a run of this many against one of 10
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One contender of the per-file cost table: a checkout (None: this one) and its event loop."""
+
+    label: str
+    src: Path | None = None
+    loop: str | None = "asyncio"  # None: a checkout from before ``--loop`` (asyncio was its only loop)
+
+    def command(self, *args: str, wrap: Sequence[str] = ()) -> tuple[list[str], dict[str, str]]:
+        """``python [wrap] -m neuromorpho_fetch`` with this tree's ``src`` first on the path."""
+        env = dict(os.environ)
+        if self.src is not None:
+            env["PYTHONPATH"] = str(self.src)
+        loop = ["--loop", self.loop] if self.loop else []
+        head = [PY, *wrap] if wrap else [PY, "-m", "neuromorpho_fetch"]
+        return [*head, *loop, *args], env
+
+
+def _run_args(emu: Emulator, out: Path, *extra: str) -> list[str]:
+    ca = ["--ca-file", emu.ca_file] if emu.ca_file else []
+    fast = ["--concurrency", "32", "--rate", "100000"]  # scenario 2's limits: per-file cost, not pacing
+    return ["--base-url", emu.base_url, *ca, "--out", str(out), "--no-progress", "-q", *fast, *extra]
+
+
+def strace_total(path: Path) -> int:
+    """The ``total`` calls of an ``strace -c`` summary (its last line)."""
+    for line in reversed(path.read_text().splitlines()):
+        if line.rstrip().endswith("total"):
+            return int(line.split()[3])
+    raise ValueError(f"no total in {path}")
+
+
+def import_ms(stderr: str) -> float:
+    """The sum of the top-level imports' cumulative times in a ``-X importtime`` log, in ms."""
+    total = 0
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = line.split("|")
+            if not name.startswith("  ") and cumulative.strip().isdigit():
+                total += int(cumulative)
+    return total / 1000
+
+
+def tree_costs(t: Tree, emu_small: Emulator, emu: Emulator, root: Path, quick: bool) -> dict[str, Any]:
+    """One tree's row: start-up, a 10-file run's fixed cost, and the marginal per-file figures."""
+    rounds = 1 if quick else 3
+    hop_script = str(HERE / "count_hops.py")
+    cmd, env = t.command("-V")
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL}
+    version = [measure("-V", cmd, env=env, **quiet).wall_s for _ in range(3 if quick else 7)]
+    tens = []
+    for i in range(2 if quick else 5):
+        cmd, env = t.command(*_run_args(emu_small, root / f"{t.label}-ten{i}", "--all"))
+        m = measure("10 files", cmd, emu_small, env=env)
+        assert m.exit_code == 0 and m.file_requests == 10, (t.label, m)
+        tens.append(m.wall_s)
+    cmd, env = t.command(*_run_args(emu_small, root / f"{t.label}-imp", "--all"))
+    done = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env, capture_output=True, text=True)
+    imports = import_ms(done.stderr)
+
+    def counted(n: int, tag: str) -> tuple[Measure, int, int]:
+        """A run of ``n`` files: its Measure, thread hops and syscalls (the last under strace)."""
+        hops_file, trace = root / f"{tag}.hops", root / f"{tag}.strace"
+        limit = ["--limit", str(n)] if n < COST_FILES else []
+        args = _run_args(emu, root / tag, "--all", *limit)
+        cmd, env = t.command(*args, wrap=[hop_script, str(hops_file), "--"])
+        m = measure(tag, cmd, emu, env=env)
+        assert m.exit_code == 0 and m.file_requests == n, (tag, m)
+        cmd, env = t.command(*_run_args(emu, root / f"{tag}-strace", "--all", *limit))
+        traced = measure(tag, ["strace", "-f", "-c", "-o", str(trace), *cmd], emu, env=env)
+        assert traced.exit_code == 0, (tag, traced)
+        return m, int(hops_file.read_text()), strace_total(trace)
+
+    cpu, hops, calls = [], [], []
+    for i in range(rounds):
+        big, big_hops, big_calls = counted(COST_FILES, f"{t.label}-big{i}")
+        small, small_hops, small_calls = counted(10, f"{t.label}-small{i}")
+        span = COST_FILES - 10
+        cpu.append(1000 * (big.cpu_s - small.cpu_s) / span)
+        hops.append((big_hops - small_hops) / span)
+        calls.append((big_calls - small_calls) / span)
+    mid = sorted(range(rounds), key=lambda i: cpu[i])[rounds // 2]
+    return {
+        "label": t.label,
+        "version_ms": round(1000 * sorted(version)[len(version) // 2], 1),
+        "ten_files_s": round(sorted(tens)[len(tens) // 2], 3),
+        "import_ms": round(imports, 1),
+        "cpu_ms_per_file": round(cpu[mid], 3),
+        "hops_per_file": round(hops[mid], 3),
+        "syscalls_per_file": round(calls[mid], 1),
+    }
+
+
+def aria2_costs(emu_small: Emulator, emu: Emulator, root: Path) -> dict[str, Any] | None:
+    """aria2c's marginal CPU and syscalls per file over the same URLs (no listing: it has none)."""
+    if shutil.which("aria2c") is None:
+        return None
+    small_urls, urls = file_urls(emu_small), file_urls(emu)
+    ten = run_aria2(emu_small, small_urls, root / "aria2-ten")
+    big = run_aria2(emu, urls, root / "aria2-big")
+    small = run_aria2(emu, urls[:10], root / "aria2-small")
+    assert ten is not None and big is not None and small is not None
+    calls = {}
+    for tag, chosen in (("big", urls), ("small", urls[:10])):
+        trace = root / f"aria2-{tag}.strace"
+        listing = root / f"aria2-{tag}-input.txt"  # run_aria2 wrote it
+        out = root / f"aria2-{tag}-strace"
+        out.mkdir()
+        listing.write_text(
+            "".join(f"{u}\n  dir={out / Path(r).parent}\n  out={Path(r).name}\n" for u, r in chosen)
+        )
+        cmd = ["aria2c", "-i", str(listing), "-j", "32", "--console-log-level=error", "--summary-interval=0"]
+        cmd += ["--download-result=hide", "--file-allocation=none", "--http-accept-gzip=false"]
+        cmd += [f"--ca-certificate={emu.ca_file}"] if emu.ca_file else []
+        traced = ["strace", "-f", "-c", "-o", str(trace), *cmd]
+        measure("aria2c strace", traced, emu, stdout=subprocess.DEVNULL)
+        calls[tag] = strace_total(trace)
+    span = len(urls) - 10
+    return {
+        "label": "aria2c -j 32",
+        "ten_files_s": round(ten.wall_s, 3),
+        "cpu_ms_per_file": round(1000 * (big.cpu_s - small.cpu_s) / span, 3),
+        "hops_per_file": None,
+        "syscalls_per_file": round((calls["big"] - calls["small"]) / span, 1),
+    }
+
+
+def scenario_costs(quick: bool, before: Path | None) -> dict[str, Any]:
+    """The per-file cost table: what one more file costs, and what any run costs before the first.
+
+    Marginal figures are a run of 1,000 files of 20 KB (modern TLS, 32 in flight, no rate limit) less a
+    run of 10 on the same emulator, over 990: start-up and the listing cancel out. Thread hops come from
+    ``count_hops.py`` (every worker-thread job), syscalls from ``strace -f -c`` (a separate run, since
+    tracing slows it). Start-up is ``-V``'s wall (median of 7), the top-level imports of a 10-file run
+    (``-X importtime``), and a 10-file mirror's wall against its own emulator (median of 5). With
+    ``before``, the same for another checkout, side by side.
+    """
+    trees = [Tree("ours")]
+    if have_uvloop():
+        trees.append(Tree("ours, uvloop", loop="uvloop"))
+    if before is not None:
+        trees.insert(0, Tree("before", before.resolve() / "src", loop=None))
+    tiny = ("--neurons", "10", "--tls", "modern")
+    big = ("--neurons", str(COST_FILES), "--file-kb", "20", "--tls", "modern")
+    with emulator(*tiny) as emu_small, emulator(*big) as emu, tempfile.TemporaryDirectory() as tmp:
+        rows = [tree_costs(t, emu_small, emu, Path(tmp), quick) for t in trees]
+        aria = aria2_costs(emu_small, emu, Path(tmp))
+    if aria is not None:
+        rows.append(aria)
+    ours = next(r for r in rows if r["label"] == "ours")
+    return {
+        "name": "7. per-file cost",
+        "rows": rows,
+        "target": "-V < 150 ms; a 10-file mirror < 0.3 s",
+        "ok": True,
+        "met": ours["version_ms"] < 150 and ours["ten_files_s"] < 0.3,
+    }
+
+
+def cost_table(r: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]:
+    """The per-file cost table, one column per contender; scenario 2 and 5's CPU when they ran."""
+    rows = r["rows"]
+    cols = [row["label"] for row in rows]
+
+    def cell(row: dict[str, Any], key: str, fmt: str = "{}") -> str:
+        value = row.get(key)
+        return "—" if value is None else fmt.format(value)
+
+    lines = [
+        "",
+        "Per-file cost (marginal figures: a 1,000-file run less a 10-file run, over 990):",
+        "",
+        "| | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    by_label = {
+        "2": "CPU ms per file, scenario 2 (median round)",
+        "5": "CPU ms per file, scenario 5 (median round)",
+    }
+    for s in sources:
+        n = s["name"][0]
+        if n in by_label:
+            per: dict[str, str] = {}
+            for c in s["contenders"]:
+                who = (
+                    "aria2c -j 32"
+                    if c["label"].startswith("aria2c")
+                    else ("ours, uvloop" if "uvloop" in c["label"] else "ours")
+                )
+                if not c["label"].startswith("sequential"):
+                    per[who] = f"{c['cpu_s_per_1000_files']:.2f}"
+            lines.append(f"| {by_label[n]} | " + " | ".join(per.get(col, "—") for col in cols) + " |")
+    for key, label, fmt in (
+        ("cpu_ms_per_file", "CPU ms per file, 1,000 x 20 KB", "{:.2f}"),
+        ("hops_per_file", "thread hops per file", "{:.2f}"),
+        ("syscalls_per_file", "syscalls per file (strace -f -c)", "{:.0f}"),
+        ("version_ms", "start-up: `-V` wall, ms", "{:.0f}"),
+        ("import_ms", "start-up: top-level imports of a run, ms", "{:.0f}"),
+        ("ten_files_s", "fixed cost: a 10-file mirror's wall, s", "{:.2f}"),
+    ):
+        lines.append(f"| {label} | " + " | ".join(cell(row, key, fmt) for row in rows) + " |")
+    return lines
+
+
 def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     yes = {True: "met", False: "**MISSED**"}
     lines = [
@@ -729,6 +936,10 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         elif n == "4":
             figs = f"re-run {r['rerun_s']} s, {r['file_requests']} file requests; listing {r['listing_s']} s"
             ratio = f"re-run/listing {r['ratio_to_listing']}"
+        elif n == "7":
+            rounds += cost_table(r, results)
+            lines.append(f"| {r['name']} | the table below | — | {r['target']} | {yes[bool(r['met'])]} |")
+            continue
         else:
             rss = r["rss_mb"]
             figs = (
@@ -756,7 +967,7 @@ def update_between_markers(path: Path, table: str) -> None:
     path.write_text(f"{head}{start}\n{table}\n{end}{tail}")
 
 
-SCENARIOS = ("polite", "throughput", "memory", "latency", "scale")
+SCENARIOS = ("polite", "throughput", "memory", "latency", "scale", "costs")
 PLOT = HERE.parent / "docs" / "img" / "latency-bound.svg"
 
 
@@ -770,6 +981,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=HERE / "results.json", help="where to write the JSON")
     parser.add_argument(
         "--plot", type=Path, default=None, help=f"scenario 5's SVG (full mode default: {PLOT})"
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="another checkout (git worktree) measured beside this one in the per-file cost table",
     )
     parser.add_argument(
         "--update-readme",
@@ -794,6 +1011,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "memory": lambda: [scenario_memory(args.quick)],
         "latency": lambda: [scenario_latency(args.quick, plot)],
         "scale": lambda: [scenario_scale(args.quick, args.scale)],
+        "costs": lambda: [scenario_costs(args.quick, args.before)],
     }
     results: list[dict[str, Any]] = []
     started = time.monotonic()
