@@ -352,13 +352,17 @@ async def _with_stop(
 def run_cli_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool, loop: str = "auto") -> int:
     import asyncio
 
-    from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]  # lazy: start-up
-
     from .progress import ProgressDisplay, progress_enabled
 
-    display = ProgressDisplay(bars=progress_enabled(no_progress) and not quiet, quiet=bool(quiet))
+    bars = progress_enabled(no_progress) and not quiet
+    display = ProgressDisplay(bars=bars, quiet=bool(quiet))
+    redirect: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if bars:  # log records above the bars, not through them; without bars tqdm is never imported
+        from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
+
+        redirect = logging_redirect_tqdm()
     try:
-        with logging_redirect_tqdm():
+        with redirect:
             try:
                 report, error = loops.run(_with_stop(options, display), loop)
             finally:

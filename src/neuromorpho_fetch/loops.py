@@ -10,11 +10,13 @@ small files are fetched without a rate limit and not at NeuroMorpho.Org's polite
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # asyncio itself is imported when a loop starts: ``-V`` and ``--help`` never need it
+    import asyncio
 
 LOOPS = ("auto", "asyncio", "uvloop")
 
@@ -41,5 +43,7 @@ def loop_factory(kind: str = "auto") -> Callable[[], asyncio.AbstractEventLoop] 
 
 def run(coro: Coroutine[Any, Any, T], kind: str = "auto") -> T:
     """``asyncio.run(coro)`` on the loop ``kind`` names."""
+    import asyncio
+
     with asyncio.Runner(loop_factory=loop_factory(kind)) as runner:
         return runner.run(coro)

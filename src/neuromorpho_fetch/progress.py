@@ -5,7 +5,7 @@ The engine knows nothing about terminals: it calls a ``progress(event)`` callbac
 0.1 s but for phase changes and the end). :class:`ProgressDisplay`
 is the CLI's callback. Bars go to stderr and only when stderr is a terminal (a cron job's mail should not
 be 300 kB of carriage returns, tqdm issue #506); without them, a one-line summary is logged every
-``log_interval`` seconds, like rclone's ``--stats``. The CLI wraps the run in
+``log_interval`` seconds, like rclone's ``--stats``. When bars are shown, the CLI wraps the run in
 ``tqdm.contrib.logging.logging_redirect_tqdm`` so log records are printed above the bars, never
 through them.
 """
@@ -17,8 +17,6 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import IO, Any, Literal
-
-from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs shipped; types-tqdm not a dependency
 
 from .report import MirrorReport, format_bytes
 
@@ -85,6 +83,9 @@ class ProgressDisplay:
         self._files: Any = None
         self._bytes: Any = None
         if bars:
+            # Imported here: a run without bars (cron, -q, --no-progress) never pays tqdm's ~40 ms import.
+            from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs; types-tqdm not a dependency
+
             common = {"file": self.stream, "dynamic_ncols": True, "leave": True, "mininterval": 0.2}
             self._neurons = tqdm(desc="neurons listed", unit=" neuron", position=0, **common)
             self._files = tqdm(desc="files", unit=" file", total=0, position=1, **common)

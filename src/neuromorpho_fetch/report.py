@@ -22,8 +22,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs shipped; types-tqdm not a dependency
-
 from .atomic import atomic_write
 from .errors import INTERNAL_ERROR_EXIT, UNREACHABLE_EXIT, UsageError
 
@@ -256,11 +254,15 @@ def exit_code_of(report: MirrorReport) -> int:
 
 def format_bytes(n: float) -> str:
     """Bytes as tqdm's bars show them (``12.1kB``: tqdm's own formatter, base 1024)."""
+    from tqdm import tqdm  # type: ignore[import-untyped]  # here: a -q run never formats, never imports it
+
     return str(tqdm.format_sizeof(n, suffix="B", divisor=1024))
 
 
 def format_duration(seconds: float) -> str:
     """Seconds as tqdm's bars show them (``00:09``, ``1:02:05``)."""
+    from tqdm import tqdm
+
     return str(tqdm.format_interval(max(0.0, seconds)))
 
 
