@@ -4,4 +4,12 @@
 it; other suites build servers with the switches they need through ``serve_in_thread``.
 """
 
+from hypothesis import HealthCheck, settings
+
 pytest_plugins = ["pytester", "neuromorpho_fetch.emulator.pytest_plugin"]
+
+# Property tests assert what holds for every input, never how fast inputs are drawn: on a 2-core machine
+# under load (CI, a parallel run) hypothesis's "input generation is slow" check fails tests that are
+# right, and its per-example deadline is a wall-clock assertion. Both are off for the whole suite.
+settings.register_profile("suite", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("suite")
