@@ -7,6 +7,7 @@ Every test plants the sentinel folder next to ``--out`` (``outside``) and proves
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import signal
@@ -127,9 +128,9 @@ def test_delete_gone_never_deletes_through_an_archive_folder_that_is_a_link(
     folder.symlink_to(elsewhere, target_is_directory=True)
     moved = {p.relative_to(elsewhere).as_posix(): p.read_bytes() for p in elsewhere.rglob("*") if p.is_file()}
     assert moved
-    ids = [int(n["neuron_id"]) for n in _records(elsewhere)]
+    ids = [int(str(n["neuron_id"])) for n in _records(elsewhere)]
     changes = CatalogueChanges(remove=(ids[2],))
-    with serve_in_thread(EmulatorConfig(**{**_fields(config), "catalogue_changes": changes})) as changed:
+    with serve_in_thread(dataclasses.replace(config, catalogue_changes=changes)) as changed:
         report = tmp_path / "m.json"
         result = run_cli(
             [*base_args(changed, out, "--report", str(report), "--delete-gone"), "--archive", ARCHIVE], capsys
@@ -143,10 +144,6 @@ def test_delete_gone_never_deletes_through_an_archive_folder_that_is_a_link(
 
 def _records(folder: Path) -> list[dict[str, object]]:
     return [json.loads(x) for x in (folder / "metadata.jsonl").read_text(encoding="utf-8").splitlines() if x]
-
-
-def _fields(config: EmulatorConfig) -> dict[str, object]:
-    return {name: getattr(config, name) for name in config.__slots__}  # type: ignore[attr-defined]
 
 
 # -- item 13: a database held by another program -----------------------------------------------------
