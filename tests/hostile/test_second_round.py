@@ -324,3 +324,26 @@ def test_a_1_mb_name_is_shortened_in_the_summary(
     shown = result.out.splitlines() + result.err.splitlines()
     assert max(map(len, shown)) < 1000
     assert any("n" * 50 + "…" in line for line in shown)
+
+
+# -- item 10: what all workers may have in flight together -------------------------------------------
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.system
+def test_endless_bodies_to_every_worker_are_bounded_together(
+    serve: Serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every file an endless body, eight workers, a per-file cap of 64 MiB but 2 MiB for all bodies in
+    flight together: the run stops them by the shared bound (named in the failure), long before eight
+    per-file caps (512 MiB) could be written; nothing is left on disk but the listing's metadata."""
+    server = serve(hostile=HostileConfig(endless=1.0))
+    out = tmp_path / "m"
+    extra = ("--max-file-size", "64M", "--max-in-flight", "2M", "--retries", "1")
+    code, _, report = run_checked(server, out, capsys, *extra)
+    assert code == 1 and report["downloaded"] == 0 and report["failed"] == NEURONS
+    reasons = [f["reason"] for f in report["failures"]]
+    assert any("--max-in-flight" in r for r in reasons), reasons[:3]
+    assert all("--max-in-flight" in r or "--max-file-size" in r for r in reasons), reasons[:3]
+    assert data_files(out) == {}
+    assert sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) < 8 << 20
