@@ -347,3 +347,47 @@ def test_endless_bodies_to_every_worker_are_bounded_together(
     assert all("--max-in-flight" in r or "--max-file-size" in r for r in reasons), reasons[:3]
     assert data_files(out) == {}
     assert sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) < 8 << 20
+
+
+# -- item 12: archives whose names differ only in case -----------------------------------------------
+
+
+@pytest.mark.system
+def test_case_twin_archives_share_one_folder_run_after_run(
+    serve: Serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``Siegert`` and ``siegert`` (14 neurons each) land in one folder with one metadata writer; ``--all``
+    works on the first run and on the next (it failed every run with a made-up disk error)."""
+    server = serve(hostile=HostileConfig(case_twin=ARCHIVE))
+    out = tmp_path / "m"
+    for run in range(2):
+        code, err, report = run_checked(server, out, capsys, "--archive", ARCHIVE.lower())
+        assert code == 0, err
+        assert (report["downloaded"], report["skipped"]) == ((NEURONS, 0) if run == 0 else (0, NEURONS))
+        assert data_files(out) == expected_files(server, ARCHIVE)
+        rows = _metadata_lines(out)
+        assert len(rows) == NEURONS
+        assert sorted({str(r["archive"]) for r in rows}) == [ARCHIVE, ARCHIVE.lower()]
+
+
+@pytest.mark.system
+def test_two_neurons_on_one_path_are_a_reported_collision_never_an_overwrite(
+    serve: Serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The twin's first neuron has the name of the archive's first: one path for two neurons. One is
+    kept, the other is one failure naming both, on the first run and every run after (the owner's
+    download used to clear it: exit 0 and a neuron silently missing)."""
+    server = serve(hostile=HostileConfig(case_twin=ARCHIVE, twin_same_name=True))
+    out = tmp_path / "m"
+    for _ in range(2):
+        code, _, report = run_checked(server, out, capsys, "--archive", ARCHIVE.lower())
+        assert code == 1
+        (failure,) = report["failures"]
+        assert (
+            failure["reason"].startswith("collision:") and "neither overwrites the other" in failure["reason"]
+        )
+        other = ARCHIVE if failure["archive"] == ARCHIVE.lower() else ARCHIVE.lower()
+        assert f"archive {other!r}" in failure["reason"]  # names the neuron that kept the path
+        expected = expected_files(server, ARCHIVE)
+        held = data_files(out)
+        assert len(held) == NEURONS - 1 and all(expected[k] == v for k, v in held.items())
