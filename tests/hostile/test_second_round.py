@@ -29,6 +29,7 @@ from .conftest import (
     base_args,
     data_files,
     expected_files,
+    loud_lines,
     run_checked,
     run_cli,
     tree,
@@ -44,9 +45,11 @@ def _victim(server: Emulator) -> tuple[str, str]:
     return relative_path(neuron, Version.CNG).as_posix(), re.escape(quote(f"{neuron.name}.CNG.swc"))
 
 
-def _only_victim_lost(server: Emulator, out: Path, victim: str, report: dict[str, object]) -> str:
-    """The victim is the one failure and is not on disk; every other file is the server's bytes.
+def _only_victim_lost(server: Emulator, out: Path, victim: str, report: dict[str, object], err: str) -> str:
+    """The victim is the one failure and is not on disk; every other file is the server's bytes; one
+    lost file is said in the summary and the report, not as a warning or error line on stderr.
     Returns the failure's reason."""
+    assert loud_lines(err) == [], err
     failures = report["failures"]
     assert isinstance(failures, list) and len(failures) == 1, failures
     held = data_files(out)
@@ -114,9 +117,9 @@ def test_a_server_that_always_answers_304_loses_the_file_and_says_why(
     victim, pattern = _victim(probe)
     server = serve(hostile=HostileConfig(not_modified=1.0, paths=pattern))
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys)
+    code, err, report = run_checked(server, out, capsys)
     assert code == 1 and report["skipped"] == 0
-    assert "carried no validators" in _only_victim_lost(server, out, victim, report)
+    assert "carried no validators" in _only_victim_lost(server, out, victim, report, err)
 
 
 # -- item 5: one bad record is one rejected record ---------------------------------------------------
@@ -212,9 +215,9 @@ def test_a_server_that_always_trickles_headers_names_the_header_deadline(
     victim, pattern = _victim(probe)
     server = serve(hostile=HostileConfig(header_trickle=1.0, trickle_interval_s=0.3, paths=pattern))
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys, "--header-timeout", "1", "--retries", "1")
+    code, err, report = run_checked(server, out, capsys, "--header-timeout", "1", "--retries", "1")
     assert code == 1
-    reason = _only_victim_lost(server, out, victim, report)
+    reason = _only_victim_lost(server, out, victim, report, err)
     assert "headers within 1 s of sending the request (--header-timeout)" in reason
 
 
@@ -241,9 +244,9 @@ def test_a_server_that_always_cuts_its_gzip_loses_that_file_only(
     victim, pattern = _victim(probe)
     server = serve(hostile=HostileConfig(unasked_gzip=1.0, paths=pattern))
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys)
+    code, err, report = run_checked(server, out, capsys)
     assert code == 1
-    assert "gzip stream ends before its end marker" in _only_victim_lost(server, out, victim, report)
+    assert "gzip stream ends before its end marker" in _only_victim_lost(server, out, victim, report, err)
 
 
 # -- item 8: redirects -------------------------------------------------------------------------------
@@ -262,9 +265,9 @@ def test_a_refused_redirect_is_one_permanent_failure(
     victim, pattern = _victim(probe)
     server = serve(tls="modern", hostile=HostileConfig(redirect=1.0, redirect_to=to, paths=pattern))  # type: ignore[arg-type]
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys)
+    code, err, report = run_checked(server, out, capsys)
     assert code == 1
-    assert needle in _only_victim_lost(server, out, victim, report)
+    assert needle in _only_victim_lost(server, out, victim, report, err)
     assert report["retries"] == 0
 
 
@@ -284,9 +287,9 @@ def test_a_header_overflow_is_named_not_a_content_length_problem(
     hostile = HostileConfig(header_overflow=1.0, overflow_kind=kind, paths=pattern)  # type: ignore[arg-type]
     server = serve(hostile=hostile)
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys, "--retries", "1")
+    code, err, report = run_checked(server, out, capsys, "--retries", "1")
     assert code == 1
-    reason = _only_victim_lost(server, out, victim, report)
+    reason = _only_victim_lost(server, out, victim, report, err)
     assert needle in reason and "header overflow" in reason
     assert "Content-Length" not in reason
 
