@@ -114,7 +114,8 @@ PUBLIC_API = {
     "NeuroMorpho", "NeuroMorphoError", "Neuron", "NoSuchFileError", "NotFoundError", "NotFoundPageError",
     "OutputDirError", "PagingError", "ProgressEvent", "ProxyError", "Query", "RedirectError",
     "RejectedRecord", "RequestTimeout", "RetryEvent", "RetryPolicy", "SelectPage", "ServerBusyError",
-    "ServerUnreachableError", "StateCorruptError", "TLSError", "Timeouts", "TooSlowError", "TransportError",
+    "ServerUnreachableError", "ServiceUnavailable", "StateCorruptError", "TLSError", "Timeouts", "TooSlowError",
+    "TransportError",
     "UnknownArchiveError", "UnknownFieldError", "UnreadableJSONError", "UsageError", "Version",
     "WeakKeyError", "__version__", "file_task", "file_url", "mirror", "relative_path", "ssl_context",
 }  # fmt: skip
