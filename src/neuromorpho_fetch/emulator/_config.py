@@ -218,6 +218,9 @@ class EmulatorConfig:
     page_links: bool = False  # True: pages carry the documented first/prev/self/next/last _links (A3)
     batch_select: BatchSelect = "ok"
     unquoted_words: UnquotedWords = "last-word"
+    # A server whose API changed shape (for ``--doctor`` and the contract tests): pages answer
+    # ``{"content": [...], "paging": {...}}`` instead of Spring's ``_embedded`` and ``page``.
+    shape_drift: bool = False
     # Catalogue shape.
     hostile_names: bool = False
     file_kb: float | None = None
