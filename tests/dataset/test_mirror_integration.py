@@ -33,7 +33,8 @@ from neuromorpho_fetch.dataset import (
     MANIFEST,
     check_manifests,
 )
-from neuromorpho_fetch.dataset.catalogue import FIELD_COLUMNS, LIST_FIELDS
+from neuromorpho_fetch.dataset.catalogue import FIELD_COLUMNS
+from neuromorpho_fetch.dataset.fieldtypes import typed_value
 from neuromorpho_fetch.dataset.manifests import read_manifest
 from neuromorpho_fetch.emulator import CatalogueChanges, Emulator, EmulatorConfig, serve_in_thread
 from neuromorpho_fetch.layout import relative_path
@@ -114,10 +115,7 @@ def test_the_catalogue_rows_are_the_mirrored_records_and_its_paths_exist(
             assert row["record"] == line and row["gone_upstream"] == 0
             assert set(record) - {"_links"} <= set(FIELD_COLUMNS)  # every field has its column
             for key in FIELD_COLUMNS:
-                value = row[key]
-                assert (
-                    json.loads(value) if key in LIST_FIELDS and value is not None else value
-                ) == record.get(key), (neuron_id, key)
+                assert row[key] == typed_value(key, record.get(key)), (neuron_id, key)
         files = db.execute("SELECT path, neuron_id, size, sha256, verified FROM files").fetchall()
     on_disk = {
         p.relative_to(root).as_posix()

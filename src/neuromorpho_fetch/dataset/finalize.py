@@ -46,7 +46,6 @@ from ..paths import (
 )
 from .catalogue import (
     FIELD_COLUMNS,
-    LIST_FIELDS,
     MORPHOMETRY_COLUMNS,
     SCHEMA_VERSION,
     connect,
@@ -56,6 +55,7 @@ from .catalogue import (
 from .changes import ChangeSet, changed_fields, dumps, export_changes, import_changes
 from .citations import write_citations
 from .coverage import ArchiveCoverage, read_coverage, update_coverage
+from .fieldtypes import typed_record
 from .manifests import rewrite_manifests
 
 __all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state", "finalize"]
@@ -127,24 +127,11 @@ class DatasetSummary:
         }
 
 
-def _extract(name: str) -> str:
-    """SQL that takes field ``name`` out of the JSON line ``?1`` (SQLite's JSON1, in C: measured, building
-    the 44 values in Python cost 0.6 s of a 1 s first build of 5,000 records). A list field is always
-    JSON text, even when served as a scalar, so it always decodes back to the value as served."""
-    path = f"'$.\"{name}\"'"
-    if name in LIST_FIELDS:
-        value = f"json_extract(?1, {path})"
-        return (
-            f"CASE COALESCE(json_type(?1, {path}), 'null') WHEN 'null' THEN NULL "
-            f"WHEN 'array' THEN {value} WHEN 'object' THEN {value} ELSE json_quote({value}) END"
-        )
-    return f"json_extract(?1, {path})"
-
-
 _COLS = ", ".join(f'"{c}"' for c in FIELD_COLUMNS)
+#: Parameters: the typed fields (:func:`~.fieldtypes.typed_record`), the served line, the run.
 _UPSERT_NEURON = f"""
 INSERT INTO neurons ({_COLS}, record, first_run, changed_run, gone_upstream, gone_run)
-VALUES (?2, {", ".join(_extract(c) for c in FIELD_COLUMNS[1:])}, ?1, ?3, ?4, 0, NULL)
+VALUES ({", ".join("?" * len(FIELD_COLUMNS))}, ?, ?, ?, 0, NULL)
 ON CONFLICT(neuron_id) DO UPDATE SET
     {", ".join(f'"{c}"=excluded."{c}"' for c in FIELD_COLUMNS[1:])},
     record=excluded.record, changed_run=excluded.changed_run, gone_upstream=0, gone_run=NULL
@@ -486,7 +473,7 @@ class _RecordJob:
             old = previous.get(nid)
             if old is None:
                 self.changes.add("new", brief)
-                upserts.append((line, nid, self.run, self.run))
+                upserts.append((*typed_record(neuron.record), line, self.run, self.run))
                 continue
             old_line, gone, _, _, changed_run = old
             if gone:
@@ -498,9 +485,9 @@ class _RecordJob:
             fields = changed_fields(json.loads(old_line), neuron.record)
             if fields:
                 self.changes.add("changed", {**brief, "fields": list(fields)})
-                upserts.append((line, nid, self.run, self.run))
+                upserts.append((*typed_record(neuron.record), line, self.run, self.run))
             else:  # only _links differ: keep the served line, not a change
-                upserts.append((line, nid, self.run, changed_run))
+                upserts.append((*typed_record(neuron.record), line, self.run, changed_run))
         if upserts:
             self.conn.executemany(_UPSERT_NEURON, upserts)
         if returned:

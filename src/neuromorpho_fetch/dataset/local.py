@@ -33,6 +33,7 @@ from ..models import Neuron, Version
 from ..paths import CATALOGUE_FILE
 from ..query import Query
 from .catalogue import FIELD_COLUMNS, LIST_FIELDS, field_column
+from .fieldtypes import FIELD_TYPES, typed_record
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -170,7 +171,8 @@ class LocalMirror:
         sql = "SELECT neuron_id, record, gone_upstream FROM neurons"
         where: list[str] = [] if include_gone else ["gone_upstream = 0"]
         for name, (column, _) in zip(names, matchers, strict=True):
-            where.append(f'{name}("{column}")')
+            # The served value, not the typed column: the server's matching sees "Not reported" too.
+            where.append(f"{name}(json_extract(record, '$.\"{column}\"'))")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY neuron_id"
@@ -196,7 +198,8 @@ class LocalMirror:
     def to_pandas(
         self, query: Query | None = None, /, *, include_gone: bool = True, **criteria: Any
     ) -> pandas.DataFrame:
-        """The matching neurons as a DataFrame: every metadata field (list fields as lists), one
+        """The matching neurons as a DataFrame: every metadata field with its catalogue type
+        (:func:`typed_frame`: numbers numeric, placeholders missing, dates datetimes, lists lists), one
         ``path_<version>`` column per version held, and ``gone_upstream``. Needs the ``dataset`` extra."""
         try:
             import pandas
@@ -204,17 +207,34 @@ class LocalMirror:
             raise UsageError("to_pandas needs pandas: pip install 'neuromorpho-fetch[dataset]'") from None
         rows: list[dict[str, Any]] = []
         for item in self.select(query, include_gone=include_gone, **criteria):
-            row = {name: item.neuron.record.get(name) for name in FIELD_COLUMNS}
+            row = dict(zip(FIELD_COLUMNS, typed_record(item.neuron.record), strict=True))
             for version, path in item.paths.items():
                 row[f"path_{version}"] = str(path)
             row["gone_upstream"] = item.gone_upstream
             rows.append(row)
-        return pandas.DataFrame(rows, columns=_frame_columns(rows))
+        return typed_frame(pandas, rows)
 
 
-def _frame_columns(rows: list[dict[str, Any]]) -> list[str]:
+def typed_frame(pd: Any, rows: list[dict[str, Any]]) -> pandas.DataFrame:
+    """A DataFrame of typed rows with the catalogue's types (:data:`~.fieldtypes.FIELD_TYPES`):
+    ``integer`` as nullable ``Int64``, ``real`` as ``float64`` (NaN for NULL), ``date`` as
+    ``datetime64``, ``list`` as Python lists, ``text`` as strings (None for NULL)."""
     paths = sorted({k for row in rows for k in row if k.startswith("path_")})
-    return [*FIELD_COLUMNS, *paths, "gone_upstream"]
+    frame = pd.DataFrame(rows, columns=[*FIELD_COLUMNS, *paths, "gone_upstream"])
+    for name, kind in FIELD_TYPES.items():
+        column = frame[name]
+        if kind == "integer":
+            frame[name] = pd.array(column.tolist(), dtype="Int64")
+        elif kind == "real":
+            frame[name] = pd.to_numeric(column, errors="coerce").astype("float64")
+        elif kind == "date":
+            frame[name] = pd.to_datetime(column, format="%Y-%m-%d", errors="coerce")
+        elif kind == "list":
+            frame[name] = [json.loads(v) if isinstance(v, str) else v for v in column]
+        else:
+            frame[name] = column.astype(object).where(column.notna(), None)
+    frame["gone_upstream"] = frame["gone_upstream"].astype(bool)
+    return frame
 
 
 def _sql_matcher(matcher: Matcher, is_list: bool) -> Any:
