@@ -146,10 +146,13 @@ def test_the_run_reports_coverage_and_prints_the_dataset_summary(
                 "server": count,
                 "held": count,
                 "with_files": count,
+                "failed": 0,
+                "listing_complete": True,
                 "status": "complete",
             }
     assert coverage == {}  # only the archives this run listed
-    assert f"coverage Siegert: {dict(emu.catalogue.archives())['Siegert']} of" in printed
+    siegert = dict(emu.catalogue.archives())["Siegert"]
+    assert f"coverage Siegert: complete ({siegert} of {siegert} neurons with files)" in printed
     assert "catalogue:" in printed and dataset["changes"]["baseline"] is True
 
 
@@ -202,7 +205,7 @@ def test_references_bib_holds_the_two_required_entries_and_one_per_doi(
     dois = {d.lower() for r in mirrored_records(root) for d in r["reference_doi"] or []}
     cited = [e for k, e in entries.items() if k.startswith("doi_")]
     assert len(cited) == len(dois) > 2
-    assert len(entries) == 2 + len(dois)
+    assert len(entries) == 3 + len(dois)
     for doi in dois:
         assert sum(doi in e.lower() for e in cited) == 1, doi
     assert "RRID:SCR_002145" in (root / CITATION_FILE).read_text(encoding="utf-8")

@@ -131,6 +131,9 @@ def test_a_version_1_catalogue_is_migrated_in_place(mirror_root: Path, tmp_path:
             f"SELECT {served_cols}, record, first_run, 41, gone_upstream, gone_run FROM old"
         )
         conn.execute("DROP TABLE old")
+        # The version-1 coverage table had neither column.
+        conn.execute("ALTER TABLE coverage DROP COLUMN failed")
+        conn.execute("ALTER TABLE coverage DROP COLUMN listing_complete")
         conn.execute("PRAGMA user_version=0")
         conn.commit()
         assert {k for (k,) in conn.execute("SELECT DISTINCT typeof(soma_surface) FROM neurons")} >= {"text"}
@@ -139,5 +142,6 @@ def test_a_version_1_catalogue_is_migrated_in_place(mirror_root: Path, tmp_path:
     kinds = {k for (k,) in query(root, "SELECT DISTINCT typeof(soma_surface) FROM neurons")}
     assert kinds <= {"real", "null"}
     assert query(root, "SELECT DISTINCT changed_run FROM neurons") == [(41,)]  # history kept
+    assert not list(root.glob(f"{CATALOGUE_FILE}.corrupt-*"))  # migrated, not set aside
     (strict,) = query(root, "SELECT strict FROM pragma_table_list WHERE name='neurons'")[0]
     assert strict == 1

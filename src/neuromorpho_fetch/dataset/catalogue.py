@@ -120,8 +120,10 @@ CREATE TABLE IF NOT EXISTS coverage (
     archive      TEXT PRIMARY KEY,
     server_count INTEGER,                      -- what the server reported, NULL if not asked
     held         INTEGER NOT NULL,             -- neurons catalogued and not gone upstream
-    with_files   INTEGER NOT NULL,             -- of those, neurons with at least one file held
-    checked_at   REAL NOT NULL
+    with_files   INTEGER NOT NULL,             -- of those, neurons with files present
+    checked_at   REAL NOT NULL,
+    failed       INTEGER NOT NULL DEFAULT 0,   -- of the others, neurons with a failed file
+    listing_complete INTEGER NOT NULL DEFAULT 0  -- 1: the run's listing of the archive was complete
 );
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -200,10 +202,14 @@ def _migrate(conn: sqlite3.Connection) -> None:
     (the next :data:`SCHEMA` recreates them) because SQLite checks them on every schema change.
     """
     (version,) = conn.execute("PRAGMA user_version").fetchone()
-    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='neurons'").fetchone()
-    if version >= USER_VERSION or not exists:
+    tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if version >= USER_VERSION or "neurons" not in tables:
         return
     with transaction(conn):
+        have = {row[1] for row in conn.execute("PRAGMA table_info(coverage)")}
+        for column in ("failed", "listing_complete"):
+            if have and column not in have:
+                conn.execute(f"ALTER TABLE coverage ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
         conn.execute("DROP VIEW IF EXISTS holdings")
         conn.execute("ALTER TABLE neurons RENAME TO neurons_v1")
         conn.execute("DROP INDEX IF EXISTS neurons_archive")
