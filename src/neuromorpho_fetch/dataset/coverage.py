@@ -103,8 +103,10 @@ class Holdings:
 _PER_NEURON = """
 SELECT n.archive,
        EXISTS (SELECT 1 FROM files f WHERE f.neuron_id = n.neuron_id) AS present,
-       EXISTS (SELECT 1 FROM file_problems p WHERE p.neuron_id = n.neuron_id AND p.reason = 'failed') AS failed,
-       EXISTS (SELECT 1 FROM file_problems p WHERE p.neuron_id = n.neuron_id AND p.reason = 'pending') AS pending
+       EXISTS (SELECT 1 FROM file_problems p WHERE p.neuron_id = n.neuron_id AND p.reason = 'failed')
+           AS failed,
+       EXISTS (SELECT 1 FROM file_problems p WHERE p.neuron_id = n.neuron_id AND p.reason = 'pending')
+           AS pending
 FROM neurons n WHERE n.gone_upstream = 0
 """
 _TALLY = f"""

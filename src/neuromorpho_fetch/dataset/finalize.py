@@ -45,7 +45,6 @@ from ..paths import (
 )
 from .catalogue import (
     FIELD_COLUMNS,
-    MORPHOMETRY_COLUMNS,
     SCHEMA_VERSION,
     connect,
     transaction,
@@ -54,6 +53,7 @@ from .changes import ChangeSet, changed_fields, dumps, export_changes, import_ch
 from .citations import write_citations
 from .coverage import holdings, read_coverage, update_coverage
 from .fieldtypes import typed_record
+from .jsonlines import line_batches, read_morphometry
 from .manifests import rewrite_manifests
 from .summary import BATCH, DatasetSummary, FileFact, facts_from_state
 
@@ -70,13 +70,6 @@ VALUES ({", ".join("?" * len(FIELD_COLUMNS))}, ?, ?, ?, 0, NULL)
 ON CONFLICT(neuron_id) DO UPDATE SET
     {", ".join(f'"{c}"=excluded."{c}"' for c in FIELD_COLUMNS[1:])},
     record=excluded.record, changed_run=excluded.changed_run, gone_upstream=0, gone_run=NULL
-"""
-_MORPH_COLS = ", ".join(f'"{c}"' for c in MORPHOMETRY_COLUMNS)
-_UPSERT_MORPH = f"""
-INSERT INTO morphometry (neuron_id, {_MORPH_COLS}, record)
-VALUES (?, {", ".join("?" * len(MORPHOMETRY_COLUMNS))}, ?)
-ON CONFLICT(neuron_id) DO UPDATE SET
-    {", ".join(f'"{c}"=excluded."{c}"' for c in MORPHOMETRY_COLUMNS)}, record=excluded.record
 """
 _INSERT_FACT = "INSERT OR REPLACE INTO temp.incoming VALUES (?, NULL, ?, ?, ?, ?, ?, ?)"
 _INSERT_INCOMING = "INSERT OR REPLACE INTO temp.incoming VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -188,7 +181,7 @@ def _update(
                 job.read(metadata)
             morph = root / folder / MORPHOMETRY_FILE
             if morph.is_file():
-                _read_morphometry(conn, morph)
+                read_morphometry(conn, morph)
         wanted = {_folder(a) for a in complete}
         for archive in sorted(job.archives):
             if _folder(archive) in wanted and _folder(archive) in read:
@@ -301,36 +294,6 @@ def _line_id(line: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _line_batches(path: Path) -> Iterator[list[str]]:
-    """The non-blank lines of a JSON-lines file, without their newline, in batches of :data:`BATCH`."""
-    batch: list[str] = []
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.rstrip("\n")
-            if line.strip():
-                batch.append(line)
-                if len(batch) >= BATCH:
-                    yield batch
-                    batch = []
-    if batch:
-        yield batch
-
-
-def _batches(path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """``(line, record)`` pairs in batches; undecodable lines come through with an empty record."""
-    for lines in _line_batches(path):
-        yield [(line, _object(line)) for line in lines]
-
-
-def _object(line: str) -> dict[str, Any]:
-    """The JSON object on ``line``; empty when it is not one."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
 class _RecordJob:
     """Streams one archive's records into ``neurons``, classifying each against the stored line."""
 
@@ -362,7 +325,7 @@ class _RecordJob:
             self._scan = [v for v in Version if any(p.split("/")[1] == v.value for p in self._uncovered)]
         # Nothing to resolve from the records: an unchanged line needs no parsing at all.
         fast = not self.scan_tree and not self.versions.get(folder)
-        for lines in _line_batches(path):
+        for lines in line_batches(path):
             neurons: dict[int, tuple[str, Neuron]] = {}
             stored: dict[int, _Stored | None] = {}
             if fast:
@@ -534,38 +497,6 @@ def _uncovered_files(conn: sqlite3.Connection, root: Path, folder: str) -> set[s
             }
             found.update(p for p in chunk if p not in covered)
     return found
-
-
-def _read_morphometry(conn: sqlite3.Connection, path: Path) -> None:
-    for batch in _batches(path):
-        by_id: dict[int, tuple[str, dict[str, Any]]] = {}
-        for line, record in batch:
-            try:
-                by_id[int(record["neuron_id"])] = (line, record)
-            except (KeyError, TypeError, ValueError):
-                continue
-        if not by_id:
-            continue
-        marks = ",".join("?" * len(by_id))
-        held = dict(
-            conn.execute(
-                f"SELECT neuron_id, record FROM morphometry WHERE neuron_id IN ({marks})", list(by_id)
-            )
-        )
-        rows = [
-            (nid, *(_number(record.get(c)) for c in MORPHOMETRY_COLUMNS), line)
-            for nid, (line, record) in by_id.items()
-            if held.get(nid) != line
-        ]
-        if rows:
-            conn.executemany(_UPSERT_MORPH, rows)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _flag_gone(conn: sqlite3.Connection, archive: str, run: int, changes: ChangeSet) -> None:
