@@ -32,7 +32,9 @@ from ..errors import UnknownFieldError, UsageError
 from ..models import Neuron, Version
 from ..paths import CATALOGUE_FILE
 from ..query import Query
+from ..swcread import read_swc
 from .catalogue import FIELD_COLUMNS, LIST_FIELDS, field_column
+from .citations import Publication, publications
 from .fieldtypes import FIELD_TYPES, typed_record
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,6 +113,22 @@ class LocalNeuron:
         """The held file of ``version`` (``None`` when the mirror does not hold it)."""
         key = version.value if isinstance(version, Version) else Version.parse(version).value
         return self.paths.get(key)
+
+    def read_swc(self, version: Version | str = Version.CNG, *, as_frame: bool = False) -> Any:
+        """The held SWC file of ``version`` read by :func:`~neuromorpho_fetch.swcread.read_swc`
+        (points and comments, or a DataFrame); ``UsageError`` when the mirror does not hold it."""
+        path = self.path(version)
+        if path is None:
+            raise UsageError(f"the mirror holds no {version} file of neuron {self.name!r}")
+        return read_swc(path, as_frame=as_frame)
+
+    def typed(self) -> dict[str, Any]:
+        """The catalogue's typed values of every field (:mod:`~.fieldtypes`), then one
+        ``path_<version>`` per held file and ``gone_upstream``: one row of an export."""
+        row = dict(zip(FIELD_COLUMNS, typed_record(self.neuron.record), strict=True))
+        row.update({f"path_{v}": str(p) for v, p in self.paths.items()})
+        row["gone_upstream"] = self.gone_upstream
+        return row
 
 
 class LocalMirror:
@@ -205,14 +223,12 @@ class LocalMirror:
             import pandas
         except ImportError:
             raise UsageError("to_pandas needs pandas: pip install 'neuromorpho-fetch[dataset]'") from None
-        rows: list[dict[str, Any]] = []
-        for item in self.select(query, include_gone=include_gone, **criteria):
-            row = dict(zip(FIELD_COLUMNS, typed_record(item.neuron.record), strict=True))
-            for version, path in item.paths.items():
-                row[f"path_{version}"] = str(path)
-            row["gone_upstream"] = item.gone_upstream
-            rows.append(row)
+        rows = [item.typed() for item in self.select(query, include_gone=include_gone, **criteria)]
         return typed_frame(pandas, rows)
+
+    def publications(self, ids: Sequence[int]) -> list[Publication]:
+        """The original publications of the held neurons among ``ids`` (for ``--cite``)."""
+        return publications(self.conn, ids)
 
 
 def typed_frame(pd: Any, rows: list[dict[str, Any]]) -> pandas.DataFrame:
