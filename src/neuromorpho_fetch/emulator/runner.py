@@ -115,6 +115,7 @@ async def run_emulator(
             hostile_names=config.hostile_names,
             file_kb=config.file_kb,
             changes=config.catalogue_changes,
+            oddities=config.oddities,
         )
     tls = await asyncio.to_thread(make_tls, config.tls, (config.host,))
     stats, plan = Stats(), FaultPlan(config)
