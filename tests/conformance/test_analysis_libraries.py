@@ -20,6 +20,8 @@ import requests
 
 from neuromorpho_fetch.emulator import Emulator, EmulatorConfig, serve_in_thread
 from neuromorpho_fetch.emulator.vocabulary import SYNTHETIC_ARCHIVES
+from neuromorpho_fetch.layout import file_url
+from neuromorpho_fetch.models import Neuron, Version
 
 pytestmark = pytest.mark.system
 
@@ -31,9 +33,8 @@ def emu() -> Any:
 
 
 def _cng(emu: Emulator, record: dict[str, Any]) -> bytes:
-    archive = requests.utils.quote(str(record["archive"]).lower(), safe="")
-    name = requests.utils.quote(str(record["neuron_name"]), safe="")
-    got = requests.get(f"{emu.base_url}/dableFiles/{archive}/CNG%20version/{name}.CNG.swc", timeout=30)
+    """The CNG file at the URL our client builds for the record (layout.file_url, the one owner)."""
+    got = requests.get(file_url(emu.base_url, Neuron.from_record(record), Version.CNG), timeout=30)
     assert got.status_code == 200, record["neuron_name"]
     return got.content
 
