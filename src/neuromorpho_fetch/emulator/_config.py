@@ -21,6 +21,7 @@ __all__ = [
     "EmulatorConfig",
     "FaultKind",
     "FaultScope",
+    "FileOddities",
     "HostileConfig",
     "HostileScope",
     "JspMode",
@@ -159,6 +160,28 @@ class HostileConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FileOddities:
+    """How often generated files carry quirks seen in real data (issue 18; every rate 0..1, off by default).
+
+    ``latin1_rate``: CNG files outside the synthetic archives whose header has a Latin-1 comment (not
+    valid UTF-8; whether real CNG files do is unknown, F "Still unknown"; the ``Synthetic_Awkward``
+    archive always has one). ``type0_rate``: files whose last section has SWC type 0 (F: "files with
+    type-0 nodes exist", NeuroM #1110). ``soma_off_rate``: files whose three-point soma is "a bit off"
+    (F, brian2 #1544), as cnic_001's recorded one is.
+    """
+
+    latin1_rate: float = 0.0
+    type0_rate: float = 0.0
+    soma_off_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("latin1_rate", "type0_rate", "soma_off_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name.replace('_', '-')} must be between 0 and 1, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
 class CatalogueChanges:
     """The seed's catalogue as it looks after upstream changes (``emulator/changes.py``; issue 12).
 
@@ -220,9 +243,13 @@ class EmulatorConfig:
     page_links: bool = False  # True: pages carry the documented first/prev/self/next/last _links (A3)
     batch_select: BatchSelect = "ok"
     unquoted_words: UnquotedWords = "last-word"
+    # A server whose API changed shape (for ``--doctor`` and the contract tests): pages answer
+    # ``{"content": [...], "paging": {...}}`` instead of Spring's ``_embedded`` and ``page``.
+    shape_drift: bool = False
     # Catalogue shape.
     hostile_names: bool = False
     file_kb: float | None = None
+    oddities: FileOddities = FileOddities()
     # Issue 10's hostile server (off by default).
     hostile: HostileConfig = HostileConfig()
     # Issue 12: the seed's catalogue changed upstream (neurons added, removed, records edited).
