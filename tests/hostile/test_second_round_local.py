@@ -152,7 +152,11 @@ HOLD = textwrap.dedent(
     """
     import sqlite3, sys, time
     conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")
+    if sys.argv[3] == "read":  # a read transaction left open, as a notebook or a sqlite3 shell leaves it
+        conn.execute("BEGIN")
+        conn.execute("SELECT * FROM sqlite_master").fetchall()
+    else:
+        conn.execute("BEGIN EXCLUSIVE")
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
     """
@@ -160,10 +164,11 @@ HOLD = textwrap.dedent(
 
 
 @contextlib.contextmanager
-def held(path: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding ``path`` in an exclusive transaction (a ``sqlite3`` shell would)."""
+def held(path: Path, seconds: float, how: str = "exclusive") -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``path`` in an exclusive or a read transaction (a ``sqlite3`` shell, a
+    notebook)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD, str(path), str(seconds), how], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
@@ -174,9 +179,12 @@ def held(path: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("name", ["state.sqlite", "catalogue.sqlite"])
+@pytest.mark.parametrize(
+    ("name", "how"),
+    [("state.sqlite", "exclusive"), ("catalogue.sqlite", "exclusive"), ("catalogue.sqlite", "read")],
+)
 def test_a_database_held_by_another_process_is_busy_not_corrupt(
-    plain: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+    plain: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, how: str
 ) -> None:
     """A whole mirror, then its state store or catalogue held in an exclusive transaction by another
     process: after the bounded wait the run stops that step with one line saying it is locked; the
@@ -188,7 +196,7 @@ def test_a_database_held_by_another_process_is_busy_not_corrupt(
     siblings = sorted(p.name for p in db.parent.iterdir())
     lost = next(iter(sorted(data_files(out))))
     (out / lost).unlink()  # one file to fetch again, so the run needs the dataset step too
-    with held(db, 4 * BUSY_TIMEOUT_S):
+    with held(db, 4 * BUSY_TIMEOUT_S, how):
         code, err, report = run_checked(plain, out, capsys)
     line = assert_one_line(err, "locked by another program", db.name)
     assert "corrupt" not in line

@@ -113,7 +113,8 @@ def claim_catalogue(path: Path) -> None:
     catalogue locked (a ``sqlite3`` shell in a transaction, a notebook), after the bounded busy wait.
 
     Busy is not corrupt (issue 15 item 13): the dataset step would otherwise meet "database is locked"
-    while opening the catalogue and set it aside as damaged. sqlitedb tells the two apart; anything else
+    while opening the catalogue and set it aside as damaged, then rebuild it as a first run (a read
+    transaction left open in a notebook did that, silently). sqlitedb tells the two apart; anything else
     is left to the dataset step, which rebuilds a catalogue it cannot read.
     """
     if not path.is_file():
@@ -121,7 +122,9 @@ def claim_catalogue(path: Path) -> None:
     try:
         conn = open_database(path, what="catalogue")
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            # EXCLUSIVE, not IMMEDIATE: the catalogue is a rollback-journal database, where a reader's
+            # open transaction (SHARED) also blocks the commit the dataset step will need.
+            conn.execute("BEGIN EXCLUSIVE")
             conn.execute("ROLLBACK")
         finally:
             conn.close()
