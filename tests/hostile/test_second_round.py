@@ -92,6 +92,25 @@ def test_a_short_listing_marks_nothing_gone_and_deletes_nothing(
     assert (listing["announced"], listing["listed"], listing["complete"]) == (NEURONS, 14, False)
 
 
+@pytest.mark.system
+def test_a_repeated_record_counts_once_and_shows_as_a_gap(
+    serve: Serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A page as long as announced, but its last record a repeat of its first: 27 distinct of 28 is not
+    completeness (it used to be counted as 28): a listing error, nothing gone, nothing deleted."""
+    out = tmp_path / "m"
+    code, _, _ = run_checked(serve(), out, capsys)
+    assert code == 0
+    before = data_files(out)
+    server = serve(hostile=HostileConfig(repeat_records=1.0))
+    code, err, report = run_checked(server, out, capsys, "--delete-gone")
+    assert code == 1
+    assert_one_line(err, "listing incomplete", f"{NEURONS - 1} of the {NEURONS}", "nothing marked gone")
+    assert data_files(out) == before and len(_metadata_lines(out)) == NEURONS
+    (listing,) = report["listings"]
+    assert listing["complete"] is False
+
+
 # -- item 2: a 304 without validators ---------------------------------------------------------------
 
 

@@ -100,6 +100,7 @@ class HostileConfig:
     stream_max_bytes: int = 64 * 2**20
     # -- issue 15 (the second hostile round) ------------------------------------------------------
     short_listing: float = 0.0  # a neuron select page keeps its `page` counts but loses half its records
+    repeat_records: float = 0.0  # a neuron select page's last record is a copy of its first
     bad_records: tuple[str, ...] = ()  # BAD_RECORD_KINDS, put in place of a page's first records
     deep_page: float = 0.0  # a neuron select page nested 100,000 arrays deep
     header_trickle: float = 0.0  # the status line and headers one byte per trickle_interval_s
@@ -121,7 +122,8 @@ class HostileConfig:
     def _problems(self) -> list[str]:
         out: list[str] = []
         rates: tuple[str, ...] = ("looping_pages", "nonsense_paging", "trickle", "endless", "oversized")
-        rates += ("short_length", "short_listing", "deep_page", "header_trickle", "unasked_gzip")
+        rates += ("short_length", "short_listing", "repeat_records", "deep_page", "header_trickle")
+        rates += ("unasked_gzip",)
         rates += ("redirect", "not_modified", "bad_validators", "header_overflow")
         for name in (*rates, "long_length"):
             value = getattr(self, name)

@@ -18,7 +18,8 @@ regression test turns on exactly the defect it guards against:
 Issue 15's switches (the second round), each what a client met and mishandled:
 
 - ``short_listing``: a neuron select page loses half its records but keeps the ``page`` counts (a listing
-  that stops short must never be taken for the whole archive);
+  that stops short must never be taken for the whole archive); ``repeat_records``: its last record is a
+  copy of its first (a repeat counts once, so it shows as a gap);
 - ``bad_records``: a page's first records carry one defect each (:data:`BAD_RECORD_KINDS`: a lone
   surrogate, ``neuron_id`` ``Infinity`` or ``10**30``, a null, empty or non-text name or archive, a 10 MB
   field, a 1 MB name); ``deep_page``: the page is JSON nested 100,000 arrays deep;
@@ -89,7 +90,7 @@ _WIRE_SWITCHES: tuple[str, ...] = (
     "bad_validators",
     "unasked_gzip",
 )
-_LISTING_SWITCHES = ("short_listing", "deep_page")
+_LISTING_SWITCHES = ("short_listing", "repeat_records", "deep_page")
 #: How deep ``deep_page`` nests (issue 15 item 5: "a page nested 100,000 deep").
 DEEP = 100_000
 _VALIDATOR_REQUEST = ("If-None-Match", "If-Modified-Since")
@@ -271,6 +272,10 @@ class Hostile:
             for i, kind in enumerate(self.config.bad_records[: len(out)]):
                 out[i] = bad_record(kind, out[i])
                 self.stats.fault(f"hostile-bad-{kind}")
+        if len(records) > 1 and self._fires("repeat_records", key, n):
+            self._count("repeat_records", key)
+            out = list(out if out is not None else records)
+            out[-1] = out[0]  # a repeat in place of a record: the page is as long, one record short
         if self._fires("short_listing", key, n):
             self._count("short_listing", key)
             out = (out if out is not None else records)[: len(records) // 2]
