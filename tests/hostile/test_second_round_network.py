@@ -245,6 +245,7 @@ def test_a_socks_proxy_is_refused_at_once_with_exit_2(
     assert code == 2
     assert_one_line(err, "socks5h://127.0.0.1:1080", variable.upper(), "socks5h proxy")
     assert tls_emu.stats()["requests_total"] == 0
+    assert not (tmp_path / "m").exists()  # refused before the run: no lock, no state, no report
 
 
 # -- item 16: unreachable is not "some files failed" -------------------------------------------------

@@ -44,6 +44,7 @@ from ..lock import DirLock
 from ..models import Neuron
 from ..paths import METADATA_FILE, MirrorPaths, archive_folder, safe_target
 from ..progress import ProgressEvent
+from ..proxy import proxy_for
 from ..report import MirrorReport, ReportFile, read_report
 from ..state import AsyncStateStore
 from . import listing
@@ -380,6 +381,7 @@ async def run_mirror(
     """
     config = options.config if client is None else shared_config(options.config, client.config)
     warn_plain_http(config.base_url)
+    proxy_for(config.base_url, config.proxy)  # a proxy we cannot use: a usage error before the lock
     if options.report_path is not None:
         await asyncio.to_thread(check_report_path, options.report_path)
     retry = await asyncio.to_thread(read_report, options.retry_failed) if options.retry_failed else None
