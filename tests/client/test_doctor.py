@@ -4,6 +4,7 @@ from "server down" (item 6): every case against the emulator over real sockets, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,39 +78,53 @@ def closed_port() -> int:
     return port
 
 
-@pytest.fixture
-def refusing_proxy() -> Iterator[str]:
-    """A forward proxy that answers every CONNECT with 403, as a filtering institutional proxy does."""
+@contextlib.contextmanager
+def forward_proxy(refuse: bool) -> Iterator[tuple[str, list[str]]]:
+    """A forward proxy on a thread: it answers every CONNECT with 403 (a filtering institutional proxy),
+    or tunnels it to the target. Yields its URL and the request lines it was sent."""
     ready = threading.Event()
-    box: dict[str, object] = {}
+    asked: list[str] = []
+    box: dict[str, Any] = {}
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        writer.close()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        box["asked"] = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n", 1)[0].decode()
-        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
+        line = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n", 1)[0].decode()
+        asked.append(line)
+        if refuse or not line.startswith("CONNECT "):
+            writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        host, _, port = line.split()[1].rpartition(":")
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     async def serve() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        stop = asyncio.Event()
         box["port"], box["loop"], box["stop"] = (
             server.sockets[0].getsockname()[1],
             asyncio.get_running_loop(),
-            stop,
+            asyncio.Event(),
         )
         ready.set()
         async with server:
-            await stop.wait()
+            await box["stop"].wait()
 
     thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
     assert ready.wait(10)
-    yield f"http://127.0.0.1:{box['port']}"
-    loop = box["loop"]
-    assert isinstance(loop, asyncio.AbstractEventLoop)
-    loop.call_soon_threadsafe(box["stop"].set)  # type: ignore[attr-defined]
-    thread.join(10)
-    assert str(box.get("asked", "")).startswith("CONNECT "), box
+    try:
+        yield f"http://127.0.0.1:{box['port']}", asked
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
 
 
 def test_healthy_server_is_ok_in_few_polite_requests(start: Start, tmp_path: Path) -> None:
@@ -154,12 +170,25 @@ def test_closed_port_is_unreachable() -> None:
     assert "tcp     FAIL" in ran.out and "health" not in ran.out
 
 
-def test_a_proxy_refusing_the_tunnel_is_named(start: Start, refusing_proxy: str) -> None:
+def test_a_proxy_refusing_the_tunnel_is_named(start: Start) -> None:
     emu = start(tls="modern")
-    ran = doctor(emu.base_url, emu.ca_file, HTTPS_PROXY=refusing_proxy)
+    with forward_proxy(refuse=True) as (proxy, asked):
+        ran = doctor(emu.base_url, emu.ca_file, HTTPS_PROXY=proxy)
     assert ran.code == 4, ran.out + ran.err
     assert verdict(ran).startswith("verdict blocked or filtered by a proxy")
-    assert "403 Forbidden" in ran.out and emu.stats()["requests_total"] == 0
+    assert "tunnel  FAIL" in ran.out and "403 Forbidden" in ran.out and emu.stats()["requests_total"] == 0
+    assert asked == [f"CONNECT 127.0.0.1:{emu.port} HTTP/1.1"]
+
+
+def test_a_proxy_that_tunnels_is_ok(start: Start) -> None:
+    """Through a working proxy every step passes, the tunnel is shown once, and the client's own
+    requests go through the proxy too (as the environment says)."""
+    emu = start(tls="modern")
+    with forward_proxy(refuse=False) as (proxy, asked):
+        ran = doctor(emu.base_url, emu.ca_file, HTTPS_PROXY=proxy)
+    assert ran.code == 0, ran.out + ran.err
+    assert ran.out.count("tunnel  ok") == 1 and f"proxy   ok   {proxy} (from the environment)" in ran.out
+    assert len(asked) >= 3 and set(asked) == {f"CONNECT 127.0.0.1:{emu.port} HTTP/1.1"}
 
 
 def test_503_is_busy(start: Start) -> None:
