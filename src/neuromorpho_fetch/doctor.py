@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import ssl
 import sys
@@ -319,7 +320,9 @@ class Doctor:
         try:
             reader, writer = await self._open(None, tunnel=False)
         except (OSError, TimeoutError) as exc:
-            why = getattr(exc, "strerror", None) or str(exc) or "timed out"
+            # asyncio's text is "Connect call failed (...)"; the errno says what happened.
+            errno = exc.errno if isinstance(exc, OSError) else None
+            why = os.strerror(errno) if errno else str(exc) or "timed out"
             self.step("tcp", False, f"cannot connect to {host}:{port}: {why}")
             raise Failed(self._unreachable(), f"nothing accepts connections at {host}:{port}") from None
         self.step("tcp", True, f"connected to {host}:{port} in {_ms(self.times['tcp'])}")

@@ -170,6 +170,27 @@ def test_closed_port_is_unreachable() -> None:
     assert "tcp     FAIL" in ran.out and "health" not in ran.out
 
 
+def test_a_host_that_does_not_resolve_is_unreachable() -> None:
+    ran = doctor("https://no-such-host.invalid", None)
+    assert ran.code == 4 and verdict(ran).startswith("verdict server unreachable"), ran.out + ran.err
+    assert "dns     FAIL" in ran.out
+
+
+def test_an_untrusted_certificate_is_local_configuration(start: Start) -> None:
+    """The emulator's CA is not given: the certificate cannot be verified, which a flag fixes (exit 2)."""
+    emu = start(tls="modern")
+    ran = doctor(emu.base_url, None)
+    assert ran.code == 2 and verdict(ran).startswith("verdict local configuration"), ran.out + ran.err
+    assert "tls     FAIL" in ran.out and "--ca-file" in ran.out and emu.stats()["requests_total"] == 0
+
+
+def test_legacy_only_server_under_tls_modern_names_the_flag(start: Start) -> None:
+    emu = start(tls="legacy-dh")
+    ran = doctor(emu.base_url, emu.ca_file, "--tls", "modern")
+    assert ran.code == 2, ran.out + ran.err
+    assert "--tls auto" in ran.out and "note" not in ran.out
+
+
 def test_a_proxy_refusing_the_tunnel_is_named(start: Start) -> None:
     emu = start(tls="modern")
     with forward_proxy(refuse=True) as (proxy, asked):
