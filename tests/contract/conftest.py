@@ -3,7 +3,8 @@
 Every contract test takes the ``api`` fixture, which is parametrized twice:
 
 * ``emulator``: a local emulator over real sockets (the system tier; CI runs it);
-* ``live``: marked ``live``, deselected by default (``addopts`` in pyproject.toml). With
+* ``live``: marked ``live``, deselected by default (``addopts`` in pyproject.toml), and always without
+  ``NEUROMORPHO_LIVE=1`` (:func:`pytest_collection_modifyitems`). With
   ``NEUROMORPHO_LIVE=1`` and ``-m live`` the same tests meet ``NEUROMORPHO_LIVE_URL`` (default
   ``https://neuromorpho.org``; ``NEUROMORPHO_LIVE_CA`` names a CA file, for an emulator) at
   :data:`LIVE_RATE` request/s, and the whole session may make at most :data:`LIVE_BUDGET` requests:
@@ -90,6 +91,17 @@ def _client(base_url: str, ca_file: str | None, rate: float) -> NeuroMorpho:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ``NEUROMORPHO_LIVE=1`` the live tests are deselected whatever ``-m`` says (``-m system``
+    would otherwise select them, only to skip them): collected, never run by accident."""
+    if os.environ.get("NEUROMORPHO_LIVE") == "1":
+        return
+    live = [item for item in items if item.get_closest_marker("live") is not None]
+    if live:
+        config.hook.pytest_deselected(items=live)
+        items[:] = [item for item in items if item.get_closest_marker("live") is None]
+
+
 @pytest.fixture(scope="session")
 def _emulator_api() -> Iterator[Api]:
     with (
@@ -106,8 +118,6 @@ def _emulator_api() -> Iterator[Api]:
 
 @pytest.fixture(scope="session")
 def _live_api() -> Iterator[Api]:
-    if os.environ.get("NEUROMORPHO_LIVE") != "1":
-        pytest.skip("live contract tests need NEUROMORPHO_LIVE=1 (and internet access)")
     url = os.environ.get("NEUROMORPHO_LIVE_URL") or LIVE_URL
     with asyncio.Runner() as runner:
         client = _client(url, os.environ.get("NEUROMORPHO_LIVE_CA") or None, rate=LIVE_RATE)
