@@ -569,6 +569,9 @@ def main(config: ClientConfig, *, record: Path | None = None, loop: str = "auto"
     """``--doctor``: print the steps and the verdict, write ``record`` if asked; the exit code."""
     from . import loops
 
+    if record is not None and not record.parent.is_dir():  # said before the checks, not after them
+        raise UsageError(f"--record {str(record)!r}: the folder {str(record.parent)!r} does not exist")
+
     def say(line: str) -> None:
         print(line, flush=True)
 

@@ -238,6 +238,8 @@ def test_a_changed_shape_is_named_and_compare_lists_it(start: Start, tmp_path: P
 def test_record_needs_doctor(tmp_path: Path) -> None:
     done = python("neuromorpho_fetch", "--record", str(tmp_path / "x.json"))
     assert done.code == 2 and "--record is for --doctor" in done.err
+    nowhere = python("neuromorpho_fetch", "--doctor", "--record", str(tmp_path / "no" / "x.json"))
+    assert nowhere.code == 2 and "does not exist" in nowhere.err and "proxy" not in nowhere.out
 
 
 def test_shapes_keep_keys_in_order_and_drop_data() -> None:
