@@ -28,6 +28,7 @@ from urllib.parse import quote
 import aiohttp
 
 from ._version import __version__
+from .bodies import read_all
 from .config import ClientConfig, overlay
 from .download import Body, DownloadResult, Publisher, publish, receive
 from .errors import (
@@ -59,7 +60,7 @@ from .protocol import (
 from .query import Query
 from .retry import RetryEvent
 from .state import held_file
-from .transport import OK, Transport, read_all
+from .transport import OK, Transport
 
 log = logging.getLogger(__name__)
 

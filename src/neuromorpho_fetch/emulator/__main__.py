@@ -26,6 +26,7 @@ from ._config import (
     BatchSelect,
     EmulatorConfig,
     FaultScope,
+    FileOddities,
     HostileConfig,
     JspMode,
     NoHits,
@@ -105,6 +106,14 @@ def _parser() -> OneLineParser:
     add("--hostile-names", action="store_true", help="neuron names with /, %%, #, + and such")
     add("--file-kb", type=float, default=None, help="make every morphology file about this size")
     add(
+        "--latin1-rate",
+        type=float,
+        default=0.0,
+        help="share of real archives' CNG files with a Latin-1 header line",
+    )
+    add("--type0-rate", type=float, default=0.0, help="share of files whose last section has SWC type 0")
+    add("--soma-off-rate", type=float, default=0.0, help="share of files whose three-point soma is a bit off")
+    add(
         "--hostile",
         type=_hostile,
         default=HostileConfig(),
@@ -124,7 +133,8 @@ def _parse(argv: Sequence[str] | None) -> tuple[EmulatorConfig, Path | None, Pat
     args = vars(parser.parse_args(argv))
     ready_file, compare_file = args.pop("ready_file"), args.pop("compare")
     try:
-        config = EmulatorConfig(**args)
+        rates = {k: args.pop(k) for k in ("latin1_rate", "type0_rate", "soma_off_rate")}
+        config = EmulatorConfig(**args, oddities=FileOddities(**rates))
     except ValueError as exc:
         parser.error(str(exc))
     return config, ready_file, compare_file

@@ -109,6 +109,7 @@ def catalogue_for(config: EmulatorConfig) -> Catalogue:
         hostile_names=config.hostile_names,
         file_kb=config.file_kb,
         changes=config.catalogue_changes,
+        oddities=config.oddities,
     )
 
 
