@@ -194,7 +194,9 @@ async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LI
         # Small-body fast path (issue 19): one read for the whole declared body. The speed floor says
         # the same as the window loop would: a body smaller than one window's floor must simply arrive
         # within one window.
-        yield await _small_body(response, declared, limits, url)
+        body = await _small_body(response, declared, limits, url)
+        _no_overrun(response, url, declared)
+        yield body
         return
     received = 0
     try:
@@ -209,9 +211,32 @@ async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LI
                 yield piece
         if decoder is not None:
             decoder.finish()
+        if declared is not None:
+            _no_overrun(response, url, declared)
     finally:
         if budget is not None:
             budget.give(received)
+
+
+def _no_overrun(response: aiohttp.ClientResponse, url: str, declared: int) -> None:
+    """Refuse a body the server kept sending past its ``Content-Length``.
+
+    The declared bytes read cleanly, so the body looks whole, but it is only the start of what was sent:
+    a truncated file that would pass every check (a cut in a sample's last column still leaves seven
+    numbers). aiohttp parses the bytes past the end as the next response on the connection, fails
+    ("Bad status line"), closes it and leaves the error on the connection's protocol; when those bytes
+    came with the body's last ones, that error is already there now. (Bytes arriving later are not seen
+    here; they break the connection, never a file: the next request on it fails and is retried.)
+    """
+    protocol = getattr(response, "_protocol", None)  # aiohttp keeps it after the body's connection is freed
+    exception = getattr(protocol, "exception", None)
+    failure = exception() if callable(exception) else None
+    if isinstance(failure, aiohttp.http_exceptions.HttpProcessingError):
+        raise BadResponseError(
+            f"{url}: the server sent more than the {declared} bytes its Content-Length declared "
+            "(a damaged transfer); retrying",
+            url=url,
+        )
 
 
 async def _small_body(response: aiohttp.ClientResponse, declared: int, limits: BodyLimits, url: str) -> bytes:
