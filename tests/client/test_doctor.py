@@ -152,6 +152,9 @@ def test_healthy_server_is_ok_in_few_polite_requests(start: Start, tmp_path: Pat
     data_line = next(line for line in held.body.decode().splitlines() if line and not line.startswith("#"))
     assert data_line.strip() not in record.read_text(encoding="utf-8")
     assert "cnic_001" not in json.dumps(select["shape"])
+    # The emulator agrees with its own recording (same switches, TLS left out): nothing to report.
+    same = python("neuromorpho_fetch.emulator", "--neurons", "600", "--seed", "11", "--compare", str(record))
+    assert same.code == 0 and "0 differences in 4 recorded requests" in same.out, same.out + same.err
 
 
 def test_modern_tls_is_named(start: Start) -> None:
