@@ -1,7 +1,8 @@
 """``read_swc``: the points of an SWC file, whatever its header's encoding.
 
-About 5% of NeuroMorpho's files carry a header comment that is not UTF-8 (a Latin-1 ``é`` or ``µ``; the
-emulator reproduces it), and ``open(path).read()`` fails on them, as navis does. The numbers of an SWC
+Header comments are free text written by many labs' tools, and some source files carry Latin-1 bytes (an
+``é`` or ``µ``); whether standardized CNG files do is not known (the emulator's rate of such headers is a
+switch). ``open(path).read()``, and navis, fail on them. The numbers of an SWC
 file are ASCII, so each line is decoded as UTF-8 and, when that fails, as Latin-1 (which decodes any
 byte): the points are exact and the comments readable. Pure apart from reading the file.
 

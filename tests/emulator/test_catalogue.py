@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from neuromorpho_fetch.emulator import lmeasure
 from neuromorpho_fetch.emulator.catalogue import FIELDS, HOSTILE_NAMES, LIST_FIELDS, Catalogue, EmulatedFile
 from neuromorpho_fetch.layout import file_url, source_extension
 from neuromorpho_fetch.models import Neuron, Version
@@ -110,6 +111,7 @@ def test_other_seed_differs(cat: Catalogue) -> None:
 
 DIGEST_SCRIPT = """
 import hashlib, json
+from neuromorpho_fetch.emulator import lmeasure
 from neuromorpho_fetch.emulator.catalogue import Catalogue
 cat = Catalogue(400, seed=11, hostile_names=True)
 h = hashlib.sha256()
@@ -247,7 +249,12 @@ def test_morphometry_and_pvec(cat: Catalogue) -> None:
             "bif_ampl_remote", "fractal_Dim"}  # fmt: skip
     assert set(morph) == keys
     assert all(isinstance(morph[k], float) for k in keys - {"neuron_id", "neuron_name"})
-    assert morph["surface"] == float(record["surface"]) and morph["neuron_name"] == record["neuron_name"]
+    # Issue 18: the morphometry describes the served CNG file (L-Measure over its points), no longer the
+    # record's hash-drawn surface figures; the soma figure is null where the record's is.
+    cng = cat.file_for(neuron_id, "CNG")
+    assert cng is not None and morph["fragmentation"] == float(len(lmeasure.parse(cng.body).kind))
+    assert (morph["soma_Surface"] is None) == (record["soma_surface"] is None)
+    assert morph["neuron_name"] == record["neuron_name"]
     assert set(pvec) == {"neuron_id", "scaling_factor", "distance", "coefficients"}
     assert len(pvec["coefficients"]) == 100 and all(isinstance(c, float) for c in pvec["coefficients"])
 

@@ -122,7 +122,8 @@ def test_quoted_phrase_and_trailing_token_quirk(cat: Catalogue, records: list[di
 
 
 def test_odd_names_match_when_quoted(cat: Catalogue) -> None:
-    for name in ("Zellé 36 (b)#2", "n+173%x.v2", "../../escape", "sub/dir/name", "back\\slash"):
+    # Awkward names live in the Synthetic_Awkward archive (issue 18: recorded archives look recorded).
+    for name in ("Zellé 10 (b)#2", "n+1%x.v2", "../../escape", "sub/dir/name", "back\\slash"):
         neuron_id = cat.id_by_name(name)
         assert neuron_id is not None, name
         assert list(select(cat, q=f'neuron_name:"{name}"')) == [neuron_id]

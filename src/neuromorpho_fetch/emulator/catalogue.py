@@ -48,11 +48,15 @@ from __future__ import annotations
 from typing import Any
 
 from . import measures, recorded
-from ._config import CatalogueChanges
+from ._config import CatalogueChanges, FileOddities
+from ._lru import ByteLRU
 from .changes import apply_changes
 from .files import CatalogueFiles, EmulatedFile
 from .generation import generate
 from .vocabulary import FIELDS, HOSTILE_NAMES, KINDS, LIST_FIELDS, Value
+
+#: Computed morphometry kept per catalogue: about 2,000 records of ~1 KB (a batch select asks for 50).
+_MEASURED_BYTES, _MEASURED_ITEM = 2 << 20, 1024
 
 __all__ = ["FIELDS", "HOSTILE_NAMES", "KINDS", "LIST_FIELDS", "Catalogue", "EmulatedFile", "Value"]
 
@@ -68,13 +72,15 @@ class Catalogue(CatalogueFiles):
         hostile_names: bool = False,
         file_kb: float | None = None,
         changes: CatalogueChanges | None = None,
+        oddities: FileOddities | None = None,
     ) -> None:
         if neurons < 0:
             raise ValueError("neurons must be >= 0")
         layout = generate(neurons, seed, hostile_names)
         if changes:
             layout = apply_changes(layout, changes)  # upstream changes (issue 12): see .changes
-        super().__init__(layout, seed, file_kb)
+        super().__init__(layout, seed, file_kb, oddities)
+        self._measured: ByteLRU[int, dict[str, Any]] = ByteLRU(_MEASURED_BYTES)
 
     def has_morphometry(self, neuron_id: int) -> bool:
         """Whether the neuron has a morphometry record (:func:`.measures.has_morphometry`; about 0.4% have
@@ -82,7 +88,8 @@ class Catalogue(CatalogueFiles):
         return measures.has_morphometry(self.seed, neuron_id)
 
     def morphometry(self, neuron_id: int) -> dict[str, Any] | None:
-        """The ``/api/morphometry/id`` object (:func:`.measures.morphometry`); cnic_001's as recorded (E).
+        """The ``/api/morphometry/id`` object, computed from the neuron's CNG file when first asked and kept
+        in a small cache (:func:`.measures.morphometry`); cnic_001's as recorded (E, F).
 
         ``None`` for an unknown neuron and for one without morphometry (:meth:`has_morphometry`).
         """
@@ -91,7 +98,14 @@ class Catalogue(CatalogueFiles):
             return None
         if neuron_id == self._cnic_id:
             return dict(recorded.CNIC_001_MORPHOMETRY)
-        return measures.morphometry(self.seed, neuron_id, self._names[pos])
+        cached = self._measured.get(neuron_id)
+        if cached is None:
+            found = self._file(pos, "CNG")
+            assert found is not None  # every neuron has a CNG file
+            soma = self.value("soma_surface", pos) is not None
+            cached = measures.morphometry(found.body, neuron_id, self._names[pos], soma_reported=soma)
+            self._measured.put(neuron_id, cached, _MEASURED_ITEM)
+        return dict(cached)
 
     def pvec(self, neuron_id: int) -> dict[str, Any] | None:
         """The ``/api/pvec/id`` object (:func:`.measures.pvec`)."""

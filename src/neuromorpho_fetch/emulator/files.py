@@ -1,41 +1,40 @@
-"""File bodies: CNG, source, logs and thumbnails for every neuron, cut from a few shared master bodies.
+"""File bodies: CNG, source, logs and thumbnails for every neuron, each grown when asked.
 
-A CNG file is a per-neuron header followed by a prefix of a *master* SWC body: a tree written parents-first
-stays a valid tree when cut after any line, so a few masters per run (by size tier, variant and column
-alignment; shared by every catalogue of the seed in the process) give every neuron its body by slicing.
-Sizes are log-normal (median 50 KB, about 1% over 1 MB, capped at 5 MB, snapped to classes 10 KB x 1.15^k)
-unless ``file_kb`` fixes them. Source files are cut the same way (SWC, binary DAT, MBF XML), except
-Neurolucida ASCII, whose nesting cannot be cut and which is pooled per size. Built files sit in a small
-byte-bounded LRU cache.
+A CNG file is a per-neuron header followed by the neuron's own tree (:mod:`.neurons`), grown from its
+record's cell type and domain with as many points as its size asks for. Sizes are log-normal (median
+50 KB, about 1% over 1 MB, capped at 5 MB, snapped to classes 10 KB x 1.15^k) unless ``file_kb`` fixes
+them. The source file is the same tree in the original format (SWC, Neurolucida ASCII, binary DAT,
+Neurolucida XML). Built files sit in a small byte-bounded LRU cache; the rare big bodies are shared per
+shape and size, since growing 100,000 points takes most of a second.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
 
-from . import morphology, recorded
+from . import morphology, neurons, recorded
+from ._config import FileOddities
 from ._lru import ByteLRU
 from .generation import Layout
 from .hashing import mix64
 from .index import CatalogueIndex
 from .recorded import original_format_extension
-from .vocabulary import _FOLDER_KIND, _TRACE_NAMES, KINDS
+from .vocabulary import _FOLDER_KIND, _TRACE_NAMES, KINDS, SYNTHETIC_ARCHIVES
 
-_BODY_CACHE_BYTES = 8 << 20  # Neurolucida ASCII bodies only
 _FILE_CACHE_BYTES = 8 << 20  # the server keeps its own cache; misses are cheap
 _MASTER_CACHE_BYTES = 64 << 20
 _MIN_FILE = 10 * 1024
 _MAX_FILE = 5 * 1024 * 1024
 _SIZE_STEP = 1.15
-_BODY_VARIANTS = 4
-_TIERS = (256 * 1024, 1536 * 1024, _MAX_FILE + 4096)  # sizes of the master bodies files are cut from
-_TIER_VARIANTS = (_BODY_VARIANTS, 2, 1)  # big files are rare: fewer distinct big bodies
-_XML_MAX_NODES = 2000  # MBF XML files stay small
+_BIG_VARIANTS = 2  # big bodies are shared: two per shape and size class
+_XML_MAX_NODES = 2000  # Neurolucida XML files stay small
+_LINE, _ALIGNED_LINE = 34, 52  # first guesses of bytes per SWC line (corrected once per neuron)
+#: Neurons with more points than this share their body per shape and size (about 1 file in 30).
+_GROWN_POINTS = 12_000
 _NORMAL = statistics.NormalDist()
 
 
@@ -51,17 +50,19 @@ class EmulatedFile:
     content_type: str
 
 
-#: Master bodies by (seed, format, tier, variant); see :meth:`CatalogueFiles._master`.
-_MASTERS: ByteLRU[tuple[int, str, int, int], bytes] = ByteLRU(_MASTER_CACHE_BYTES)
+#: Shared big bodies by (seed, shape/domain/alignment, points, variant); see :meth:`CatalogueFiles.tree`.
+_MASTERS: ByteLRU[tuple[int, str, int, int], tuple[morphology.Tree, bytes]] = ByteLRU(_MASTER_CACHE_BYTES)
 
 
 class CatalogueFiles(CatalogueIndex):
     """The index plus the files the server holds; ``file_kb`` fixes every file's size (benchmarks)."""
 
-    def __init__(self, layout: Layout, seed: int, file_kb: float | None) -> None:
+    def __init__(
+        self, layout: Layout, seed: int, file_kb: float | None, oddities: FileOddities | None = None
+    ) -> None:
         super().__init__(layout, seed)
         self.file_kb = file_kb
-        self._bodies: ByteLRU[tuple[Hashable, ...], bytes] = ByteLRU(_BODY_CACHE_BYTES)
+        self.oddities = oddities or FileOddities()
         self._files: ByteLRU[tuple[int, str], EmulatedFile] = ByteLRU(_FILE_CACHE_BYTES)
 
     def file(
@@ -177,47 +178,65 @@ class CatalogueFiles(CatalogueIndex):
         step = round(math.log(wanted / _MIN_FILE) / math.log(_SIZE_STEP))
         return min(int(_MIN_FILE * _SIZE_STEP**step), _MAX_FILE)
 
-    def _pooled(self, key: tuple[Hashable, ...], make: Callable[[], bytes]) -> bytes:
-        body = self._bodies.get(key)
-        if body is not None:
-            return body
-        made = make()
-        self._bodies.put(key, made, len(made))
-        return made
+    def _shape(self, pos: int) -> tuple[str, str | None]:
+        """The shape (:func:`.neurons.shape_for`) and domain a neuron's record names."""
+        cell = self.value("cell_type", pos)
+        domain = self.value("domain", pos)
+        domain = domain if isinstance(domain, str) else None
+        return neurons.shape_for(cell if isinstance(cell, tuple | str) else None, domain), domain
 
-    def _master(self, fmt: str, target: int, variant: int, make: Callable[[int, int], bytes]) -> bytes:
-        """The smallest master body of ``fmt`` that can hold ``target`` bytes, built once per run.
+    def tree(self, pos: int, target: int, *, aligned: bool = False) -> tuple[morphology.Tree, bytes]:
+        """The neuron at ``pos`` as a tree and its SWC body of about ``target`` bytes.
 
-        Files are prefixes of masters. A prefix of a tree written in creation order is itself a valid tree,
-        so a handful of masters (tiers of 256 KB, 1.5 MB and 5 MB; fewer variants for the big tiers) serve
-        every size: about 30 MB at most, and a rare big file never evicts them. They are shared by all
-        catalogues of a seed in the process, because tests and in-process emulators build many.
+        Grown from the record's cell type and domain (:mod:`.neurons`), with the soma radius the record's
+        ``soma_surface`` implies and neurite radii scaled so the file's surface is the record's
+        ``surface``. Big bodies (over :data:`_GROWN_POINTS` points, about 1 in 30 files) are shared per
+        shape, size and variant, because growing 100,000 points per request would take a second.
         """
-        level = next((i for i, t in enumerate(_TIERS) if t >= target), len(_TIERS) - 1)
-        tier = max(_TIERS[level], target)
-        variant %= _TIER_VARIANTS[level]
-        key = (self.seed, fmt, tier, variant)
-        master = _MASTERS.get(key)
-        if master is None:
-            master = make(mix64(self.seed, tier, variant, len(fmt)), tier)
-            _MASTERS.put(key, master, len(master))
-        return master
+        shape, domain = self._shape(pos)
+        line = _ALIGNED_LINE if aligned else _LINE
+        points = max(target // line, 8)
+        neuron_id = self._ids[pos]
+        if points > _GROWN_POINTS:
+            variant = mix64(self.seed, neuron_id, 0xB16) % _BIG_VARIANTS
+            key = (self.seed, f"{shape}/{domain}/{aligned}", points, variant)
+            cached = _MASTERS.get(key)
+            if cached is None:
+                tree = neurons.grow(mix64(self.seed, points, variant, len(shape)), shape, domain, points)
+                cached = (tree, morphology.swc_text(tree, aligned=aligned))
+                _MASTERS.put(key, cached, 2 * len(cached[1]))
+            return cached
+        seed = mix64(self.seed, neuron_id, 0x7EE)
+        soma_text = self.value("soma_surface", pos)
+        soma_r = math.sqrt(float(soma_text) / (4 * math.pi)) if isinstance(soma_text, str) else None
+        if self.file_kb is not None:
+            points += points // 8  # grown a little long, then cut at the size asked for (below)
+        tree = neurons.grow(seed, shape, domain, points, soma_radius=soma_r)
+        surface = self.value("surface", pos)
+        if isinstance(surface, str):
+            neurons.match_surface(tree, float(surface))
+        body = morphology.swc_text(self._odd(tree, neuron_id), aligned=aligned)
+        if self.file_kb is not None and len(body) > target:
+            # Benchmarks fix every size: a prefix of a depth-first file is still one tree (parents first).
+            cut = body.find(b"\n", target - 1)
+            body = body if cut < 0 else body[: cut + 1]
+        return tree, body
 
-    def _swc_prefix(self, target: int, variant: int, aligned: bool) -> bytes:
-        """The first lines of a master tree, cut after the line that reaches ``target`` bytes."""
-        master = self._master(
-            "swc aligned" if aligned else "swc",
-            target,
-            variant,
-            lambda seed, tier: morphology.swc_body(seed, tier, aligned=aligned),
-        )
-        cut = master.find(b"\n", target - 1)
-        return master if cut < 0 else master[: cut + 1]
+    def _odd(self, tree: morphology.Tree, neuron_id: int) -> morphology.Tree:
+        """The oddities :class:`.FileOddities` switches on, for the neurons a hash picks."""
+        odd = self.oddities
+        if odd.type0_rate and mix64(self.seed, neuron_id, 0x70) % 10_000 < odd.type0_rate * 10_000:
+            neurons.type0_tail(tree)
+        if odd.soma_off_rate and mix64(self.seed, neuron_id, 0x50) % 10_000 < odd.soma_off_rate * 10_000:
+            neurons.soma_off(tree)
+        return tree
 
     def _cng(self, pos: int, h: int) -> bytes:
         name = self._names[pos]
-        variant, aligned = (h >> 3) % _BODY_VARIANTS, h % 100 < 15
-        old_style, latin1 = (h >> 8) % 100 < 40, (h >> 16) % 100 < 5
+        aligned = h % 100 < 15
+        old_style = (h >> 8) % 100 < 40
+        synthetic = self._archives[self._group_at(pos).archive] in SYNTHETIC_ARCHIVES
+        latin1 = synthetic or (h >> 16) % 10_000 < self.oddities.latin1_rate * 10_000
         ext = self._source_ext(pos) or "swc"
         year = 2006 + (h >> 24) % 18
         header = morphology.cng_header(
@@ -225,33 +244,23 @@ class CatalogueFiles(CatalogueIndex):
             latin1_note="Traced at the Université de Montréal, Zellé lab (µm units)" if latin1 else None,
         )  # fmt: skip
         target = max(self._size_class(h) - len(header), 64)
-        return header + self._swc_prefix(target, variant, aligned)
+        return header + self.tree(pos, target, aligned=aligned)[1]
 
     def _source(self, pos: int, h: int, ext: str) -> tuple[bytes, str]:
-        """The original upload, in the format its extension names; other extensions get SWC text."""
+        """The original upload: the CNG file's tree, in the format its extension names (other extensions
+        get SWC text). Neurolucida XML is capped at :data:`_XML_MAX_NODES` points."""
         name = self._names[pos]
-        size = self._size_class(h >> 1)
-        variant = (h >> 5) % _BODY_VARIANTS
         low = ext.lower()
-        if low == "asc":
-            # Nested text cannot be cut anywhere, so these are pooled per size (and capped at ~1 MB).
-            nodes = min(size // 45, 20_000)
-            seed = mix64(self.seed, nodes, variant, 0xA5C)
-            body = self._pooled(("asc", nodes, variant), lambda: morphology.asc_body(seed, nodes))
-            return morphology.asc_preamble(name) + body, "text/plain"
-        if low == "dat":
-            step = morphology.DAT_RECORD_BYTES
-            records = self._master(
-                "dat", size, variant, lambda seed, tier: morphology.dat_records(seed, tier // step)
-            )
-            count = max(size // step, 4)
-            return morphology.dat_file(records[: count * step]), "application/octet-stream"
+        target = self._size_class(h)
         if low == "xml":
-            points = self._master(
-                "xml", 0, variant, lambda seed, _: morphology.xml_body(seed, _XML_MAX_NODES)
-            )
-            cut = points.find(b"\n", min(size, len(points)) - 1)
-            return morphology.xml_document(name, points[: cut + 1]), "application/xml"
+            target = min(target, _XML_MAX_NODES * _LINE)
+        tree, body = self.tree(pos, max(target - 256, 64))
+        if low == "asc":
+            return morphology.asc_preamble(name) + morphology.asc_body(tree), "text/plain"
+        if low == "dat":
+            return morphology.dat_file(morphology.dat_records(tree)), "application/octet-stream"
+        if low == "xml":
+            return morphology.xml_document(name, morphology.xml_tree(tree)), "application/xml"
         software = self.value("reconstruction_software", pos)
         head = f"# Exported from {software} as {name}.{ext}\n".encode()
-        return head + self._swc_prefix(size, (variant + 1) % _BODY_VARIANTS, False), "text/plain"
+        return head + body, "text/plain"

@@ -18,26 +18,28 @@ from datetime import datetime, timedelta
 
 from . import recorded
 from .vocabulary import (
-    _AGE_CLASSES,
+    _ADULT_GRAMS,
+    _AGE_RANGES,
     _ATTRIBUTES,
     _BIG_ARCHIVES,
+    _CELL_REGIONS,
     _CELLS,
     _CONDITIONS,
     _DOMAINS,
     _GENDERS,
+    _GLIA_DOMAINS,
     _GLIA_SHARE,
     _INTEGRITY,
     _MAIN_SPECIES,
+    _NAMED_ARCHIVES,
     _NOTE,
     _OBJECTIVES,
     _OTHER_SPECIES,
     _PROTOCOLS,
-    _RECORDED_STYLES,
     _REGIONS,
     _SIEGERT_PREFIX,
     _SLICING,
     _SOFTWARE,
-    _SPECIAL_EVERY,
     _SPECIAL_NAMES,
     _SPECIES,
     _STAINS,
@@ -121,7 +123,7 @@ class _Planner:
         sizes = _apportion(neurons, shares)
         if neurons >= 4 * len(recorded.SIEGERT_TRACES):
             # The recorded neurons exist in every catalogue big enough to hold them (taken from Allen).
-            for i, least in ((2, len(recorded.SIEGERT_TRACES)), (3, 1)):
+            for i, least in ((2, len(recorded.SIEGERT_TRACES)), (3, 1), (4, 10)):
                 missing = max(0, least - sizes[i])
                 sizes[i] += missing
                 sizes[0] -= missing
@@ -135,6 +137,7 @@ class _Planner:
                 name, _, style, species = _BIG_ARCHIVES[i]
             else:
                 name, style = tail_names[i - len(_BIG_ARCHIVES)], rng.choice(_TAIL_STYLES)
+                style = _NAMED_ARCHIVES.get(name, style)
             self.archives.append(name)
             plans += self.plan_archive(rng, len(self.archives) - 1, size, style, species)
         return plans
@@ -181,8 +184,10 @@ class _Planner:
             if style == "siegert":
                 options = _siegert(options)
             elif species is None and rng.random() < _GLIA_SHARE:
-                options["cell_type"] = tuple(rng.sample(_CELLS["glia"], rng.choice((1, 2))))
-                options["domain"] = (rng.choice(("Processes", "Neurites")),)
+                cells = tuple(rng.sample(_CELLS["glia"], rng.choice((1, 2))))
+                options["cell_type"] = cells
+                options["brain_region"] = tuple(rng.choice(_REGIONS[kind.regions]) for _ in cells)
+                options["domain"] = (rng.choice(_GLIA_DOMAINS),)
             elif rng.random() < 0.23:
                 options["domain"] = ("Neurites",)
             token = _group_token(rng, style)
@@ -214,8 +219,9 @@ class _Planner:
                     name = recorded.SIEGERT_TRACES[j]
                 elif plan.style == "cnic_001":
                     name = "cnic_001"
-                elif pos % _SPECIAL_EVERY == 36 and plan.style not in _RECORDED_STYLES:
-                    name = _SPECIAL_NAMES[(pos // _SPECIAL_EVERY) % len(_SPECIAL_NAMES)].format(k=pos)
+                elif plan.style == "awkward":
+                    k = per_archive[plan.archive]
+                    name = _SPECIAL_NAMES[k % len(_SPECIAL_NAMES)].format(k=k)
                 else:
                     name = _neuron_name(plan.style, archive, plan.token, per_archive[plan.archive])
                 if name in self.index:
@@ -268,7 +274,7 @@ def _group_options(
     reported = rng.random() < 0.35
     pmids = tuple(str(rng.randint(10_000_000, 39_999_999)) for _ in range(rng.randint(1, 2)))
     ages = _age_options(rng, species)
-    weights = _weight_options(rng, species, len(ages))
+    weights = _weight_options(rng, species, ages)
     options: dict[str, tuple[Value, ...]] = {
         "note": (_NOTE if rng.random() < 0.08 else None,),
         "age_scale": (species.age_scale,),
@@ -278,8 +284,7 @@ def _group_options(
         "max_age": tuple(a[2] for a in ages),
         "min_weight": tuple(w[0] for w in weights),
         "max_weight": tuple(w[1] for w in weights),
-        "brain_region": tuple(rng.sample(_REGIONS[species.regions], rng.choice((1, 1, 2, 3)))),
-        "cell_type": tuple(rng.sample(_CELLS[species.cells], rng.choice((1, 1, 2)))),
+        **_cells_and_regions(rng, species),
         "species": (species.species,),
         "strain": (rng.choice(species.strains),),
         "scientific_name": (species.scientific,),
@@ -317,36 +322,70 @@ def _group_options(
     return options
 
 
+def _cells_and_regions(rng: random.Random, species: _Species) -> dict[str, tuple[Value, ...]]:
+    """``cell_type`` and ``brain_region`` options of equal length, paired (they share a variant key): each
+    cell type sits in a region where it lives (``_CELL_REGIONS``; any region when none fits)."""
+    cells = rng.sample(_CELLS[species.cells], rng.choice((1, 1, 2, 3)))
+    regions: list[tuple[str, ...]] = []
+    for cell in cells:
+        homes = next((h for key, h in _CELL_REGIONS.items() if key in cell), _CELL_REGIONS["interneuron"])
+        fits = [r for r in _REGIONS[species.regions] if any(_region_fits(r, home) for home in homes)]
+        regions.append(rng.choice(fits or list(_REGIONS[species.regions])))
+    return {"cell_type": tuple(cells), "brain_region": tuple(regions)}
+
+
+def _region_fits(region: tuple[str, ...], home: str) -> bool:
+    """Whether ``region`` starts with ``home``'s levels (``hippocampus/CA`` matches CA1 and CA3)."""
+    levels = home.split("/")
+    return len(region) >= len(levels) and all(r.startswith(h) for r, h in zip(region, levels, strict=False))
+
+
 def _age_options(rng: random.Random, species: _Species) -> list[tuple[str, str | None, str | None]]:
-    """(age_classification, min_age, max_age) choices; ages are strings like ``"24.0"`` or null."""
+    """(age_classification, min_age, max_age) choices; the ages lie in the class's range for the species'
+    scale (``_AGE_RANGES``), as strings like ``"24.0"``, or all three unreported."""
+    table = _AGE_RANGES["Larval" if species.regions in ("fly", "fish") else species.age_scale]
     out: list[tuple[str, str | None, str | None]] = []
     for _ in range(rng.choice((1, 1, 2, 3))):
         if rng.random() < 0.15:
             out.append(("Not reported", None, None))
             continue
-        low = float(rng.randint(1, 90 if species.age_scale == "Day" else 30))
-        out.append((rng.choice(_AGE_CLASSES[:6]), str(low), str(low + rng.randint(0, 5))))
+        label = rng.choice(list(table))
+        low_bound, high_bound, _ = table[label]
+        low = float(rng.randint(int(low_bound), int(high_bound)))
+        high = min(low + rng.randint(0, max(1, int((high_bound - low_bound) / 10))), high_bound)
+        out.append((label, str(low), str(high)))
     return out
 
 
-def _weight_options(rng: random.Random, species: _Species, count: int) -> list[tuple[str | None, str | None]]:
-    """(min_weight, max_weight) per age option; only mammals weighed at all, and often not reported."""
-    if species.regions != "mammal" or rng.random() < 0.5:
-        return [(None, None)] * count
+def _weight_options(
+    rng: random.Random, species: _Species, ages: list[tuple[str, str | None, str | None]]
+) -> list[tuple[str | None, str | None]]:
+    """(min_weight, max_weight) in grams per age option: the species' adult range (``_ADULT_GRAMS``)
+    times the class's share; unweighed species, unreported ages and half the groups have none."""
+    grams = _ADULT_GRAMS.get(species.scientific)
+    if grams is None or rng.random() < 0.5:
+        return [(None, None)] * len(ages)
+    table = _AGE_RANGES[species.age_scale]
     out: list[tuple[str | None, str | None]] = []
-    for _ in range(count):
-        low = round(rng.uniform(15.0, 5000.0), 1)
-        out.append((str(low), str(round(low * rng.uniform(1.0, 2.2), 1))))
+    for label, _, _ in ages:
+        if label not in table:
+            out.append((None, None))
+            continue
+        share = table[label][2]
+        low = round(rng.uniform(grams[0], grams[1]) * share, 1)
+        out.append((str(low), str(round(min(low * rng.uniform(1.0, 1.3), grams[1] * share * 1.2), 1))))
     return out
 
 
 def _group_token(rng: random.Random, style: str) -> str:
     """The part of a neuron name a group shares (an animal, a donor, a fly line)."""
     if style == "siegert":
-        # Never the tutorial's prefix: ``CB_CKp25_2w_F_Animal01_*`` selects exactly the 15 Traces (E).
+        # Never the tutorial's prefix: ``CB_CKp25_2w_F_Animal01_*`` selects exactly the 15 Traces (E). The
+        # other prefixes follow the recorded ``FC_5xFAD_6mpos_F_Animal02_Trace053`` (F).
         while True:
-            genotype, weeks, sex = rng.choice(("CKp25", "Ctrl")), rng.choice(("2w", "6w")), rng.choice("FM")
-            token = f"CB_{genotype}_{weeks}_{sex}_Animal{rng.randint(1, 12):02d}_"
+            genotype = rng.choice(("CB_CKp25", "CB_Ctrl", "FC_5xFAD", "FC_WT"))
+            weeks, sex = rng.choice(("2w", "6w", "6mpos", "6mneg")), rng.choice("FM")
+            token = f"{genotype}_{weeks}_{sex}_Animal{rng.randint(1, 12):02d}_"
             if token.casefold() != _SIEGERT_PREFIX.casefold():
                 return token
     if style == "allen":
@@ -362,6 +401,7 @@ def _siegert(options: dict[str, tuple[Value, ...]]) -> dict[str, tuple[Value, ..
     options["cell_type"] = (("microglia", "glia"),)
     options["stain"] = ("Iba1 immunostaining",)
     options["domain"] = ("Processes",)
+    options["brain_region"] = (("hippocampus", "CA1"),)
     return options
 
 
@@ -379,7 +419,15 @@ def _neuron_name(style: str, archive: str, token: str, k: int) -> str:
     if style == "allen":
         return f"{token}-{k % 97:02d}_{500000000 + 73 * k}_m"
     if style == "siegert":
-        return f"{token}{('CA1', 'CA3', 'DG', 'Ctx')[k % 4]}_{k:04d}"
+        return f"{token}Trace{k:03d}"
+    if style == "ascoli":  # F: ids 1013-1041 are n1fts ... n29fts
+        return f"n{k}fts"
+    if style == "scanziani":  # A7: TypeA-10
+        return f"Type{'ABCD'[k % 4]}-{k}"
+    if style == "smith":  # A7: 0-2
+        return f"{k // 10}-{k % 10}"
+    if style == "amaral":  # A7: c91662
+        return f"c{91000 + k}"
     if style == "jefferis":
         return f"{token}-M{k:06d}_seg{1 + k % 3:03d}"
     if style == "cellx":

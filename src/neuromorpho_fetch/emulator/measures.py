@@ -1,6 +1,6 @@
-"""Per-neuron numbers derived from a hash of ``(seed, id)``: the record's surface figures, the morphometry
-object and the persistence vector. Nothing is stored; the recorded cnic_001 is the caller's business
-(:class:`.catalogue.Catalogue` serves its recorded values instead).
+"""Per-neuron numbers: the record's surface figures and the persistence vector from a hash of
+``(seed, id)``, the morphometry object from the neuron's CNG file. Nothing is stored; the recorded
+cnic_001 is the caller's business (:class:`.catalogue.Catalogue` serves its recorded values instead).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import math
 import random
 from typing import Any
 
+from . import lmeasure
 from .hashing import mix64
 
 
@@ -27,30 +28,14 @@ def surfaces(seed: int, neuron_id: int) -> tuple[str | None, str, str]:
     )
 
 
-def morphometry(seed: int, neuron_id: int, name: str) -> dict[str, Any]:
-    """The ``/api/morphometry/id`` object: numbers, consistent with the record's surface figures
-    (``soma_Surface`` null where the record's ``soma_surface`` is)."""
-    soma_text, surface_text, volume_text = surfaces(seed, neuron_id)
-    soma = None if soma_text is None else float(soma_text)
-    surface, volume = float(surface_text), float(volume_text)
-    rng = random.Random(mix64(seed, neuron_id, 0x3E7))
-    stems = rng.randint(1, 12)
-    bifs = rng.randint(stems, 40 * stems)
-    length = round(rng.uniform(300.0, 12000.0), 2)
-    return {
-        "neuron_id": neuron_id, "neuron_name": name, "surface": surface, "volume": volume,
-        "soma_Surface": soma, "n_stems": float(stems), "n_bifs": float(bifs),
-        "n_branch": float(2 * bifs + stems), "width": round(rng.uniform(50, 900), 2),
-        "height": round(rng.uniform(50, 1200), 2), "depth": round(rng.uniform(10, 400), 2),
-        "diameter": round(rng.uniform(0.3, 2.5), 4), "length": length,
-        "eucDistance": round(rng.uniform(40, 800), 2), "pathDistance": round(rng.uniform(60, 1500), 2),
-        "branch_Order": float(rng.randint(2, 40)), "contraction": round(rng.uniform(0.7, 0.97), 4),
-        "fragmentation": float(rng.randint(int(length // 4), int(length))),
-        "partition_asymmetry": round(rng.uniform(0.3, 0.7), 4),
-        "pk_classic": round(rng.uniform(1.5, 3.0), 4),
-        "bif_ampl_local": round(rng.uniform(40, 90), 3), "bif_ampl_remote": round(rng.uniform(30, 80), 3),
-        "fractal_Dim": round(rng.uniform(1.0, 1.1), 5),
-    }  # fmt: skip
+def morphometry(body: bytes, neuron_id: int, name: str, *, soma_reported: bool) -> dict[str, Any]:
+    """The ``/api/morphometry/id`` object of a neuron: L-Measure's numbers computed from its served CNG
+    file (:mod:`.lmeasure`), so the file and its numbers agree. ``soma_Surface`` is null where the
+    record's ``soma_surface`` is (not ``soma_reported``)."""
+    values = lmeasure.measure(lmeasure.parse(body))
+    if not soma_reported:
+        values["soma_Surface"] = None
+    return {"neuron_id": neuron_id, "neuron_name": name, **values}
 
 
 def pvec(seed: int, neuron_id: int) -> dict[str, Any]:

@@ -1,18 +1,17 @@
 """Bytes of the emulator's files: SWC trees, Neurolucida ASC/DAT, MBF XML, StdSwc logs and PNG thumbnails.
 
-Everything here is a pure function of its integer arguments, so the catalogue can rebuild any file at any
-time instead of keeping 265,000 of them in memory. Trees are grown by a seeded random walk that writes
-nodes in creation order, which is what makes every prefix of the node list a valid SWC tree (each parent
-precedes its children); :func:`swc_body` uses that to cut a tree at an exact byte budget.
+Everything here is a pure function of its arguments (a :class:`Tree` grown by :mod:`.neurons`, or
+integers), so the catalogue can rebuild any file at any time instead of keeping 265,000 of them in memory.
+One tree is written in every format a neuron has: its CNG SWC, and its original as SWC, Neurolucida ASCII
+(nested trees), binary DAT or Neurolucida XML (``<tree>``/``<branch>`` nesting).
 
-The formats are plausible rather than exact: they are what a downloader has to store untouched, and the
-SWC is what tests parse. Real quirks the client must survive are reproduced on purpose: the two CNG
-header styles, columns aligned with leading spaces, and Latin-1 bytes that are not valid UTF-8.
+Real quirks the client must survive are reproduced on purpose: the two CNG header styles, columns
+aligned with leading spaces, and (where a switch or a synthetic archive asks) Latin-1 bytes that are not
+valid UTF-8.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import struct
 import zlib
@@ -27,17 +26,12 @@ __all__ = [
     "cng_header",
     "dat_file",
     "dat_records",
-    "grow_tree",
     "png_image",
     "std_log",
-    "swc_body",
-    "xml_body",
+    "swc_text",
     "xml_document",
+    "xml_tree",
 ]
-
-#: Rough bytes per SWC line; only used to decide how many nodes to grow before cutting to size.
-_SWC_LINE_BYTES = 26
-_ALIGNED_LINE_BYTES = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,107 +61,28 @@ class Tree:
         self.parent.append(parent)
 
 
-def grow_tree(seed: int, nodes: int) -> Tree:
-    """Grow a neuron-like tree of exactly ``max(nodes, 3)`` nodes: a 3-point soma, then branching stems.
+def swc_text(tree: Tree, *, aligned: bool = False, lead: str = "") -> bytes:
+    """A tree's SWC lines: neurite coordinates to 2 decimals, radii to 5 significant digits.
 
-    Stems are random walks that bifurcate or end after a random run; when every tip has ended and nodes
-    remain, a new stem starts at the soma. Types: 1 soma, 2 axon, 3 basal, 4 apical dendrite.
+    Soma rows are written unrounded from the same number (``0.0 8.1498 0.0 8.1498``), as CNG
+    standardisation writes its three-point soma, so MorphIO sees the points at exactly +/- r on y.
+    ``aligned`` pads the columns with leading spaces, as some archives' files are; ``lead`` starts every
+    line (the Siegert originals' leading space).
     """
-    rng = random.Random(seed)
-    soma_r = rng.uniform(4.0, 12.0)
-    tree = Tree()
-    for y, parent in ((0.0, -1), (soma_r, 1), (-soma_r, 1)):
-        tree.add(1, 0.0, y, 0.0, soma_r, parent)
-    total = max(nodes, 3)
-    stem = 0
-    while len(tree) < total:
-        kind = 4 if stem == 0 else (2 if stem == 1 else 3)
-        angle = rng.uniform(0.0, 2.0 * math.pi)
-        tips = [(1, math.cos(angle), math.sin(angle), rng.uniform(-0.3, 0.3), rng.uniform(0.8, 2.0))]
-        while tips and len(tree) < total:
-            parent, dx, dy, dz, radius = tips.pop()
-            _grow_run(rng, tree, kind, parent, (dx, dy, dz), radius, total)
-            if len(tree) < total and rng.random() < 0.7:
-                last = len(tree)
-                for _ in range(2):
-                    tips.append(
-                        (
-                            last,
-                            dx + rng.gauss(0, 0.6),
-                            dy + rng.gauss(0, 0.6),
-                            dz + rng.gauss(0, 0.3),
-                            max(0.15, tree.r[-1] * 0.8),
-                        )
-                    )
-        stem += 1
-    return tree
-
-
-def _grow_run(
-    rng: random.Random,
-    tree: Tree,
-    kind: int,
-    parent: int,
-    heading: tuple[float, float, float],
-    radius: float,
-    total: int,
-) -> None:
-    """Append one unbranched run of nodes starting from SWC id ``parent``.
-
-    The hot loop of every master body (a 5 MB file is ~150,000 nodes), so it uses uniform jitter (cheaper
-    than Gaussian) and bound methods.
-    """
-    dx, dy, dz = heading
-    x, y, z = tree.x[parent - 1], tree.y[parent - 1], tree.z[parent - 1]
-    rnd, sqrt = rng.random, math.sqrt
-    add_kind, add_x, add_y, add_z = tree.kind.append, tree.x.append, tree.y.append, tree.z.append
-    add_r, add_parent = tree.r.append, tree.parent.append
-    for _ in range(min(rng.randint(8, 60), total - len(tree))):
-        dx += (rnd() - 0.5) * 0.86
-        dy += (rnd() - 0.5) * 0.86
-        dz += (rnd() - 0.5) * 0.35
-        step = (0.8 + 2.2 * rnd()) / (sqrt(dx * dx + dy * dy + dz * dz) or 1.0)
-        x, y, z = x + step * dx, y + step * dy, z + step * dz
-        radius = max(0.1, radius * (0.97 + 0.03 * rnd()))
-        add_kind(kind)
-        add_x(x)
-        add_y(y)
-        add_z(z)
-        add_r(radius)
-        add_parent(parent)
-        parent = len(tree.kind)
-
-
-def swc_body(seed: int, target_bytes: int, *, aligned: bool = False) -> bytes:
-    """SWC node lines (no header) of about ``target_bytes``: cut at the first line that reaches it.
-
-    ``aligned`` pads the columns with leading spaces, as some archives' files are
-    (``  1 1 -0.78  -0.33 0    2.52262 -1``).
-    """
-    per_line = _ALIGNED_LINE_BYTES if aligned else _SWC_LINE_BYTES
-    tree = grow_tree(seed, target_bytes // per_line + 8)
-    out = bytearray()
-    chunk: list[str] = []  # flushed every 1,024 lines, so no million-string list ever exists
-    for k in range(len(tree)):
-        if aligned:
-            line = (
-                f"{k + 1:6d} {tree.kind[k]} {tree.x[k]:10.4f} {tree.y[k]:10.4f} {tree.z[k]:9.4f} "
-                f"{tree.r[k]:8.5f} {tree.parent[k]:6d}\n"
-            )
+    kind, xs, ys, zs, rs, parent = tree.kind, tree.x, tree.y, tree.z, tree.r, tree.parent
+    lines: list[str] = []
+    add = lines.append
+    for k in range(len(kind)):
+        if kind[k] == 1 and aligned:
+            add(f"{lead}{k + 1:6d} 1 {xs[k]!r} {ys[k]!r} {zs[k]!r} {rs[k]!r} {parent[k]:6d}\n")
+        elif kind[k] == 1:
+            add(f"{lead}{k + 1} 1 {xs[k]!r} {ys[k]!r} {zs[k]!r} {rs[k]!r} {parent[k]}\n")
+        elif aligned:
+            cols = f"{xs[k]:10.4f} {ys[k]:10.4f} {zs[k]:9.4f} {rs[k]:8.5f}"
+            add(f"{lead}{k + 1:6d} {kind[k]} {cols} {parent[k]:6d}\n")
         else:
-            line = (
-                f"{k + 1} {tree.kind[k]} {tree.x[k]:.2f} {tree.y[k]:.2f} {tree.z[k]:.2f} "
-                f"{tree.r[k]:.5g} {tree.parent[k]}\n"
-            )
-        chunk.append(line)
-        if len(chunk) == 1024:
-            out += "".join(chunk).encode("ascii")
-            chunk.clear()
-        if len(out) >= target_bytes:
-            break
-    out += "".join(chunk).encode("ascii")
-    cut = out.find(b"\n", target_bytes - 1)
-    return bytes(out if cut < 0 else out[: cut + 1])
+            add(f"{lead}{k + 1} {kind[k]} {xs[k]:.2f} {ys[k]:.2f} {zs[k]:.2f} {rs[k]:.5g} {parent[k]}\n")
+    return "".join(lines).encode("ascii")
 
 
 def cng_header(
@@ -206,16 +121,14 @@ def cng_header(
     return head
 
 
-def asc_body(seed: int, nodes: int) -> bytes:
-    """Neurolucida ASCII without its preamble: a soma contour, then each tree as nested point lists.
+def asc_body(tree: Tree) -> bytes:
+    """Neurolucida ASCII without its preamble: the soma as a contour, then each tree nested as Neurolucida
+    writes it (a ``(Dendrite)``/``(Apical)``/``(Axon)`` marker, point lists, branches of a split between
+    ``(`` ``|`` ``)``, and ``Normal`` at each ending).
 
-    Branches of a split are separated by ``|``. The per-neuron preamble is :func:`asc_preamble`, kept apart
-    so that one body can be shared by many neurons.
+    The per-neuron preamble is :func:`asc_preamble`, kept apart because it names the neuron.
     """
-    tree = grow_tree(seed, nodes)
-    children: list[list[int]] = [[] for _ in range(len(tree) + 1)]
-    for k in range(3, len(tree)):
-        children[tree.parent[k]].append(k + 1)
+    children = _children(tree)
     out = [
         '(ImageCoords Filename "stack.tif" Merge 65535 65535 65535 0)',
         "",
@@ -223,17 +136,35 @@ def asc_body(seed: int, nodes: int) -> bytes:
         "  (Color Red)",
         "  (CellBody)",
     ]
+    soma = [k for k in range(len(tree)) if tree.kind[k] == 1]
     out += [
         f"  ({tree.x[k]:8.2f} {tree.y[k]:8.2f} {tree.z[k]:8.2f} {2 * tree.r[k]:6.2f})  ; 1, {k + 1}"
-        for k in range(3)
+        for k in soma
     ]
     out.append(")  ;  End of contour\n")
     names = {2: "Axon", 3: "Dendrite", 4: "Apical"}
-    for root in children[1]:
+    for root in _roots(tree, children):
         out.append(f"( (Color Yellow)\n  ({names.get(tree.kind[root - 1], 'Dendrite')})")
         _asc_branch(tree, children, root, 1, out)
         out.append(")  ;  End of tree\n")
     return "\n".join(out).encode("ascii")
+
+
+def _children(tree: Tree) -> list[list[int]]:
+    """Children (SWC ids) of every SWC id; index 0 collects the roots (parent -1)."""
+    children: list[list[int]] = [[] for _ in range(len(tree) + 1)]
+    for k in range(len(tree)):
+        children[max(tree.parent[k], 0)].append(k + 1)
+    return children
+
+
+def _roots(tree: Tree, children: list[list[int]]) -> list[int]:
+    """The first point of every neurite: children of soma points, and non-soma roots."""
+    out = [c for c in children[0] if tree.kind[c - 1] != 1]
+    for k in range(len(tree)):
+        if tree.kind[k] == 1:
+            out += [c for c in children[k + 1] if tree.kind[c - 1] != 1]
+    return sorted(out)
 
 
 def asc_preamble(name: str) -> bytes:
@@ -272,9 +203,8 @@ _DAT_MAGIC = b"\x00\x00\x00\x00\x00V3 DAT file\x00"
 _DAT_END = b"\x00\x00\xff\xff"
 
 
-def dat_records(seed: int, nodes: int) -> bytes:
+def dat_records(tree: Tree) -> bytes:
     """Neurolucida-DAT-like point records, :data:`DAT_RECORD_BYTES` each: tag, type, x, y, z, d (float32)."""
-    tree = grow_tree(seed, nodes)
     record = struct.Struct("<HHffff")
     out = bytearray(record.size * len(tree))
     for k in range(len(tree)):
@@ -289,16 +219,40 @@ def dat_file(records: bytes) -> bytes:
     return _DAT_MAGIC + records + _DAT_END
 
 
-def xml_body(seed: int, nodes: int) -> bytes:
-    """The ``<point>`` lines of an MBF-style XML file; :func:`xml_document` wraps them for one neuron."""
-    tree = grow_tree(seed, nodes)
-    types = {1: "CellBody", 2: "Axon", 3: "Dendrite", 4: "Apical"}
-    lines = [
-        f'  <point type="{types[tree.kind[k]]}" x="{tree.x[k]:.2f}" y="{tree.y[k]:.2f}" '
-        f'z="{tree.z[k]:.2f}" d="{2 * tree.r[k]:.2f}" parent="{tree.parent[k]}"/>\n'
-        for k in range(len(tree))
-    ]
-    return "".join(lines).encode("ascii")
+def xml_tree(tree: Tree) -> bytes:
+    """The body of a Neurolucida XML file: the soma as a ``<contour>``, then one ``<tree type=...>`` per
+    neurite with its points and a ``<branch>`` per child of each split, nested as Neurolucida writes
+    them; :func:`xml_document` wraps it for one neuron."""
+    children = _children(tree)
+    types = {2: "Axon", 3: "Dendrite", 4: "Apical"}
+    out = ['  <contour name="CellBody" shape="Contour" closed="true">']
+    out += [f"    {_xml_point(tree, k)}" for k in range(len(tree)) if tree.kind[k] == 1]
+    out.append("  </contour>")
+    for root in _roots(tree, children):
+        kind = types.get(tree.kind[root - 1], "Dendrite")
+        out.append(f'  <tree color="#FFFF00" type="{kind}" leaf="Normal">')
+        _xml_branch(tree, children, root, 2, out)
+        out.append("  </tree>")
+    return ("\n".join(out) + "\n").encode("ascii")
+
+
+def _xml_point(tree: Tree, k: int) -> str:
+    return f'<point x="{tree.x[k]:.2f}" y="{tree.y[k]:.2f}" z="{tree.z[k]:.2f}" d="{2 * tree.r[k]:.2f}"/>'
+
+
+def _xml_branch(tree: Tree, children: list[list[int]], node: int, depth: int, out: list[str]) -> None:
+    """The run from ``node`` to its split, then a ``<branch>`` per child (iterative along runs)."""
+    pad = "  " * depth
+    while True:
+        out.append(pad + _xml_point(tree, node - 1))
+        kids = children[node]
+        if len(kids) != 1:
+            break
+        node = kids[0]
+    for kid in kids:
+        out.append(f"{pad}<branch>")
+        _xml_branch(tree, children, kid, depth + 1, out)
+        out.append(f"{pad}</branch>")
 
 
 def xml_document(name: str, points: bytes) -> bytes:

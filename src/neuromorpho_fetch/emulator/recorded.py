@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from . import morphology
+from . import morphology, neurons
 
 __all__ = [
     "CNIC_001",
@@ -138,19 +138,22 @@ def original_format_extension(original_format: str | None) -> str | None:
     return ext or None
 
 
-def _swc_lines(seed: int, nodes: int, *, lead: str) -> list[str]:
-    tree = morphology.grow_tree(seed, nodes)
-    return [
-        f"{lead}{k + 1} {tree.kind[k]} {tree.x[k]:.2f} {tree.y[k]:.2f} {tree.z[k]:.2f} "
-        f"{tree.r[k]:.5g} {tree.parent[k]}\n"
-        for k in range(len(tree))
-    ]
+#: cnic_001's stems as (SWC type, bifurcations): six stems and 47 bifurcations, as recorded (E); the
+#: first continues the recorded head (point 4 is a basal dendrite, type 3) and one is the apical.
+_CNIC_TOPOLOGY = ((3, 9), (3, 7), (4, 13), (3, 6), (3, 6), (3, 6))
+_CNIC_HEAD_POINT = (1.84, 8.82, -6.15, 0.76016)
 
 
 def cnic_001_cng() -> bytes:
-    """``cnic_001.CNG.swc``: the recorded header and first four points, then 1,270 synthetic points."""
-    rest = _swc_lines(0xC01C, CNIC_001_POINTS, lead="")[4:]
-    return (CNIC_001_CNG_HEAD + "".join(rest)).encode("ascii")
+    """``cnic_001.CNG.swc``: the recorded header and first four points, then 1,270 grown points that
+    continue point 4's dendrite (so no section changes type without a bifurcation) to a pyramidal cell
+    with the recorded counts: 6 stems, 47 bifurcations, 100 branches, about 4,911 um of dendrite."""
+    tree = neurons.grow(
+        0xC01C, "pyramidal", CNIC_001["domain"], CNIC_001_POINTS, soma_radius=8.1498,
+        head=_CNIC_HEAD_POINT, topology=_CNIC_TOPOLOGY, length=float(CNIC_001_MORPHOMETRY["length"]),
+    )  # fmt: skip
+    rest = morphology.swc_text(tree).split(b"\n", 4)[4]
+    return CNIC_001_CNG_HEAD.encode("ascii") + rest
 
 
 def cnic_001_previous() -> bytes:
@@ -161,11 +164,12 @@ def cnic_001_previous() -> bytes:
 
 
 def trace_source(name: str) -> bytes:
-    """The SWC original of one Trace neuron: data lines only, each starting with a space (E).
+    """The SWC original of one Trace neuron, a microglia: data lines only, each starting with a space (E).
 
     No comment lines: ``pandas.read_csv(delimiter=" ")`` in the tutorial parses the file as a table, which
     a ``#`` line with another number of fields would break.
     """
     k = int(name[-3:])
     nodes = TRACE009_LINES if k == 9 else random.Random(k).randint(900, 3200)
-    return "".join(_swc_lines(0x51E6 + k, nodes, lead=" ")).encode("ascii")
+    tree = neurons.grow(0x51E6 + k, "microglia", "Processes", nodes)
+    return morphology.swc_text(tree, lead=" ")

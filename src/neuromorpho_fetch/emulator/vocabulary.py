@@ -58,11 +58,14 @@ _PER_NEURON = frozenset({"neuron_id", "neuron_name", "png_url", *_COMPUTED})  # 
 #: Fields whose value may differ inside a group, and which random byte column picks it. Fields sharing
 #: a key vary together (an age range and its classification).
 _VARIANT_KEY = {
-    "brain_region": "region", "cell_type": "cell", "experiment_condition": "cond",
+    "brain_region": "region", "cell_type": "region", "experiment_condition": "cond",
     "original_format": "format", "physical_Integrity": "integrity", "domain": "domain",
     "age_classification": "age", "min_age": "age", "max_age": "age", "min_weight": "age", "max_weight": "age",
 }  # fmt: skip
-_SPECIAL_EVERY = 137
+#: The clearly synthetic archives: every name in them is awkward (spaces, parentheses, ``+``, ``#``,
+#: ``%``, dots, non-ASCII letters) and every CNG header has a Latin-1 line, to test a client on what the
+#: recorded archives do not show (issue 18: they keep the recorded archives looking recorded).
+SYNTHETIC_ARCHIVES = frozenset({"Synthetic_Awkward"})
 _SPECIAL_NAMES = (
     "Zellé {k} (b)#2", "n+{k}%x.v2", "cell {k} (apical)", "Ñeurona_{k}.tif", "slice#{k} 50%",
     "Pyr.{k}.a+b", "Körnerzelle {k}", "neuron({k})_übung", "{k}% stain+1", "jäger #{k}",
@@ -228,7 +231,36 @@ _PROTOCOLS = ("in vivo", "in vitro", "culture", "ex vivo", "Not reported")
 _SLICING = ("coronal", "sagittal", "horizontal", "custom", "transverse", "Not reported")
 _OBJECTIVES = ("Not reported", "oil", "water", "dry", "glycerin", "multiphoton")
 _DOMAINS = ("Dendrites, Soma, No Axon", "Dendrites, Soma, Axon", "Axon, Soma, No Dendrites",
-            "Dendrites, No Soma, No Axon", "Processes, Soma")  # fmt: skip
+            "Dendrites, No Soma, No Axon")  # fmt: skip
+_GLIA_DOMAINS = ("Processes", "Processes, Soma", "Neurites")
+#: Where each cell class lives (first words of a region; inferred from textbook anatomy): a neuron's
+#: brain_region is drawn among these for its cell type, so no Purkinje cell sits in the retina.
+_CELL_REGIONS: dict[str, tuple[str, ...]] = {
+    "pyramidal": ("neocortex", "hippocampus/CA", "entorhinal cortex", "cortex", "amygdala"),
+    "Purkinje": ("cerebellum",), "granule": ("hippocampus/dentate gyrus",),
+    "medium spiny": ("basal ganglia",),
+    "ganglion": ("retina",), "motoneuron": ("spinal cord/ventral horn", "hindbrain"),
+    "Mauthner": ("hindbrain",), "periventricular neuron": ("optic tectum",),
+    "projection neuron": ("antennal lobe",), "Kenyon cell": ("mushroom body",),
+    "local neuron": ("antennal lobe",), "lobula plate tangential cell": ("optic lobe",),
+    "interneuron": ("neocortex", "hippocampus", "cortex", "entorhinal cortex", "spinal cord/dorsal horn",
+                    "thalamus", "amygdala", "olfactory bulb", "brainstem", "basal ganglia"),
+}  # fmt: skip
+#: Adult weight ranges in grams per species (inferred from standard husbandry tables; the real server's
+#: weights are free text, F). Other species are not weighed.
+_ADULT_GRAMS: dict[str, tuple[float, float]] = {
+    "Mus musculus": (18.0, 35.0), "Rattus norvegicus": (200.0, 450.0),
+    "Macaca mulatta": (4500.0, 10000.0), "Macaca fascicularis": (3000.0, 8000.0),
+    "Felis catus": (2500.0, 5000.0), "Cavia porcellus": (700.0, 1200.0),
+    "Mustela putorius furo": (700.0, 2000.0), "Oryctolagus cuniculus": (2000.0, 4500.0),
+}  # fmt: skip
+#: Age in days (Day scale) or years (Year scale) per age class, and the share of adult weight.
+_AGE_RANGES: dict[str, dict[str, tuple[float, float, float]]] = {
+    "Day": {"neonatal": (1, 10, 0.15), "young": (14, 45, 0.6), "adult": (60, 365, 1.0),
+            "old": (540, 900, 1.1)},
+    "Year": {"young": (1, 4, 0.4), "adult": (5, 19, 1.0), "old": (20, 30, 1.05)},
+    "Larval": {"larval": (3, 10, 1.0), "adult": (30, 120, 1.0)},
+}  # fmt: skip
 _ATTRIBUTES = ("Diameter, 3D, Angles", "No Diameter, 3D, Angles", "Diameter, 2D, Angles",
                "Diameter, 3D, No Angles")  # fmt: skip
 _INTEGRITY = ("Dendrites Moderate", "Dendrites Complete", "Dendrites & Axon Complete", "Dendrites Incomplete",
@@ -242,12 +274,16 @@ _NOTE = (
 )
 _AGE_CLASSES = ("young", "adult", "old", "neonatal", "embryonic", "larval", "Not reported")
 
-_BIG_ARCHIVES = (  # name, share of the catalogue, name style, species (scientific names, weights)
+_BIG_ARCHIVES: tuple[tuple[str, float, str, tuple[tuple[str, float], ...] | None], ...] = (
+    # name, share of the catalogue, name style, species (scientific names, weights; None: drawn per group)
     ("Allen Cell Types", 0.30, "allen", (("Homo sapiens", 0.2), ("Mus musculus", 0.8))),
     ("Jefferis", 0.02, "jefferis", (("Drosophila melanogaster", 1.0),)),
     ("Siegert", 0.07, "siegert", (("Mus musculus", 1.0),)),
     ("Wearne_Hof", 0.02, "cnic", (("Macaca mulatta", 1.0),)),
+    ("Synthetic_Awkward", 0.01, "awkward", None),
 )
+#: Tail archives whose real names are recorded (reference A7, F): their neurons are named that way.
+_NAMED_ARCHIVES = {"Ascoli": "ascoli", "Scanziani": "scanziani", "Smith": "smith", "Amaral": "amaral"}
 _TAIL_ARCHIVES = (
     "Amaral", "Smith", "Scanziani", "Chiang", "Turner", "Kawaguchi", "Ascoli", "Martone", "Yuste",
     "Claiborne", "Jaffe", "Spruston", "Svoboda", "Larkman", "Markram", "DeFelipe", "Dendritica", "Hay",
