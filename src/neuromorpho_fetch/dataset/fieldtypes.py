@@ -154,7 +154,8 @@ _BY_NAME: dict[str, Callable[[Any], Any]] = dict(_CONVERTERS)
 
 def typed_value(field: str, value: Any) -> Any:
     """The catalogue's value of ``field`` for the served ``value`` (pure; see the module docstring)."""
-    return _BY_NAME.get(field, _text)(value)
+    convert: Callable[[Any], Any] = _BY_NAME.get(field, _text)
+    return convert(value)
 
 
 def typed_record(record: Mapping[str, Any]) -> tuple[Any, ...]:
