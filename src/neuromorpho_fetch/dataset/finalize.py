@@ -134,6 +134,7 @@ def finalize(
         wanted = set(complete_archives)
         summary = _update(conn, root, archives, files, wanted, server_counts, created, problems)
         summary.holdings = holdings(conn)
+        summary.listing_complete = sorted(wanted)
         if write_files:
             summary.manifests_written = _write_manifests(conn, root)
             export_changes(conn, root)
