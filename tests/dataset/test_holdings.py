@@ -42,6 +42,7 @@ def check_counts(root: Path, printed: str, report: dict[str, Any]) -> tuple[int,
     assert f"From NeuroMorpho.Org: {held} neurons with files present" in citation
     holdings = report["dataset"]["holdings"]
     assert holdings["with_files"] == held and holdings["catalogued"] == total
+    assert report["dataset"]["listing_complete"] == [ARCHIVE]  # the listing finished; the files did not
     assert holdings["without_files"] == total - held
     if total > held:
         assert f"{total - held} more catalogued without files" in citation

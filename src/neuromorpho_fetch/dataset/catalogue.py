@@ -274,9 +274,12 @@ def row_to_record(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def held_counts(root: Path) -> dict[str, int]:
-    """What the catalogue at ``root`` holds: ``neurons`` (not gone upstream), ``gone`` and ``files``;
-    empty when there is no readable catalogue. Read-only."""
+def held_counts(root: Path) -> dict[str, Any]:
+    """What the catalogue at ``root`` holds: ``neurons`` (not gone upstream), ``gone``, ``files`` and
+    ``holdings`` (:class:`~.coverage.Holdings` as JSON, with its ``sentence``); empty when there is no
+    readable catalogue. Read-only."""
+    from .coverage import holdings
+
     path = root / CATALOGUE_FILE
     if not path.is_file():
         return {}
@@ -289,11 +292,18 @@ def held_counts(root: Path) -> dict[str, int]:
             "SELECT COUNT(*) - COALESCE(SUM(gone_upstream), 0), COALESCE(SUM(gone_upstream), 0) FROM neurons"
         ).fetchone()
         (files,) = conn.execute("SELECT COUNT(*) FROM files").fetchone()
+        held = holdings(conn)
     except sqlite3.Error:
         return {}
     finally:
         conn.close()
-    return {"neurons": int(neurons), "gone": int(gone), "files": int(files)}
+    return {
+        "neurons": int(neurons),
+        "gone": int(gone),
+        "files": int(files),
+        "holdings": held.to_json(),
+        "sentence": held.sentence(),
+    }
 
 
 def settled(root: Path) -> bool:
