@@ -257,7 +257,8 @@ def _stage_problems(conn: sqlite3.Connection, problems: Iterable[tuple[str, str,
     for path, status, error in problems or ():
         parts = path.split("/")
         if len(parts) == 3 and all(parts):
-            rows.append((path, parts[0], parts[1], "failed" if status == "failed" else "pending", error))
+            reason = status if status in ("failed", "missing") else "pending"
+            rows.append((path, parts[0], parts[1], reason, error))
     conn.executemany("INSERT OR REPLACE INTO temp.problems VALUES (?, NULL, ?, ?, ?, ?)", rows)
     conn.execute(
         "UPDATE temp.problems SET neuron_id = COALESCE("
