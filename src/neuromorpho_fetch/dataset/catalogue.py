@@ -42,18 +42,6 @@ from ..models import Version
 from ..paths import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
 from .fieldtypes import FIELD_TYPES, SQL_TYPES, typed_record
 
-__all__ = [
-    "FIELD_COLUMNS",
-    "LIST_FIELDS",
-    "MORPHOMETRY_COLUMNS",
-    "SCHEMA_VERSION",
-    "USER_VERSION",
-    "connect",
-    "connect_readonly",
-    "field_column",
-    "row_to_record",
-]
-
 SCHEMA_VERSION = 2
 #: ``PRAGMA user_version`` of the current layout: 2 = typed ``STRICT`` ``neurons`` (issue 17 item 1),
 #: ``file_problems`` and the ``holdings`` view (item 2). A version-1 file is migrated in place on open.

@@ -28,8 +28,6 @@ from .citations import render_bibtex, render_markdown
 from .fieldtypes import FIELD_TYPES
 from .local import LocalMirror, LocalNeuron
 
-__all__ = ["main"]
-
 _PRINT = ("paths", "jsonl", "ids", "names")
 
 

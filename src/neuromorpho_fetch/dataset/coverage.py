@@ -15,8 +15,6 @@ from collections.abc import Mapping, Set
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["ArchiveCoverage", "Holdings", "coverage_status", "holdings", "read_coverage", "update_coverage"]
-
 
 @dataclass(frozen=True, slots=True)
 class ArchiveCoverage:

@@ -22,16 +22,6 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, Literal
 
-__all__ = [
-    "FIELD_TYPES",
-    "PLACEHOLDERS",
-    "SQL_TYPES",
-    "Kind",
-    "is_placeholder",
-    "typed_record",
-    "typed_value",
-]
-
 Kind = Literal["integer", "real", "date", "list", "text"]
 
 #: Every metadata field of a served record (reference A7, by JSON key, in the served order) and its kind.

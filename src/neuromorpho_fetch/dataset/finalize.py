@@ -55,9 +55,7 @@ from .coverage import holdings, read_coverage, update_coverage
 from .fieldtypes import typed_record
 from .jsonlines import line_batches, read_morphometry
 from .manifests import rewrite_manifests
-from .summary import BATCH, DatasetSummary, FileFact, facts_from_state
-
-__all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state", "finalize"]
+from .summary import DatasetSummary, FileFact
 
 log = logging.getLogger("neuromorpho_fetch.dataset")
 

@@ -43,8 +43,6 @@ from .fieldtypes import FIELD_TYPES, typed_record
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
-__all__ = ["LocalMirror", "LocalNeuron", "Matcher", "criteria_of"]
-
 
 class Matcher:
     """One field's OR-ed values, compiled once: exact values (casefolded) and wildcard patterns."""

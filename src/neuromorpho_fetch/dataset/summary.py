@@ -17,8 +17,6 @@ from .catalogue import connect_readonly
 from .changes import ChangeSet
 from .coverage import ArchiveCoverage, Holdings
 
-__all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state"]
-
 #: Records per batch: one ``IN (...)`` lookup and one ``executemany`` each.
 BATCH = 500
 
