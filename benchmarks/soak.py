@@ -3,7 +3,9 @@
 Issue 10's acceptance benchmark (not a CI test: a real run over sockets whose figures are a record, not a
 gate). One emulator serves ``--neurons`` neurons with every fault kind of the emulator (503, 429, 500,
 reset, truncate, html200, html404, stall) at ``--fault-rate`` combined, plus the hostile switches
-(trickle, short and long ``Content-Length``, endless and oversized bodies) at a low rate, each URL
+(trickle, short and long ``Content-Length``, endless and oversized bodies; issue 15's trickled headers,
+unasked gzip cut short, 304 without validators, non-UTF-8 validators, header overflows, https-to-http
+redirects and listings that stop short) at a low rate, each URL
 misbehaving at most ``--fault-max-per-url`` times so that a client with enough retries can always win.
 Our CLI mirrors ``--version both`` of every archive, up to ``--files`` files, and afterwards the script
 checks what a user relies on:
@@ -46,7 +48,8 @@ FAULT_KINDS = ",".join(emulator_fault_kinds)  # every kind the emulator has, fro
 
 
 def hostile_switches(rate: float) -> str:
-    """The issue-10 switches at ``rate`` each; streams bounded so one bad file costs seconds, not minutes."""
+    """The hostile switches (issues 10 and 15) at ``rate`` each; streams bounded so one bad file costs
+    seconds, not minutes."""
     return ",".join(
         [
             f"trickle={rate}",
@@ -58,6 +61,15 @@ def hostile_switches(rate: float) -> str:
             "oversized_bytes=300000000",
             "stream_max_s=3",
             "stream_max_bytes=40000000",
+            # issue 15: each recoverable on a later attempt (the second pass for a refused redirect)
+            f"header_trickle={rate}",
+            f"unasked_gzip={rate}",
+            f"not_modified={rate}",
+            f"bad_validators={rate}",
+            f"header_overflow={rate}",
+            f"redirect={rate}",
+            "redirect_to=http",
+            f"short_listing={rate}",
             "max_per_url=1",
         ]
     )
@@ -138,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             out,
             *("--all", "--version", "both", "--limit", str(args.files // 2)),
             *("--rate", "2000", "--concurrency", "16", "--retries", "8", "--retry-wait", "0.05"),
-            *("--retry-after-max", "0.2", "--cool-down", "0.1", "--timeout", "2"),
+            *("--retry-after-max", "0.2", "--cool-down", "0.1", "--timeout", "2", "--header-timeout", "1"),
             *("--report", str(report_path)),
         )
         m = measure("soak", cmd, emu, sample_rss_s=0.25)

@@ -187,8 +187,9 @@ class ConnectError(TransportError, ServiceUnavailable):
 
 
 class ProxyError(ConnectError):
-    """The proxy from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` could not be reached, refused the
-    tunnel, or is of a kind we cannot speak; the message names it (issue 15 item 15)."""
+    """The proxy from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` could not be reached or refused the
+    tunnel; the message names it (issue 15 item 15). A proxy of a kind we cannot speak (socks) is a
+    :class:`UsageError` instead: a setting to change, refused before any request."""
 
 
 class TLSError(TransportError):

@@ -12,7 +12,8 @@ aiohttp reads only ``HTTP(S)_PROXY`` and only with ``trust_env``, so the rule is
   for http (lower case first, as curl reads it), then ``all_proxy``/``ALL_PROXY``.
 
 aiohttp speaks to http:// proxies (CONNECT for https targets) and https:// ones; a socks proxy is refused
-with one line naming it rather than ignored. Credentials in a proxy URL are used but never printed
+at once with one line naming it and the variable it came from (exit 2: a setting to change, never a
+run of retried connection errors), rather than ignored. Credentials in a proxy URL are used but never printed
 (:func:`display`).
 """
 
@@ -23,7 +24,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from .errors import ProxyError
+from .errors import UsageError
 
 #: Proxy schemes aiohttp can use.
 SUPPORTED_SCHEMES = ("http", "https")
@@ -70,25 +71,32 @@ def bypassed(host: str, port: int | None, no_proxy: str) -> bool:
 def proxy_for(url: str, setting: str | None = None, env: Mapping[str, str] | None = None) -> str | None:
     """The proxy URL for a request to ``url``, or ``None`` to connect directly (module docstring).
 
-    Raises :class:`ProxyError` for a proxy of a kind aiohttp cannot use (socks), naming it.
+    Raises :class:`~neuromorpho_fetch.errors.UsageError` (exit 2) for a proxy of a kind aiohttp cannot
+    use (socks), naming it: a setting to change, not a network failure to retry (issue 15 item 15).
     """
     env = os.environ if env is None else env
+    source = "--proxy"
     if setting is not None:
         chosen: str | None = None if setting.strip().lower() == "none" else setting.strip()
     else:
         parts = urlsplit(url)
         if bypassed(parts.hostname or "", parts.port, _env(env, "no_proxy") or ""):
             return None
-        chosen = _env(env, f"{parts.scheme}_proxy") or _env(env, "all_proxy")
+        chosen = None
+        for name in (f"{parts.scheme}_proxy", "all_proxy"):
+            chosen = _env(env, name)
+            if chosen is not None:
+                source = name.upper()
+                break
     if chosen is None:
         return None
     if "://" not in chosen:
         chosen = f"http://{chosen}"  # curl's reading of "proxy.example.org:3128"
     scheme = urlsplit(chosen).scheme.lower()
     if scheme not in SUPPORTED_SCHEMES:
-        raise ProxyError(
-            f"proxy {display(chosen)} is a {scheme} proxy, which this client cannot use; use an HTTP "
-            "proxy (http://host:port) or --proxy none",
+        raise UsageError(
+            f"proxy {display(chosen)} (from {source}) is a {scheme} proxy, which this client cannot use; "
+            "use an HTTP proxy (http://host:port) or --proxy none",
             url=url,
         )
     return chosen

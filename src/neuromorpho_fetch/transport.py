@@ -222,6 +222,7 @@ class Transport:
         if self._session is not None:
             raise RuntimeError("this NeuroMorpho client is already open")
         cfg = self.config
+        self._proxy(URL(cfg.base_url))  # a proxy setting we cannot use is refused before any request
         if self._ssl is None and self.config.base_url.startswith("https:"):
             # Loading CA bundles reads files: off the event loop, and while the run's other start-up
             # work goes on (issue 19); the first https request waits for it (_ssl_for).

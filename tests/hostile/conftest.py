@@ -65,11 +65,16 @@ def stderr_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.strip()]
 
 
+def loud_lines(err: str) -> list[str]:
+    """The stderr lines besides INFO log lines (every WARNING and ERROR line, the error line)."""
+    return [line for line in stderr_lines(err) if not _INFO.match(line)]
+
+
 def assert_one_line(err: str, *needles: str) -> str:
     """Exactly one line on stderr besides INFO log lines, no traceback, holding every needle; returns
     the line. (INFO lines are the run's narrative, e.g. the dataset step saying it was skipped; every
     WARNING and ERROR line counts.)"""
-    lines = [line for line in stderr_lines(err) if not _INFO.match(line)]
+    lines = loud_lines(err)
     assert "Traceback" not in err
     assert len(lines) == 1, lines
     for needle in needles:

@@ -29,6 +29,7 @@ from .conftest import (
     base_args,
     data_files,
     expected_files,
+    loud_lines,
     run_checked,
     run_cli,
     tree,
@@ -44,9 +45,11 @@ def _victim(server: Emulator) -> tuple[str, str]:
     return relative_path(neuron, Version.CNG).as_posix(), re.escape(quote(f"{neuron.name}.CNG.swc"))
 
 
-def _only_victim_lost(server: Emulator, out: Path, victim: str, report: dict[str, object]) -> str:
-    """The victim is the one failure and is not on disk; every other file is the server's bytes.
+def _only_victim_lost(server: Emulator, out: Path, victim: str, report: dict[str, object], err: str) -> str:
+    """The victim is the one failure and is not on disk; every other file is the server's bytes; one
+    lost file is said in the summary and the report, not as a warning or error line on stderr.
     Returns the failure's reason."""
+    assert loud_lines(err) == [], err
     failures = report["failures"]
     assert isinstance(failures, list) and len(failures) == 1, failures
     held = data_files(out)
@@ -114,9 +117,9 @@ def test_a_server_that_always_answers_304_loses_the_file_and_says_why(
     victim, pattern = _victim(probe)
     server = serve(hostile=HostileConfig(not_modified=1.0, paths=pattern))
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys)
+    code, err, report = run_checked(server, out, capsys)
     assert code == 1 and report["skipped"] == 0
-    assert "carried no validators" in _only_victim_lost(server, out, victim, report)
+    assert "carried no validators" in _only_victim_lost(server, out, victim, report, err)
 
 
 # -- item 5: one bad record is one rejected record ---------------------------------------------------
@@ -212,9 +215,9 @@ def test_a_server_that_always_trickles_headers_names_the_header_deadline(
     victim, pattern = _victim(probe)
     server = serve(hostile=HostileConfig(header_trickle=1.0, trickle_interval_s=0.3, paths=pattern))
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys, "--header-timeout", "1", "--retries", "1")
+    code, err, report = run_checked(server, out, capsys, "--header-timeout", "1", "--retries", "1")
     assert code == 1
-    reason = _only_victim_lost(server, out, victim, report)
+    reason = _only_victim_lost(server, out, victim, report, err)
     assert "headers within 1 s of sending the request (--header-timeout)" in reason
 
 
@@ -241,9 +244,9 @@ def test_a_server_that_always_cuts_its_gzip_loses_that_file_only(
     victim, pattern = _victim(probe)
     server = serve(hostile=HostileConfig(unasked_gzip=1.0, paths=pattern))
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys)
+    code, err, report = run_checked(server, out, capsys)
     assert code == 1
-    assert "gzip stream ends before its end marker" in _only_victim_lost(server, out, victim, report)
+    assert "gzip stream ends before its end marker" in _only_victim_lost(server, out, victim, report, err)
 
 
 # -- item 8: redirects -------------------------------------------------------------------------------
@@ -262,9 +265,9 @@ def test_a_refused_redirect_is_one_permanent_failure(
     victim, pattern = _victim(probe)
     server = serve(tls="modern", hostile=HostileConfig(redirect=1.0, redirect_to=to, paths=pattern))  # type: ignore[arg-type]
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys)
+    code, err, report = run_checked(server, out, capsys)
     assert code == 1
-    assert needle in _only_victim_lost(server, out, victim, report)
+    assert needle in _only_victim_lost(server, out, victim, report, err)
     assert report["retries"] == 0
 
 
@@ -284,9 +287,9 @@ def test_a_header_overflow_is_named_not_a_content_length_problem(
     hostile = HostileConfig(header_overflow=1.0, overflow_kind=kind, paths=pattern)  # type: ignore[arg-type]
     server = serve(hostile=hostile)
     out = tmp_path / "m"
-    code, _, report = run_checked(server, out, capsys, "--retries", "1")
+    code, err, report = run_checked(server, out, capsys, "--retries", "1")
     assert code == 1
-    reason = _only_victim_lost(server, out, victim, report)
+    reason = _only_victim_lost(server, out, victim, report, err)
     assert needle in reason and "header overflow" in reason
     assert "Content-Length" not in reason
 
@@ -324,3 +327,70 @@ def test_a_1_mb_name_is_shortened_in_the_summary(
     shown = result.out.splitlines() + result.err.splitlines()
     assert max(map(len, shown)) < 1000
     assert any("n" * 50 + "…" in line for line in shown)
+
+
+# -- item 10: what all workers may have in flight together -------------------------------------------
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.system
+def test_endless_bodies_to_every_worker_are_bounded_together(
+    serve: Serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every file an endless body, eight workers, a per-file cap of 64 MiB but 2 MiB for all bodies in
+    flight together: the run stops them by the shared bound (named in the failure), long before eight
+    per-file caps (512 MiB) could be written; nothing is left on disk but the listing's metadata."""
+    server = serve(hostile=HostileConfig(endless=1.0))
+    out = tmp_path / "m"
+    extra = ("--max-file-size", "64M", "--max-in-flight", "2M", "--retries", "1")
+    code, _, report = run_checked(server, out, capsys, *extra)
+    assert code == 1 and report["downloaded"] == 0 and report["failed"] == NEURONS
+    reasons = [f["reason"] for f in report["failures"]]
+    assert any("--max-in-flight" in r for r in reasons), reasons[:3]
+    assert all("--max-in-flight" in r or "--max-file-size" in r for r in reasons), reasons[:3]
+    assert data_files(out) == {}
+    assert sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) < 8 << 20
+
+
+# -- item 12: archives whose names differ only in case -----------------------------------------------
+
+
+@pytest.mark.system
+def test_case_twin_archives_share_one_folder_run_after_run(
+    serve: Serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``Siegert`` and ``siegert`` (14 neurons each) land in one folder with one metadata writer; ``--all``
+    works on the first run and on the next (it failed every run with a made-up disk error)."""
+    server = serve(hostile=HostileConfig(case_twin=ARCHIVE))
+    out = tmp_path / "m"
+    for run in range(2):
+        code, err, report = run_checked(server, out, capsys, "--archive", ARCHIVE.lower())
+        assert code == 0, err
+        assert (report["downloaded"], report["skipped"]) == ((NEURONS, 0) if run == 0 else (0, NEURONS))
+        assert data_files(out) == expected_files(server, ARCHIVE)
+        rows = _metadata_lines(out)
+        assert len(rows) == NEURONS
+        assert sorted({str(r["archive"]) for r in rows}) == [ARCHIVE, ARCHIVE.lower()]
+
+
+@pytest.mark.system
+def test_two_neurons_on_one_path_are_a_reported_collision_never_an_overwrite(
+    serve: Serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The twin's first neuron has the name of the archive's first: one path for two neurons. One is
+    kept, the other is one failure naming both, on the first run and every run after (the owner's
+    download used to clear it: exit 0 and a neuron silently missing)."""
+    server = serve(hostile=HostileConfig(case_twin=ARCHIVE, twin_same_name=True))
+    out = tmp_path / "m"
+    for _ in range(2):
+        code, _, report = run_checked(server, out, capsys, "--archive", ARCHIVE.lower())
+        assert code == 1
+        (failure,) = report["failures"]
+        assert (
+            failure["reason"].startswith("collision:") and "neither overwrites the other" in failure["reason"]
+        )
+        other = ARCHIVE if failure["archive"] == ARCHIVE.lower() else ARCHIVE.lower()
+        assert f"archive {other!r}" in failure["reason"]  # names the neuron that kept the path
+        expected = expected_files(server, ARCHIVE)
+        held = data_files(out)
+        assert len(held) == NEURONS - 1 and all(expected[k] == v for k, v in held.items())

@@ -110,6 +110,8 @@ class HostileConfig:
     bad_validators: float = 0.0  # ETag and Last-Modified holding bytes that are not UTF-8
     header_overflow: float = 0.0  # 200 headers ("many") or one 8,190-byte header line ("long")
     overflow_kind: OverflowKind = "many"
+    case_twin: str = ""  # an archive whose every second neuron is served as its lower-case twin archive
+    twin_same_name: bool = False  # the twin's first neuron takes the name of the archive's first
 
     def __post_init__(self) -> None:
         problems = self._problems()

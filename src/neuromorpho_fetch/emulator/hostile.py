@@ -29,7 +29,11 @@ Issue 15's switches (the second round), each what a client met and mishandled:
 - ``not_modified``: a 304 to a GET that carried no validators; ``bad_validators``: ``ETag`` and
   ``Last-Modified`` holding bytes that are not UTF-8;
 - ``header_overflow``: 200 headers (``overflow_kind=many``) or one header line past the 8,190-byte
-  limit (``long``).
+  limit (``long``);
+- ``case_twin=Siegert``: the archive's neurons at odd positions (by id) are served as a second archive
+  ``siegert`` (in the archive partition, and in ``q=archive:...`` selects, which match case exactly
+  for these two): two archives whose names differ only in case, one folder on disk; with
+  ``twin_same_name`` the twin's first neuron has the name of the archive's first (one file path).
 
 Decisions are a hash of ``(seed, switch, url, n)`` like :mod:`.faults`, so rate ``1.0`` means every
 request and lower rates are reproducible. The emulator itself stays bounded: every hostile stream stops
@@ -154,6 +158,8 @@ class Hostile:
         paging = kind == "api" and (listing or bool(cfg.bad_records))
         switches = (*_WIRE_SWITCHES, *_BODY_SWITCHES)
         bodies = _scoped(cfg.body_scope, kind) and any(getattr(cfg, s) > 0 for s in switches)
+        if kind == "api" and cfg.case_twin:
+            handler = self._twinned(handler)
         if not (script or paging or bodies):
             return handler
 
@@ -269,6 +275,53 @@ class Hostile:
             self._count("short_listing", key)
             out = (out if out is not None else records)[: len(records) // 2]
         return out
+
+    # -- case twins (issue 15 item 12) ---------------------------------------------------------------
+
+    def _twinned(self, handler: Handler) -> Handler:
+        """``handler`` with ``case_twin``'s archive split in two (module docstring)."""
+        name = self.config.case_twin
+        twin = name.lower() if name != name.lower() else name.upper()
+
+        async def twinned(request: web.Request) -> web.StreamResponse:
+            path = request.path
+            if path.endswith("/neuron/partition/archive"):
+                resp = await handler(request)
+                body = _json_body(resp)
+                counts = body.get("fields") if body else None
+                if not isinstance(counts, dict) or name not in counts:
+                    return resp
+                total = int(counts[name])
+                counts[name], counts[twin] = total - total // 2, total // 2
+                return web.json_response(body)
+            asked = request.query.get("q", "")
+            if not path.endswith("/neuron/select") or asked not in (f"archive:{name}", f"archive:{twin}"):
+                return await handler(request)
+            want_odd = asked == f"archive:{twin}"
+            full = await handler(request.clone(rel_url=request.rel_url.update_query(page=0, size=500)))
+            body = _json_body(full)
+            if body is None:
+                return full
+            every = body.get("_embedded", {}).get("neuronResources", [])
+            # The twin holds the archive's neurons at odd positions of its listing (by id).
+            every = sorted(every, key=lambda r: int(r["neuron_id"]))
+            records = [{**r, "archive": twin} for r in every[1::2]] if want_odd else every[0::2]
+            if want_odd and records and self.config.twin_same_name:
+                # Same name in both archives: the same file path in their one folder.
+                records[0] = {**records[0], "neuron_name": every[0]["neuron_name"]}
+            size = max(1, min(500, _int(request.query.get("size")) or 50))
+            number = _int(request.query.get("page"))
+            pages = -(-len(records) // size)
+            out: dict[str, Any] = {
+                "page": {"size": size, "totalElements": len(records), "totalPages": pages, "number": number}
+            }
+            chunk = records[number * size : (number + 1) * size]
+            if chunk:
+                out["_embedded"] = {"neuronResources": chunk}
+            self.stats.fault("hostile-case-twin")
+            return web.json_response(out)
+
+        return twinned
 
     # -- status line and headers (issue 15) -----------------------------------------------------------
 

@@ -42,6 +42,7 @@ from ..dataset.gone import delete_gone_files
 from ..dataset.manifests import manifest_entries
 from ..errors import NeuroMorphoError
 from ..paths import CATALOGUE_FILE, MANIFEST, MirrorPaths, parse_data_path
+from ..sqlitedb import Failure, failure, open_database, translate
 from ..state import AsyncStateStore, complete_files, forget_files, unfinished_files
 from .listing import Listed
 from .options import MirrorOptions
@@ -105,6 +106,28 @@ def _query_catalogue(out: Path, sql: str) -> list[tuple[Any, ...]]:
         return []
     finally:
         conn.close()
+
+
+def claim_catalogue(path: Path) -> None:
+    """Raise :class:`~neuromorpho_fetch.errors.DatabaseBusyError` when another program holds the
+    catalogue locked (a ``sqlite3`` shell in a transaction, a notebook), after the bounded busy wait.
+
+    Busy is not corrupt (issue 15 item 13): the dataset step would otherwise meet "database is locked"
+    while opening the catalogue and set it aside as damaged. sqlitedb tells the two apart; anything else
+    is left to the dataset step, which rebuilds a catalogue it cannot read.
+    """
+    if not path.is_file():
+        return
+    try:
+        conn = open_database(path, what="catalogue")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        if failure(exc, path) is Failure.BUSY:
+            raise translate(exc, path, "catalogue") from None
 
 
 class DatasetStep:
@@ -184,6 +207,7 @@ class DatasetStep:
 
     def _finalize(self, listings: list[Listed]) -> tuple[DatasetSummary, list[str]]:
         root = self.paths.root
+        claim_catalogue(root / CATALOGUE_FILE)
         listed = sorted({a for item in listings for a in item.archives})
         summary = finalize(
             root,

@@ -249,9 +249,10 @@ class Recorder:
             self.state.failed(
                 plan.path, plan.url, plan.archive, plan.neuron_name, plan.version, why, missing=missing
             )
-        self._failures[plan.path] = Failure(
-            plan.neuron_name, plan.url, why, plan.path, plan.archive, plan.version
-        )
+        # A refused plan (a collision) shares its path with the neuron that owns it: keyed apart, so
+        # the owner's download never clears it (issue 15 item 12: the loser vanished, exit 0).
+        key = plan.path if plan.action is not Action.REFUSE else f"refused:{plan.neuron_id}:{plan.path}"
+        self._failures[key] = Failure(plan.neuron_name, plan.url, why, plan.path, plan.archive, plan.version)
         self.emit("failed", path=plan.path, message=why)
 
     def refused(self, plan: FilePlan) -> None:

@@ -35,6 +35,7 @@ from ..atomic import blocking
 from ..client import NeuroMorpho
 from ..config import ClientConfig
 from ..errors import (
+    DatabaseBusyError,
     NeuroMorphoError,
     StateCorruptError,
     UsageError,
@@ -403,7 +404,13 @@ async def _locked(
     retry: ReportFile | None,
 ) -> tuple[MirrorReport, BaseException | None]:
     paths = MirrorPaths(out)
-    store = await asyncio.to_thread(open_store, paths, options)
+    held: DatabaseBusyError | None = None
+    try:
+        store = await asyncio.to_thread(open_store, paths, options)
+    except DatabaseBusyError as exc:
+        # Busy is a condition of the machine, not bad input: the run ends with its own report (exit 2),
+        # so an earlier run's report never stands for this one (issue 15 items 3 and 13).
+        store, held = None, exc
     state = AsyncStateStore(store) if store is not None else None
     rec = recorder(state, progress)
     run = _Run(options, out, rec, config)
@@ -416,6 +423,8 @@ async def _locked(
     tls: dict[str, str] = {}
     reached = True
     try:
+        if held is not None:
+            raise held
         if state is not None:
             await state.call(lambda s: s.begin_run(options.describe()))
             await dataset.seed(state)
@@ -469,7 +478,7 @@ async def _locked(
         end = dataclasses.replace(end, dataset=summary)
     report = rec.report(end)
     usage_before_start = isinstance(ending.error, UsageError) and not isinstance(
-        ending.error, StateCorruptError
+        ending.error, StateCorruptError | DatabaseBusyError
     )
     if not usage_before_start or rec.counters().files:
         report = write_report(report, paths, options)
