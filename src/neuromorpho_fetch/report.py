@@ -169,11 +169,13 @@ class MirrorReport:
         lines = [head]
         if self.dry_run and self.downloaded:
             unknown = self.downloaded - self.known_sizes
-            known = f"{format_bytes(self.estimated_bytes or 0)} in {self.known_sizes} files of known size"
-            lines.append(
-                f"  size: {known}"
-                + (f", {unknown} of unknown size (the records give no file sizes)" if unknown else "")
-            )
+            parts = []
+            if self.known_sizes:
+                estimate = format_bytes(self.estimated_bytes or 0)
+                parts.append(f"{estimate} in {self.known_sizes} files of known size")
+            if unknown:
+                parts.append(f"{unknown} of unknown size (the records give no file sizes)")
+            lines.append(f"  size: {', '.join(parts)}")
             shown = list(self.would_download.items())
             per = ", ".join(f"{folder} {count}" for folder, count in shown[:10])
             more = f", and {len(shown) - 10} more archives" if len(shown) > 10 else ""

@@ -446,6 +446,6 @@ def test_dry_run_says_what_it_would_download_per_archive_and_every_path_with_v(
     result = run_cli([*base_args(server, out, "--dry-run", "-v"), "--archive", ARCHIVE], capsys)
     n = len(expected_files(server, ARCHIVE))
     assert result.code == 0 and f"would download per archive: siegert {n}" in result.out
-    assert f"{n} of unknown size" in result.out
+    assert f"size: {n} of unknown size" in result.out and "files of known size" not in result.out
     for path in expected_files(server, ARCHIVE):
         assert f"would download {path}" in result.err

@@ -18,10 +18,11 @@ from ..paths import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIF
 from ..swcread import Swc, read_swc
 from .changes import ChangeSet
 from .coverage import ArchiveCoverage
-from .finalize import DatasetSummary, FileFact, facts_from_state, finalize
+from .finalize import finalize
 from .gone import delete_gone_files
 from .local import LocalMirror, LocalNeuron
 from .manifests import ManifestCheck, check_manifests
+from .summary import DatasetSummary, FileFact, facts_from_state
 
 __all__ = [
     "BIB_FILE",

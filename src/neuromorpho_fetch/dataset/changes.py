@@ -31,15 +31,6 @@ from typing import Any
 from ..atomic import atomic_write, sweep_temp
 from ..paths import CHANGES_FILE
 
-__all__ = [
-    "IGNORED_KEYS",
-    "MAX_LISTED",
-    "ChangeSet",
-    "changed_fields",
-    "export_changes",
-    "import_changes",
-]
-
 #: Per kind of change, how many neurons a ``CHANGES.jsonl`` line names (the counts are always exact).
 MAX_LISTED = 10_000
 #: Keys that are not metadata: ``_links`` holds URLs of the host that answered (an emulator's port, a

@@ -28,20 +28,6 @@ from typing import Any
 from ..atomic import atomic_write, sweep_temp
 from ..paths import BIB_FILE, CITATION_FILE
 
-__all__ = [
-    "ASCOLI_2007_DOI",
-    "REQUIRED_BIBTEX",
-    "RESOURCE_RRID",
-    "TECUATL_2024_DOI",
-    "Publication",
-    "collect_publications",
-    "publications",
-    "publications_of",
-    "render_bibtex",
-    "render_markdown",
-    "write_citations",
-]
-
 RESOURCE_RRID = "RRID:SCR_002145"
 TECUATL_2024_DOI = "10.1096/fba.2024-00048"
 ASCOLI_2007_DOI = "10.1523/JNEUROSCI.2055-07.2007"

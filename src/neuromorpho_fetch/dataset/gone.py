@@ -21,8 +21,6 @@ from ..paths import CATALOGUE_FILE
 from .catalogue import connect, transaction
 from .manifests import rewrite_manifests
 
-__all__ = ["delete_gone_files"]
-
 log = logging.getLogger("neuromorpho_fetch.dataset")
 
 _GONE_FILES = """

@@ -15,8 +15,6 @@ from typing import Any
 from .catalogue import MORPHOMETRY_COLUMNS
 from .summary import BATCH
 
-__all__ = ["line_batches", "read_morphometry"]
-
 _MORPH_COLS = ", ".join(f'"{c}"' for c in MORPHOMETRY_COLUMNS)
 _UPSERT_MORPH = f"""
 INSERT INTO morphometry (neuron_id, {_MORPH_COLS}, record)

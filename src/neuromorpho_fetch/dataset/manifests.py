@@ -24,20 +24,6 @@ from ..atomic import atomic_write, hash_file, sweep_temp
 from ..paths import MANIFEST
 from .catalogue import transaction
 
-__all__ = [
-    "ManifestCheck",
-    "check_manifests",
-    "format_line",
-    "hash_file",
-    "manifest_entries",
-    "manifest_folders",
-    "parse_line",
-    "read_manifest",
-    "rewrite_manifests",
-    "write_folder_manifest",
-]
-
-
 _HEX = re.compile(r"[0-9a-f]{64}")
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
 _UNESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}

@@ -17,8 +17,6 @@ from .catalogue import connect_readonly
 from .changes import ChangeSet
 from .coverage import ArchiveCoverage, Holdings
 
-__all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state"]
-
 #: Records per batch: one ``IN (...)`` lookup and one ``executemany`` each.
 BATCH = 500
 
@@ -53,6 +51,8 @@ class DatasetSummary:
     changes: ChangeSet
     coverage: list[ArchiveCoverage] = field(default_factory=list)
     holdings: Holdings | None = None
+    #: The archives whose listing this run had whole and complete (coverage's "complete" needs it).
+    listing_complete: list[str] = field(default_factory=list)
     skipped_lines: int = 0
     seconds: float = 0.0
 
@@ -81,6 +81,7 @@ class DatasetSummary:
             "changes": self.changes.to_json(self.run, time.time()),
             "coverage": [c.to_json() for c in self.coverage],
             "holdings": self.holdings.to_json() if self.holdings is not None else None,
+            "listing_complete": self.listing_complete,
             "skipped_lines": self.skipped_lines,
             "seconds": round(self.seconds, 3),
         }
