@@ -234,7 +234,8 @@ def exit_code_of(report: MirrorReport) -> int:
     """0 when everything asked for is present; 3 after an internal error; 130 when interrupted; the
     stopping error's own code (``errors.*.exit_code``: 2 for TLS, a full disk, a usage problem); 4
     when the server could never be reached; else 1 (files failed, records rejected, a listing that is
-    not the whole truth, a deadline)."""
+    not the whole truth, a deadline, a dataset step that failed: the files are there, but the catalogue,
+    manifests or citations are not up to date, and a script must be able to tell)."""
     if report.internal_error:
         return INTERNAL_ERROR_EXIT
     if report.interrupted:
@@ -249,6 +250,7 @@ def exit_code_of(report: MirrorReport) -> int:
         or report.stopped_by_deadline
         or report.listing_errors
         or report.rejected
+        or (report.dataset or {}).get("error")
     ):
         return 1
     return 0

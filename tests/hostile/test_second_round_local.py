@@ -213,8 +213,9 @@ def test_a_database_held_by_another_process_is_busy_not_corrupt(
         assert "corrupt" not in line
     if name == "state.sqlite" and how == "exclusive":  # cannot start: exit 2, its own report written
         assert code == 2 and report["files"] == 0
-    elif name == "catalogue.sqlite":  # every file is there; the dataset step failed and says so
-        assert code == 0 and "locked" in report["dataset"]["error"]
+    elif name == "catalogue.sqlite":  # every file is there; the dataset step failed, says so, exits 1
+        assert code == 1 and report["exit_code"] == 1 and "locked" in report["dataset"]["error"]
+        assert report["failed"] == 0
     sidecars = ("-wal", "-shm", "-journal")  # the holder's own: SQLite's files beside a database
     assert sorted(p.name for p in db.parent.iterdir() if not p.name.endswith(sidecars)) == siblings
     assert not [p for p in db.parent.iterdir() if "corrupt" in p.name or "damaged" in p.name]

@@ -40,6 +40,7 @@ from urllib.parse import quote
 from ..errors import OutputDirError
 from ..models import Version
 from ..paths import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
+from ..sqlitedb import Failure, failure, open_database, translate
 from .fieldtypes import FIELD_TYPES, SQL_TYPES, typed_record
 
 SCHEMA_VERSION = 2
@@ -139,13 +140,19 @@ FROM neurons n;
 def connect(path: Path) -> tuple[sqlite3.Connection, bool]:
     """Open (or create) the catalogue; ``True`` when it was created (so it must be rebuilt).
 
-    A file SQLite cannot read is moved aside (``catalogue.sqlite.corrupt-<time>``) and a new one created:
-    the catalogue is derived data, and a run must not fail over it.
+    A file SQLite says is damaged (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``) is moved aside
+    (``catalogue.sqlite.corrupt-<time>``) and a new one created: the catalogue is derived data, and a run
+    must not fail over it. Anything else is not damage and is never moved aside (issue 15 item 13): a
+    catalogue another program holds locked is *busy* (a bounded wait, then
+    :class:`~neuromorpho_fetch.errors.DatabaseBusyError`), a full disk is a disk error, and so on, as
+    :func:`~neuromorpho_fetch.sqlitedb.translate` says.
     """
     created = not path.exists()
     try:
         conn = _open(path)
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as exc:
+        if failure(exc, path) is not Failure.CORRUPT:
+            raise translate(exc, path, "catalogue") from None
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         try:
             path.replace(aside)
@@ -168,9 +175,8 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
 
 
 def _open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = open_database(path, what="catalogue")  # links refused, the one bounded busy wait
     try:
-        conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=FULL")
         _migrate(conn)

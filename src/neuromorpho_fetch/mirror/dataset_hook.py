@@ -16,9 +16,10 @@ All the run's knowledge of :mod:`neuromorpho_fetch.dataset` is here (:class:`Dat
   listings proved whole and complete (:meth:`DatasetStep.proven`): only there is anything gone.
 
 A failed finalize loses nothing (the files and the state store are already committed, and every
-dataset file is derived and rewritten by the next run): it is logged as an error and reported under
-``dataset.error``, and the exit code stays what the files say (0 when every requested file is
-present). A run that stops with an error or is interrupted skips the step; the next run catches up.
+dataset file is derived and rewritten by the next run): it is logged as one error line and reported
+under ``dataset.error``, and the run exits 1 (a script or cron job must see that the catalogue,
+manifests and citations are stale, as rclone exits non-zero on any error). A run that stops with an
+error or is interrupted skips the step; the next run catches up.
 
 Neurons gone upstream keep their files unless ``--delete-gone`` (``options.delete_gone``) asks:
 then :func:`~neuromorpho_fetch.dataset.gone.delete_gone_files` runs after ``finalize`` and their state
