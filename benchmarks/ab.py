@@ -44,7 +44,10 @@ def main() -> int:
     trees = {"before": args.before.resolve() / "src", "after": HERE / "src"}
     for name in args.only or list(SCENARIOS):
         emu_flags, extra, files = SCENARIOS[name]
-        with emulator("--neurons", str(files), *emu_flags) as emu, tempfile.TemporaryDirectory() as tmp:
+        with (
+            emulator("--neurons", str(files), *emu_flags, warm=True) as emu,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
             runs: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
             for i in range(args.rounds):
                 order = ["before", "after"] if i % 2 == 0 else ["after", "before"]

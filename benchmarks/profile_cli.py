@@ -121,7 +121,7 @@ def main() -> int:
     files = args.files or default_files
     if args.setting != "growth" and shutil.which("py-spy") is None:
         raise SystemExit("py-spy not found: pip install -e '.[bench]'")
-    with emulator("--neurons", str(files), *emu_args) as emu, tempfile.TemporaryDirectory() as tmp:
+    with emulator("--neurons", str(files), *emu_args, warm=True) as emu, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         opts = ["--all", *conc, "--rate", "100000"]
         if args.setting == "rerun":

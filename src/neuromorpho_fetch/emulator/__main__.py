@@ -106,6 +106,12 @@ def _parser() -> OneLineParser:
     add("--hostile-names", action="store_true", help="neuron names with /, %%, #, + and such")
     add("--file-kb", type=float, default=None, help="make every morphology file about this size")
     add(
+        "--file-cache-mb",
+        type=float,
+        default=32.0,
+        help="prepared file responses kept in memory (benchmarks: enough for every file, then warm up)",
+    )
+    add(
         "--latin1-rate",
         type=float,
         default=0.0,

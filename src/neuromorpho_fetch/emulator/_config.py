@@ -252,6 +252,10 @@ class EmulatorConfig:
     hostile_names: bool = False
     file_kb: float | None = None
     oddities: FileOddities = FileOddities()
+    # Prepared file responses kept in memory, by URL (MB). Realistic neurons are grown per file (issue 18:
+    # milliseconds a file), so benchmarks that must measure the client, not the emulator, raise this and
+    # fetch every file once before timing; 32 MB is plenty for tests.
+    file_cache_mb: float = 32.0
     # Issue 10's hostile server (off by default).
     hostile: HostileConfig = HostileConfig()
     # Issue 12: the seed's catalogue changed upstream (neurons added, removed, records edited).
@@ -304,6 +308,8 @@ class EmulatorConfig:
                 out.append(f"{name.replace('_', '-')} must be one of {'|'.join(allowed)}")
         if self.file_kb is not None and self.file_kb <= 0:
             out.append("file-kb must be > 0")
+        if not self.file_cache_mb >= 0:
+            out.append("file-cache-mb must be >= 0")
         if self.redirect_http and self.tls == "none":
             out.append("redirect-http needs a TLS mode (legacy-dh or modern) to redirect to")
         return out

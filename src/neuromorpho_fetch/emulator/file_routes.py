@@ -29,12 +29,12 @@ from .catalogue import Catalogue, EmulatedFile
 from .faults import FaultPlan, html_error
 from .stats import Stats
 
-__all__ = ["FILE_CACHE_BYTES", "FileRoutes"]
+__all__ = ["FileRoutes"]
 
-#: Prepared file responses kept in memory, by URL. The catalogue keeps built files too, by neuron and kind,
-#: for every caller (tests' expected bodies, other spellings of a path); this cache is what makes a repeat
-#: GET skip the path lookup and header formatting, so the hot path is one dictionary lookup.
-FILE_CACHE_BYTES = 32 * 2**20
+#: Prepared file responses are kept in memory, by URL, up to ``EmulatorConfig.file_cache_mb``. The
+#: catalogue keeps built files too, by neuron and kind, for every caller (tests' expected bodies, other
+#: spellings of a path); this cache is what makes a repeat GET skip the growing of the neuron, the path
+#: lookup and header formatting, so the hot path is one dictionary lookup.
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ class FileRoutes:
         self.config = config
         self.stats = stats
         self.plan = plan
-        self._files: ByteLRU[tuple[str, ...], _Served] = ByteLRU(FILE_CACHE_BYTES)
+        self._files: ByteLRU[tuple[str, ...], _Served] = ByteLRU(int(config.file_cache_mb * 2**20))
         self._case_sensitive = config.path_case == "sensitive"
 
     def _prepared(self, key: tuple[str, ...], found: EmulatedFile | None) -> _Served | None:
