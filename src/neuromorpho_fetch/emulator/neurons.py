@@ -96,7 +96,7 @@ def _domain(domain: str | None) -> tuple[bool, bool, bool]:
     soma; without one MorphIO warns about each disconnected neurite).
     """
     text = (domain or "").lower()
-    if "neurites" in text or "processes" in text:
+    if _undifferentiated(domain):
         return True, False, True
     dendrites = "dendrites" in text and "no dendrites" not in text
     axon = "axon" in text and "no axon" not in text
@@ -168,7 +168,14 @@ def plan_stems(rng: random.Random, shape: str, domain: str | None) -> tuple[list
             radial(1, (20, 70), (4000.0, 15000.0), (0.25, 0.45), AXON, _DOWN)
     if not stems:  # an "Axon, No Soma" record that asked for nothing else: one process of each kind
         radial(1, (2, 8), (300.0, 900.0), (0.4, 0.8), AXON if axon else BASAL)
+    if _undifferentiated(domain):  # "Neurites"/"Processes": traced without telling dendrite from axon
+        stems = [Stem(BASAL, s.bifs, s.length, s.radius, s.bias) for s in stems]
     return stems, soma_r, flat, soma
+
+
+def _undifferentiated(domain: str | None) -> bool:
+    text = (domain or "").lower()
+    return "neurites" in text or "processes" in text
 
 
 def _split(rng: random.Random, bifs: int) -> list[tuple[int, int]]:
