@@ -101,7 +101,7 @@ def measure(p: Points) -> dict[str, Any]:
             euc = d
         q = parent[i]
         if q < 0 or kind[q] == 1:
-            here = d
+            walked = d
         else:
             ex, ey, ez = x[i] - x[q], y[i] - y[q], z[i] - z[q]
             seg = sqrt(ex * ex + ey * ey + ez * ez)
@@ -109,11 +109,11 @@ def measure(p: Points) -> dict[str, Any]:
             length += seg
             surface += two_pi * ri * seg
             volume += pi * ri * ri * seg
-            here = path[q] + seg
+            walked = path[q] + seg
             order[i] = order[q] + (1 if len(children[q]) >= 2 else 0)
-        path[i] = here
-        if here > pmax:
-            pmax = here
+        path[i] = walked
+        if walked > pmax:
+            pmax = walked
     # Sections: from a stem's first point or a branch point's child, to the next branch point or tip.
     contraction: list[float] = []
     fractal: list[float] = []
