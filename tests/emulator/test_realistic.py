@@ -242,3 +242,18 @@ def test_metadata_is_coherent(cat: Catalogue) -> None:
             assert region[0] == "retina"
         if "glia" in cells:
             assert "Axon" not in str(record["domain"]) or "No Axon" in str(record["domain"])
+
+
+def test_records_surface_is_mostly_the_files(cat: Catalogue) -> None:
+    """Radii are scaled to the record's ``surface`` within 0.2-5 times (plausible radii); most files then
+    measure the record's figure, and the soma the record's ``soma_surface``."""
+    close = total = 0
+    for neuron_id in list(cat.neuron_ids())[1:200]:
+        served, record = cat.morphometry(neuron_id), cat.record(neuron_id)
+        if served is None or record is None:
+            continue
+        total += 1
+        close += abs(served["surface"] - float(record["surface"])) <= 0.01 * served["surface"]
+        if record["soma_surface"] is not None:
+            assert served["soma_Surface"] == pytest.approx(float(record["soma_surface"]), rel=1e-3)
+    assert close >= 0.85 * total

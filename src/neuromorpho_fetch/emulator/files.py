@@ -51,7 +51,7 @@ class EmulatedFile:
 
 
 #: Shared big bodies by (seed, shape/domain/alignment, points, variant); see :meth:`CatalogueFiles.tree`.
-_MASTERS: ByteLRU[tuple[int, str, int, int], tuple[morphology.Tree, bytes]] = ByteLRU(_MASTER_CACHE_BYTES)
+_MASTERS: ByteLRU[tuple[int, str, int, int], morphology.Tree] = ByteLRU(_MASTER_CACHE_BYTES)
 
 
 class CatalogueFiles(CatalogueIndex):
@@ -178,52 +178,48 @@ class CatalogueFiles(CatalogueIndex):
         step = round(math.log(wanted / _MIN_FILE) / math.log(_SIZE_STEP))
         return min(int(_MIN_FILE * _SIZE_STEP**step), _MAX_FILE)
 
-    def _shape(self, pos: int) -> tuple[str, str | None]:
-        """The shape (:func:`.neurons.shape_for`) and domain a neuron's record names."""
-        cell = self.value("cell_type", pos)
-        domain = self.value("domain", pos)
-        domain = domain if isinstance(domain, str) else None
-        return neurons.shape_for(cell if isinstance(cell, tuple | str) else None, domain), domain
-
     def tree(self, pos: int, target: int, *, aligned: bool = False) -> tuple[morphology.Tree, bytes]:
         """The neuron at ``pos`` as a tree (with about ``target // _LINE`` points, whatever the format:
         the CNG file and the source are one tree) and its SWC body.
 
         Grown from the record's cell type and domain (:mod:`.neurons`), with the soma radius the record's
         ``soma_surface`` implies and neurite radii scaled so the file's surface is the record's
-        ``surface``. Big bodies (over :data:`_GROWN_POINTS` points, about 1 in 30 files) are shared per
-        shape, size and variant, because growing 100,000 points per request would take a second.
+        ``surface``. Big trees (over :data:`_GROWN_POINTS` points, about 1 in 30 files) are shared per
+        shape, size and variant and copied per neuron, because growing 100,000 points per request would
+        take a second.
         """
-        shape, domain = self._shape(pos)
+        shape, domain = self.shape(pos)
         points = max(target // _LINE, 8)
         neuron_id = self._ids[pos]
+        soma_text = self.value("soma_surface", pos)
+        soma_r = math.sqrt(float(soma_text) / (4 * math.pi)) if isinstance(soma_text, str) else None
         if points > _GROWN_POINTS:
             variant = mix64(self.seed, neuron_id, 0xB16) % _BIG_VARIANTS
             key = (self.seed, f"{shape}/{domain}/{aligned}", points, variant)
-            cached = _MASTERS.get(key)
-            if cached is None:
-                tree = neurons.grow(mix64(self.seed, points, variant, len(shape)), shape, domain, points)
-                cached = (tree, morphology.swc_text(tree, aligned=aligned))
-                _MASTERS.put(key, cached, 2 * len(cached[1]))
-            if not any(self._is_odd(neuron_id)):
-                return cached
-            shared = cached[0]  # copied: the oddities change a tree in place
+            shared = _MASTERS.get(key)
+            if shared is None:
+                shared = neurons.grow(mix64(self.seed, points, variant, len(shape)), shape, domain, points)
+                _MASTERS.put(key, shared, 45 * len(shared))  # six unboxed columns: 45 bytes a point
+            # Copied: the record's soma and surface and the oddities change a tree in place.
             tree = morphology.Tree(
                 array("b", shared.kind), array("d", shared.x), array("d", shared.y), array("d", shared.z),
                 array("d", shared.r), array("i", shared.parent),
             )  # fmt: skip
-            tree = self._odd(tree, neuron_id)
-            return tree, morphology.swc_text(tree, aligned=aligned)
+            if soma_r is not None:
+                neurons.set_soma(tree, soma_r)
+            return self._finish(tree, pos, aligned)
         seed = mix64(self.seed, neuron_id, 0x7EE)
-        soma_text = self.value("soma_surface", pos)
-        soma_r = math.sqrt(float(soma_text) / (4 * math.pi)) if isinstance(soma_text, str) else None
         if self.file_kb is not None:
             points += points // 8  # grown a little long, then cut at the size asked for (below)
         tree = neurons.grow(seed, shape, domain, points, soma_radius=soma_r)
+        return self._finish(tree, pos, aligned)
+
+    def _finish(self, tree: morphology.Tree, pos: int, aligned: bool) -> tuple[morphology.Tree, bytes]:
+        """Radii scaled to the record's surface, the switched-on oddities, then the SWC text."""
         surface = self.value("surface", pos)
         if isinstance(surface, str):
             neurons.match_surface(tree, float(surface))
-        tree = self._odd(tree, neuron_id)
+        tree = self._odd(tree, self._ids[pos])
         return tree, morphology.swc_text(tree, aligned=aligned)
 
     def _is_odd(self, neuron_id: int) -> tuple[bool, bool]:

@@ -31,6 +31,7 @@ must load and whose numbers agree with themselves, not a model of any cell.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -72,6 +73,20 @@ SHAPES = (
 )  # fmt: skip
 
 
+#: Per shape: typical neurite surface (um^2, L-Measure's cylinders), the soma radius range (um) and the
+#: volume-to-surface ratio (um), measured on grown neurons of about 1,500 points; the record's surface
+#: figures are drawn around them (:func:`.measures.surfaces`) so that scaling radii to the record's
+#: surface (:func:`match_surface`) stays within plausible radii.
+TYPICAL: dict[str, tuple[float, tuple[float, float], float]] = {
+    "pyramidal": (11500.0, (6.0, 11.0), 0.47), "interneuron": (5400.0, (4.0, 8.0), 0.28),
+    "purkinje": (5000.0, (9.0, 13.0), 1.0), "granule": (2600.0, (4.0, 6.0), 0.39),
+    "motor": (60000.0, (14.0, 25.0), 1.07), "ganglion": (6000.0, (6.0, 12.0), 0.7),
+    "medium_spiny": (4600.0, (5.0, 8.0), 0.43), "microglia": (1000.0, (3.0, 6.0), 0.52),
+    "astrocyte": (1400.0, (3.0, 6.0), 0.41), "invertebrate": (5400.0, (4.0, 8.0), 0.28),
+}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
 def shape_for(cell_type: tuple[str, ...] | str | None, domain: str | None) -> str:
     """The shape a record's ``cell_type`` names (lower-cased keywords, most specific first)."""
     words = " ".join(cell_type if isinstance(cell_type, tuple) else (cell_type or "",)).lower()
@@ -236,11 +251,11 @@ def grow(
         for y, parent in ((0.0, -1), (r, 1), (-r, 1)):
             tree.add(SOMA, 0.0, y, 0.0, r, parent)
     budget = max(points - len(tree), 1)
-    # A big file is a big neuron, not a finely sampled small one: points stay at least 0.6 um apart
-    # (typical tracing resolution), with more bifurcations as the arbor grows.
+    # A big file is a big neuron, not a finely sampled small one: points stay at least 0.25 um apart
+    # (fine tracing resolution), with more bifurcations as the arbor grows.
     total = sum(s.length for s in stems)
-    if topology is None and total < 0.6 * budget:
-        grow_by = 0.6 * budget / total
+    if topology is None and total < 0.25 * budget:
+        grow_by = 0.25 * budget / total
         more = math.sqrt(grow_by)
         stems = [Stem(s.kind, int(s.bifs * more), s.length * grow_by, s.radius, s.bias) for s in stems]
     # Every section needs points: cap bifurcations so sections average at least three points.
@@ -383,6 +398,15 @@ def match_surface(tree: Tree, surface: float) -> None:
     for k in range(len(kind)):
         if kind[k] != SOMA:
             r[k] = max(0.05, r[k] * factor)
+
+
+def set_soma(tree: Tree, radius: float) -> None:
+    """Give a grown tree's three-point soma another radius, written exactly as :func:`grow` writes it."""
+    r = round(radius, 4)
+    for k, y in zip(
+        [k for k in range(len(tree.kind)) if tree.kind[k] == SOMA][:3], (0.0, r, -r), strict=False
+    ):
+        tree.y[k], tree.r[k] = y, r
 
 
 def type0_tail(tree: Tree) -> None:
