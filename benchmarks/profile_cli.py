@@ -33,7 +33,7 @@ from run import LATENCY_EMULATOR, PY, cli, emulator, measure
 
 RATE_HZ = 250
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^:()]+)(?::\d+)?\)$")
-LOOP_MARK = "run_mirror"  # a frame only the event-loop (main) thread has
+LOOP_MARK = "run_cli_mirror"  # a frame only the event-loop (main) thread has (the CLI's run)
 
 SETTINGS = {
     "throughput": (("--file-kb", "20", "--tls", "modern"), ["--concurrency", "32"], 3000),

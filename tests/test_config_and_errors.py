@@ -114,9 +114,10 @@ PUBLIC_API = {
     "NeuroMorpho", "NeuroMorphoError", "Neuron", "NoSuchFileError", "NotFoundError", "NotFoundPageError",
     "OutputDirError", "PagingError", "ProgressEvent", "ProxyError", "Query", "RedirectError",
     "RejectedRecord", "RequestTimeout", "RetryEvent", "RetryPolicy", "SelectPage", "ServerBusyError",
-    "ServerUnreachableError", "StateCorruptError", "TLSError", "Timeouts", "TooSlowError", "TransportError",
-    "UnknownArchiveError", "UnknownFieldError", "UnreadableJSONError", "UsageError", "Version",
-    "WeakKeyError", "__version__", "file_task", "file_url", "mirror", "relative_path", "ssl_context",
+    "ServerUnreachableError", "ServiceUnavailable", "StateCorruptError", "TLSError", "Timeouts",
+    "TooSlowError", "TransportError", "UnknownArchiveError", "UnknownFieldError", "UnreadableJSONError",
+    "UsageError", "Version", "WeakKeyError", "__version__", "file_task", "file_url", "mirror",
+    "relative_path", "ssl_context",
 }  # fmt: skip
 #: The modules whose ``__all__`` is a public API (docs/architecture.md); every other module is internal.
 PUBLIC_MODULES = {

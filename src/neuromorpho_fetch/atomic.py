@@ -100,7 +100,10 @@ def atomic_open(target: Path, *, fsync: bool = True) -> Iterator[BinaryIO]:
         handle.close()
         tmp.replace(target)
     except BaseException:
-        handle.close()
+        # close() flushes what is buffered, and on a full disk that fails too: the temp file must go
+        # all the same (a full disk left .last-report.json.*.part behind).
+        with contextlib.suppress(OSError):
+            handle.close()
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise

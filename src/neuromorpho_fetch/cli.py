@@ -12,6 +12,7 @@ the table :data:`FLAGS`), sets up logging and progress, turns SIGINT, SIGTERM an
   unusable or locked ``--out``, a full disk, a damaged or locked state store, TLS failure);
 * 3 internal error (a bug): one line naming it and the crash log holding the traceback;
 * 4 the server could not be reached at all: no request ever got an answer (closed port, DNS, proxy);
+* 5 ``--doctor`` only: the server answered but is busy or its API changed shape (``docs/doctor.md``);
 * 130 interrupted (Ctrl-C, SIGTERM, SIGHUP).
 
 Nothing reaches the user as a traceback: a :class:`~neuromorpho_fetch.errors.NeuroMorphoError` is one
@@ -172,6 +173,10 @@ FLAGS: tuple[Flag, ...] = (
     _f(_WHAT, "--retry-failed", type=Path, metavar="REPORT",
        help="fetch exactly the failures listed in an earlier report, into that report's mirror"),
     _f(_WHAT, "--list-archives", action="store_true", help="print every archive with its neuron count"),
+    _f(_WHAT, "--doctor", action="store_true",
+       help="check the path to the server step by step and say whose problem it is (docs/doctor.md)"),
+    _f(_WHAT, "--record", type=Path, metavar="FILE",
+       help="with --doctor: write what the server answered (statuses, headers, JSON key shapes) as JSON"),
     _f(_WHAT, "--demo", action="store_true",
        help="start the bundled emulator and mirror its Siegert archive (offline)"),
     _f(_FILES, "--version", type=_version_choice, default="cng", metavar="CNG|source|both",
@@ -477,6 +482,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with setup_logging(args.quiet, args.verbose):
         try:
+            if args.record is not None and not args.doctor:
+                raise UsageError("--record is for --doctor: neuromorpho-fetch --doctor --record FILE")
+            if args.doctor:
+                from .doctor import main as doctor
+
+                return doctor(config_from_args(args), record=args.record, loop=args.loop)
             if args.demo:
                 return run_demo(args)
             if args.list_archives:

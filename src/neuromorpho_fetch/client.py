@@ -28,6 +28,7 @@ from urllib.parse import quote
 import aiohttp
 
 from ._version import __version__
+from .bodies import read_all
 from .config import ClientConfig, overlay
 from .download import Body, DownloadResult, Publisher, publish, receive
 from .errors import (
@@ -43,14 +44,13 @@ from .errors import (
 from .layout import file_task
 from .models import Neuron, RejectedRecord, Version, parse_record
 from .pacing import Pacer, Sleep
+from .pages import PAGE_SIZE, walk_pages
 from .paths import safe_target
 from .protocol import (
     Dedupe,
     Page,
-    has_next_page,
     match_archive,
     match_field,
-    paging_problem,
     parse_counts,
     parse_fields,
     parse_json,
@@ -60,20 +60,13 @@ from .protocol import (
 from .query import Query
 from .retry import RetryEvent
 from .state import held_file
-from .transport import OK, Transport, read_all
+from .transport import OK, Transport
 
 log = logging.getLogger(__name__)
 
 PROJECT_URL = "https://github.com/neuromorpho-fetch/neuromorpho-fetch"
 #: The terms of use ask programmatic clients to identify themselves.
 USER_AGENT = f"neuromorpho-fetch/{__version__} (+{PROJECT_URL})"
-#: The documented maximum; the server may serve fewer per page and we follow what it says.
-PAGE_SIZE = 500
-#: The server's documented default page size: always accepted.
-FALLBACK_PAGE_SIZE = 50
-#: The most pages one walk may take whatever the server says: 5 million records at 500 a page, about
-#: 20 times the whole database (264,771 cells in 2024, reference section D).
-MAX_PAGES = 10_000
 SORT = "neuron_id,asc"
 #: Neurons per batched metadata request: what NeuroMorpho's own front end sends (reference F).
 BATCH_IDS = 50
@@ -203,83 +196,19 @@ class NeuroMorpho:
         data = await self._json(url, [*params, ("page", str(page))])
         return parse_page(data, url)
 
-    async def _pages(
+    def _pages(
         self,
         segments: Sequence[str],
         params: Sequence[tuple[str, str]],
         *,
         size: int = PAGE_SIZE,
     ) -> AsyncGenerator[Page, None]:
-        """Every page in order, the next one fetched while the caller works on the current one.
+        """Every page of ``/api/<segments>`` in order (:func:`~neuromorpho_fetch.pages.walk_pages`)."""
 
-        The server's ``page`` object decides whether there is a next page (it may serve fewer records
-        than asked). Past the last page servers answer with an empty page, 404 or 400: all mean "done".
-        A 400 on the very first page at a large size is retried once at the documented default size,
-        for servers that refuse an oversized page instead of clamping it. Only one prefetch task
-        exists at a time; it is cancelled and awaited if the consumer stops early.
+        async def fetch(sized: Sequence[tuple[str, str]], number: int) -> Page:
+            return await self._page(segments, sized, number)
 
-        Bounded (issue 10 item 5): a page whose numbers make no sense (:func:`protocol.paging_problem`),
-        a walk past the pages page 0's ``totalElements`` allows (one page of slack for records added
-        meanwhile), or past :data:`MAX_PAGES`, is yielded (its records are real) and then ends the walk
-        with a :class:`PagingError` naming the URL and the problem. An HTML 404 is a front end's answer,
-        not the API's "no results": it is never read as an empty or finished listing.
-        """
-        url = self._api_url(*segments)
-        sized = [*params, ("size", str(size))]
-        number = 0
-        announced: int | None = None
-        allowed = MAX_PAGES
-        pending: asyncio.Task[Page] | None = asyncio.ensure_future(self._page(segments, sized, 0))
-        try:
-            while pending is not None:
-                try:
-                    page = await pending
-                except (NotFoundError, BadRequestError) as exc:
-                    pending = None
-                    if isinstance(exc, NotFoundPageError):
-                        raise
-                    if number > 0:
-                        if announced is not None and number < announced:
-                            log.warning(
-                                "%s: page %d of %d is gone (%s); stopping", segments, number, announced, exc
-                            )
-                        return
-                    if isinstance(exc, BadRequestError) and size > FALLBACK_PAGE_SIZE:
-                        log.info(
-                            "server refused page size %d (%s); retrying at %d", size, exc, FALLBACK_PAGE_SIZE
-                        )
-                        size = FALLBACK_PAGE_SIZE
-                        sized = [*params, ("size", str(size))]
-                        pending = asyncio.ensure_future(self._page(segments, sized, 0))
-                        continue
-                    if isinstance(exc, NotFoundError):  # the API's JSON 404: no results
-                        return
-                    raise
-                pending = None
-                announced = page.total_pages
-                if number == 0 and page.total_elements is not None and page.problem is None:
-                    per_page = page.size or size
-                    if per_page > 0:
-                        allowed = min(MAX_PAGES, max(1, -(-page.total_elements // per_page)) + 1)
-                problem = paging_problem(page, size)
-                if problem is None and number + 1 > allowed and page.items:
-                    problem = f"{number + 1} pages so far, more than the {allowed} that totalElements allows"
-                if problem is None and has_next_page(number, page):
-                    pending = asyncio.ensure_future(self._page(segments, sized, number + 1))
-                yield page
-                if problem is not None:
-                    raise PagingError(
-                        f"listing {url} stopped at page {number}: {problem}; what was listed is kept",
-                        url=url,
-                    )
-                number += 1
-        finally:
-            if pending is not None:
-                pending.cancel()
-                # wait() never raises the task's error, and lets our own cancellation through.
-                await asyncio.wait([pending])
-                if not pending.cancelled():
-                    pending.exception()  # retrieved, so asyncio does not log it as lost
+        return walk_pages(fetch, self._api_url(*segments), params, size=size, label=str(tuple(segments)))
 
     # -- metadata --------------------------------------------------------------------------------
 

@@ -46,11 +46,11 @@ import aiofiles
 import aiohttp
 
 from .atomic import disk_error, open_temp, publish_batch, publish_temp
+from .bodies import CHUNK_SIZE, NO_LIMITS, BodyLimits, iter_body
 from .errors import IntegrityError
 from .paths import temp_path
 from .protocol import validator
 from .swc import SwcChecker, looks_like_html
-from .transport import CHUNK_SIZE, NO_LIMITS, BodyLimits, iter_body
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ retry loop, the mirror and the CLI all need to decide what happens next::
     │   ├── OutputDirError            --out cannot be created or written, or is locked by another run
     │   │   └── StateCorruptError     the state store is damaged; ``--rebuild-state`` rebuilds it
     │   └── DatabaseBusyError         a database of ours is held locked by another program (bounded wait)
+    ├── ServiceUnavailable            base of "the server is not there for us now" (see below)
     ├── TransportError                could not talk to the server at all            (transient)
     │   ├── ConnectError              refused / DNS / unreachable / reset before a response
     │   │   └── ProxyError            the proxy in use refused or failed (names the proxy)
@@ -34,6 +35,13 @@ retry loop, the mirror and the CLI all need to decide what happens next::
     ├── NoSuchFileError               the record says this file cannot exist (no request is made)
     └── DiskError                     writing the local file failed (permissions, I/O; stops the run)
         └── DiskFullError             no space left (or quota) mid-run: free space and run again
+
+:class:`ServiceUnavailable` is a second base, mixed into :class:`ConnectError`, :class:`RequestTimeout`,
+:class:`ServerUnreachableError` and :class:`ServerBusyError` (and so their subclasses, :class:`ProxyError`
+among them): one ``except ServiceUnavailable`` tells "the server (or the path to it) is down or busy,
+try later" apart from :class:`NotFoundError`, "the server answered: no such neuron" (issue 18 item 6).
+It adds no policy of its own; each class keeps the attributes of its first base. A TLS failure is not
+one: it is a setting to change, not a server to wait for.
 
 The policy is three class attributes, read by everyone and decided nowhere else:
 
@@ -83,6 +91,7 @@ __all__ = [
     "RequestTimeout",
     "ServerBusyError",
     "ServerUnreachableError",
+    "ServiceUnavailable",
     "StateCorruptError",
     "TLSError",
     "TooSlowError",
@@ -156,6 +165,12 @@ class DatabaseBusyError(UsageError):
     that step with one line saying who to close."""
 
 
+class ServiceUnavailable(NeuroMorphoError):
+    """The server could not be reached, or answered that it cannot serve now (a 5xx or 429 after the
+    retries): the lookup said nothing about whether the neuron exists. A base for ``except`` only; the
+    policy (transient, exit code) is each subclass's own (module docstring)."""
+
+
 class TransportError(NeuroMorphoError):
     """No HTTP response at all: the connection could not be made or broke."""
 
@@ -163,7 +178,7 @@ class TransportError(NeuroMorphoError):
     stops_run = False
 
 
-class ConnectError(TransportError):
+class ConnectError(TransportError, ServiceUnavailable):
     pass
 
 
@@ -185,7 +200,7 @@ class WeakKeyError(TLSError):
     failure that ``--tls auto`` answers by switching that host to the legacy context."""
 
 
-class RequestTimeout(TransportError):
+class RequestTimeout(TransportError, ServiceUnavailable):
     pass
 
 
@@ -201,7 +216,7 @@ class HeaderTimeoutError(RequestTimeout):
     until the headers are in (issue 15 item 6: 600 s an attempt, about 2 h 20 min a file)."""
 
 
-class ServerUnreachableError(TransportError):
+class ServerUnreachableError(TransportError, ServiceUnavailable):
     """The run's verdict when no request to the server ever succeeded: the cause is local or on the
     path (closed port, DNS, a proxy refusing), not "some files failed" (issue 15 item 16)."""
 
@@ -248,7 +263,7 @@ class BadRequestError(HTTPStatusError):
     pass
 
 
-class ServerBusyError(HTTPStatusError):
+class ServerBusyError(HTTPStatusError, ServiceUnavailable):
     transient = True
 
 

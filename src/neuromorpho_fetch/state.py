@@ -444,6 +444,24 @@ def complete_files(db: Path) -> Iterator[tuple[str, int, str, float | None, bool
         conn.close()
 
 
+def unfinished_files(db: Path) -> list[tuple[str, str, str | None]]:
+    """``(path, status, last_error)`` of every file of the store at ``db`` that is not ``complete``
+    (``failed``, or ``downloading`` when a run stopped mid-file): why the dataset says a catalogued
+    neuron has no file. Failures are few, so a list. Nothing when there is no store."""
+    if not db.is_file():
+        return []
+    conn = open_database(db, what="state store")
+    try:
+        rows = conn.execute(
+            "SELECT path, status, last_error FROM files WHERE status != 'complete'"
+        ).fetchall()
+    except sqlite3.Error as exc:
+        raise _error(exc, db) from None
+    finally:
+        conn.close()
+    return [(str(p), str(s), e) for p, s, e in rows]
+
+
 def forget_files(db: Path, paths: list[str]) -> None:
     """Drop the rows of deleted files (``--delete-gone``; the store is closed and the lock held), so
     the next run's facts do not bring them back into the catalogue."""

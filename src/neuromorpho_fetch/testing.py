@@ -240,13 +240,14 @@ class MemoryEmulator:
 async def memory_emulator(config: Any = None, *, catalogue: Any = None) -> AsyncIterator[MemoryEmulator]:
     """The emulator (an :class:`~neuromorpho_fetch.emulator.EmulatorConfig`, ``tls`` ignored: there is no
     socket to encrypt) as an application to serve in memory."""
-    from .emulator import Catalogue, EmulatorConfig
+    from .emulator import EmulatorConfig
     from .emulator.app import build_app
     from .emulator.faults import FaultPlan
+    from .emulator.runner import catalogue_for
     from .emulator.stats import Stats
 
     config = config if config is not None else EmulatorConfig(tls="none")
     if catalogue is None:
-        catalogue = await asyncio.to_thread(Catalogue.from_config, config)
+        catalogue = await asyncio.to_thread(catalogue_for, config)
     stats = Stats()
     yield MemoryEmulator(build_app(catalogue, config, stats, FaultPlan(config)), catalogue, config, stats)

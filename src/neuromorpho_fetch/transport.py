@@ -15,20 +15,16 @@ attempt, in this order, and nowhere else:
 4. the response status: an unexpected one becomes a typed error (:func:`protocol.status_error`), and a
    ``Retry-After`` pauses *every* caller through the pacer, not only this one;
 5. the caller's ``read(response)`` takes the body while the connection is held; **bounds** on a body
-   belong in :func:`iter_body`, the one place bodies are read;
+   belong in :func:`~neuromorpho_fetch.bodies.iter_body`, the one place bodies are read;
 6. any aiohttp/asyncio/OS exception is **translated** into the error tree (:func:`translate_error`),
    named for what happened (a header line over the limit is not a ``Content-Length`` problem).
 
 Then the slot and the pooled connection are released, and only then does the caller's ``finish`` run
 (JSON decoding, or nothing for files): disk work never happens inside a slot.
 
-Bounds on every body live in :func:`iter_body`: a speed floor over a window (``TooSlowError``,
-transient), a size cap checked against ``Content-Length`` before the first byte and again while
-streaming (``FileTooLargeError``, permanent), and the bytes all bodies in progress may hold together
-(:class:`InFlight`, ``--max-in-flight``). Content codings are decoded here too (aiohttp's own decoding
-is off): ``gzip`` and ``deflate`` are accepted, and the compressed stream must reach its own end marker
-(a gzip trailer carries a CRC and the length), so a stream cut short is a damaged transfer, retried,
-never a truncated file recorded as verified (issue 15 item 7); any other coding is refused.
+Bounds on every body (the speed floor, the size cap, the shared in-flight budget, content codings) live
+in :mod:`neuromorpho_fetch.bodies`, the one place bodies are read; its names used by callers are
+importable from here too.
 
 TLS at the highest level the server supports: with ``ClientConfig.tls == "auto"`` every host starts on
 the stock modern context, and a host whose handshake fails with ``DH_KEY_TOO_SMALL`` is switched to the
@@ -48,8 +44,7 @@ import contextlib
 import logging
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from ssl import SSLContext
 from typing import TypeVar
 
@@ -57,21 +52,24 @@ import aiohttp
 from aiohttp import http_exceptions
 from yarl import URL
 
+from .bodies import API_BODY_MAX as API_BODY_MAX
+from .bodies import CHUNK_SIZE as CHUNK_SIZE
+from .bodies import CODINGS, BodyLimits, InFlight
+from .bodies import NO_LIMITS as NO_LIMITS
+from .bodies import iter_body as iter_body
+from .bodies import read_all as read_all
 from .config import ClientConfig
 from .errors import (
     BadResponseError,
     ConnectError,
-    FileTooLargeError,
     HeaderTimeoutError,
     HTTPStatusError,
-    InFlightLimitError,
     IntegrityError,
     NeuroMorphoError,
     ProxyError,
     RedirectError,
     RequestTimeout,
     ServerBusyError,
-    TooSlowError,
     WeakKeyError,
 )
 from .pacing import Pacer, Sleep
@@ -85,58 +83,11 @@ log = logging.getLogger("neuromorpho_fetch.client")
 T = TypeVar("T")
 U = TypeVar("U")
 
-#: Bytes per read; >= 256 KiB keeps aiofiles' per-call thread hop cheap for large bodies.
-CHUNK_SIZE = 1 << 20
 #: The statuses an ordinary request accepts.
 OK: frozenset[int] = frozenset({200})
-#: The most a JSON answer may have (held in memory): a select page of 500 records is under 1 MB.
-API_BODY_MAX = 64 << 20
 #: Redirects followed per attempt (curl's default is 50; browsers stop near 20; 10 is aiohttp's).
 MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-#: What we accept as a content coding; anything else is refused (see the module docstring).
-_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
-
-
-class InFlight:
-    """The bytes all bodies being received hold together, against ``ClientConfig.max_in_flight``."""
-
-    def __init__(self, most: int) -> None:
-        self.most = most
-        self.held = 0
-
-    def take(self, n: int, url: str) -> None:
-        if self.held + n > self.most:
-            raise InFlightLimitError(
-                f"{url}: {self.held + n:,} bytes would be in flight across all downloads, more than "
-                f"--max-in-flight {self.most:,}; fetched again later",
-                url=url,
-            )
-        self.held += n
-
-    def give(self, n: int) -> None:
-        self.held = max(0, self.held - n)
-
-
-@dataclass(frozen=True, slots=True)
-class BodyLimits:
-    """The bounds :func:`iter_body` enforces (from ``ClientConfig``): at least ``lowest_speed`` bytes/s
-    over every ``speed_time`` seconds (``0`` turns it off), at most ``max_size`` bytes, and the shared
-    ``in_flight`` budget when given."""
-
-    lowest_speed: float = 0.0
-    speed_time: float = 30.0
-    max_size: int | None = None
-    in_flight: InFlight | None = None
-
-    def capped(self, most: int) -> BodyLimits:
-        """The same limits with the size cap lowered to ``most``."""
-        size = most if self.max_size is None else min(self.max_size, most)
-        return BodyLimits(self.lowest_speed, self.speed_time, size, self.in_flight)
-
-
-#: No bounds at all (a caller that reads a response it made itself).
-NO_LIMITS = BodyLimits()
 
 
 def _connect_message(exc: aiohttp.ClientConnectorError, url: str) -> str:
@@ -152,14 +103,16 @@ def _connect_message(exc: aiohttp.ClientConnectorError, url: str) -> str:
 def _http_violation(exc: aiohttp.ClientResponseError) -> str:
     """What broke HTTP framing, from the parser's own exception class (``__cause__``)."""
     cause = exc.__cause__
-    if isinstance(cause, http_exceptions.LineTooLong):
-        return "a response header line longer than the 8,190-byte limit"
+    text = str(cause.message if isinstance(cause, http_exceptions.HttpProcessingError) else exc.message)
+    if isinstance(cause, http_exceptions.LineTooLong) or text.startswith("Got more than"):
+        return "a response header line longer than the 8,190-byte limit (header overflow)"
+    if "too many headers" in text.lower():
+        return "more response headers than the parser accepts (header overflow)"
     if isinstance(cause, http_exceptions.BadStatusLine):
         return "a malformed status line (bytes past a too-short Content-Length read as the next answer?)"
-    message = cause.message if isinstance(cause, http_exceptions.HttpProcessingError) else exc.message
-    if "status line" in str(message).lower():
-        return f"a malformed status line ({str(message)[:120]}: bytes past a too-short Content-Length?)"
-    return f"a malformed response ({str(message)[:120] or type(exc).__name__})"
+    if "status line" in text.lower():
+        return f"a malformed status line ({text[:120]}: bytes past a too-short Content-Length?)"
+    return f"a malformed response ({text[:120] or type(exc).__name__})"
 
 
 def translate_error(exc: BaseException, url: str, proxy: str | None = None) -> NeuroMorphoError:
@@ -194,176 +147,13 @@ def translate_error(exc: BaseException, url: str, proxy: str | None = None) -> N
     return ConnectError(f"request to {url} failed: {type(exc).__name__}: {exc}", url=url)
 
 
-def _too_large(url: str, size: int, cap: int, how: str) -> FileTooLargeError:
-    return FileTooLargeError(
-        f"{url}: body {how} {size:,} bytes, more than the {cap:,}-byte cap (--max-file-size); not retried",
-        url=url,
-    )
-
-
-class _Decoder:
-    """A ``gzip``/``deflate`` stream decoded with a bounded output, which must reach its end marker."""
-
-    def __init__(self, coding: str, url: str) -> None:
-        self.coding = coding
-        self.url = url
-        self._zlib: zlib._Decompress | None = None
-
-    def feed(self, chunk: bytes, room: int) -> bytes:
-        """Decoded bytes of ``chunk``, at most ``room + 1`` (one past the cap is enough to refuse)."""
-        if self._zlib is None:
-            # deflate: RFC 9110 says zlib-wrapped; some servers send it raw. The first byte tells.
-            wbits = 16 + zlib.MAX_WBITS if self.coding != "deflate" else zlib.MAX_WBITS
-            if self.coding == "deflate" and chunk[:1] and chunk[0] & 0x0F != 8:
-                wbits = -zlib.MAX_WBITS
-            self._zlib = zlib.decompressobj(wbits)
-        try:
-            out = self._zlib.decompress(chunk, room + 1)
-        except zlib.error as exc:
-            raise BadResponseError(
-                f"{self.url}: damaged {self.coding} stream ({exc})", url=self.url
-            ) from None
-        return out
-
-    def finish(self) -> None:
-        if self._zlib is None or not self._zlib.eof:
-            raise BadResponseError(
-                f"{self.url}: damaged transfer: the {self.coding} stream ends before its end marker",
-                url=self.url,
-            )
-        if self._zlib.unused_data:
-            raise BadResponseError(
-                f"{self.url}: bytes after the end of the {self.coding} stream", url=self.url
-            )
-
-
-def _coding(response: aiohttp.ClientResponse, url: str) -> str | None:
-    raw = response.headers.get("Content-Encoding", "").strip().lower()
-    if raw in ("", "identity"):
-        return None
-    if raw not in _CODINGS:
-        raise BadResponseError(
-            f"{url}: the server sent Content-Encoding {raw!r}, which this client did not ask for and "
-            "cannot decode",
-            url=url,
-        )
-    return raw
-
-
-async def _raw_chunks(response: aiohttp.ClientResponse, limits: BodyLimits, url: str) -> AsyncIterator[bytes]:
-    """The body's bytes as sent, under the speed floor (see :func:`iter_body`)."""
-    content = response.content
-    floor = limits.lowest_speed * limits.speed_time
-    if floor <= 0:
-        async for piece in content.iter_chunked(CHUNK_SIZE):
-            yield piece
-        return
-    loop = asyncio.get_running_loop()
-    window_end = loop.time() + limits.speed_time
-    in_window = 0
-    while True:
-        scope = asyncio.timeout_at(window_end)
-        chunk: bytes | None
-        try:
-            async with scope:
-                chunk = await content.read(CHUNK_SIZE)
-        except TimeoutError:
-            if not scope.expired():  # aiohttp's own idle timeout, not the window
-                raise
-            chunk = None
-        if chunk == b"":
-            return
-        if chunk:
-            in_window += len(chunk)
-        now = loop.time()
-        if now >= window_end:
-            if in_window < floor:
-                raise TooSlowError(
-                    f"{url}: {in_window} bytes in the last {limits.speed_time:g} s, below the "
-                    f"{limits.lowest_speed:g} bytes/s floor (--lowest-speed/--speed-time); retrying",
-                    url=url,
-                )
-            window_end, in_window = now + limits.speed_time, 0
-        if chunk:
-            yield chunk
-
-
-async def iter_body(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LIMITS) -> AsyncIterator[bytes]:
-    """The body (decoded) in chunks of up to :data:`CHUNK_SIZE`: the one place every body is read, bounded.
-
-    * size: a ``Content-Length`` above ``limits.max_size`` (unencoded bodies) is refused before the
-      first byte, and a body (chunked, lying about its length, or decompressing past it) is stopped as
-      soon as it passes the cap;
-    * speed: each window of ``limits.speed_time`` seconds must bring ``lowest_speed * speed_time``
-      bytes; silence alone is the idle timeout's;
-    * in flight: every byte held counts against ``limits.in_flight`` until the body is done with;
-    * coding: ``gzip``/``deflate`` decoded, the stream's end marker required (module docstring).
-    """
-    url = str(response.url)
-    cap = limits.max_size
-    coding = _coding(response, url)
-    declared = response.content_length if coding is None else None
-    if cap is not None and declared is not None and declared > cap:
-        raise _too_large(url, declared, cap, "declares")
-    decoder = _Decoder(coding, url) if coding is not None else None
-    budget = limits.in_flight
-    floor = limits.lowest_speed * limits.speed_time
-    if decoder is None and declared is not None and declared <= min(CHUNK_SIZE, floor or CHUNK_SIZE):
-        # Small-body fast path (issue 19): one read for the whole declared body. The speed floor says
-        # the same as the window loop would: a body smaller than one window's floor must simply arrive
-        # within one window.
-        yield await _small_body(response, declared, limits, url)
-        return
-    received = 0
-    try:
-        async for raw in _raw_chunks(response, limits, url):
-            piece = raw if decoder is None else decoder.feed(raw, (cap or 1 << 62) - received)
-            received += len(piece)
-            if cap is not None and received > cap:
-                raise _too_large(url, received, cap, "passed" if decoder is None else "decompresses past")
-            if budget is not None:
-                budget.take(len(piece), url)
-            if piece:
-                yield piece
-        if decoder is not None:
-            decoder.finish()
-    finally:
-        if budget is not None:
-            budget.give(received)
-
-
-async def _small_body(response: aiohttp.ClientResponse, declared: int, limits: BodyLimits, url: str) -> bytes:
-    budget = limits.in_flight
-    if budget is not None:
-        budget.take(declared, url)
-    try:
-        scope = asyncio.timeout(limits.speed_time if limits.lowest_speed > 0 else None)
-        try:
-            async with scope:
-                body = await response.content.read(declared + 1)
-                while len(body) < declared + 1:
-                    more = await response.content.read(declared + 1 - len(body))
-                    if not more:
-                        break
-                    body += more
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            raise TooSlowError(
-                f"{url}: {declared} bytes not in within {limits.speed_time:g} s, below the "
-                f"{limits.lowest_speed:g} bytes/s floor (--lowest-speed/--speed-time); retrying",
-                url=url,
-            ) from None
-        return body
-    finally:
-        if budget is not None:
-            budget.give(declared)
-
-
-async def read_all(response: aiohttp.ClientResponse, limits: BodyLimits = NO_LIMITS) -> bytes:
-    """The whole body (API answers: a page of JSON is at most a few hundred kB), at most
-    :data:`API_BODY_MAX` bytes since it is held in memory."""
-    return b"".join([chunk async for chunk in iter_body(response, limits.capped(API_BODY_MAX))])
+async def _request_sent(
+    _session: aiohttp.ClientSession, context: object, _params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    """aiohttp's "request headers sent" signal: start the header deadline (see ``Transport._attempt``)."""
+    start = getattr(context, "trace_request_ctx", None)
+    if callable(start):
+        start()
 
 
 class Transport:
@@ -444,8 +234,11 @@ class Transport:
             )
         self._pacer = Pacer(cfg.rate, cfg.concurrency, sleep=self._sleep)
         t = cfg.timeouts
+        sent = aiohttp.TraceConfig()
+        sent.on_request_headers_sent.append(_request_sent)
         self._session = aiohttp.ClientSession(
             connector=self.connector(self._ssl if self._ssl is not None else True),
+            trace_configs=[sent],
             timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_connect=t.connect, sock_read=t.idle),
             headers={"User-Agent": self.user_agent},
             raise_for_status=False,
@@ -601,9 +394,13 @@ class Transport:
         headers: Mapping[str, str] | None,
         ok: Collection[int],
     ) -> T:
-        """One attempt under one timer: its deadline is the header deadline until the headers are in
-        (connect + ``Timeouts.headers``, never past the attempt's), then the attempt's (one timer per
-        request, not two: this is every file's path)."""
+        """One attempt under one timer: its deadline is the header deadline until the headers are in,
+        then the attempt's (one timer per request, not two: this is every file's path).
+
+        The header deadline counts from when the request was sent (``Timeouts.headers``, issue 15 item 6:
+        a connection slow to open must not eat into it, nor the connect timeout stretch it); until
+        then it is connect + headers. Never past the attempt's own deadline.
+        """
         session = self.session
         t = self.config.timeouts
         loop = asyncio.get_running_loop()
@@ -627,6 +424,9 @@ class Transport:
                             ssl=context,
                             proxy=proxy,
                             allow_redirects=False,
+                            trace_request_ctx=lambda: scope.reschedule(
+                                min(attempt_end, loop.time() + t.headers)
+                            ),
                         )
                         waiting_for_headers = False
                         scope.reschedule(attempt_end)
@@ -648,8 +448,8 @@ class Transport:
             except TimeoutError as exc:
                 if waiting_for_headers and scope.expired() and loop.time() < attempt_end:
                     raise HeaderTimeoutError(
-                        f"{here}: no complete status line and headers within {t.headers:g} s "
-                        "(--header-timeout); retrying",
+                        f"{here}: no complete status line and headers within {t.headers:g} s of "
+                        "sending the request (--header-timeout); retrying",
                         url=str(here),
                     ) from None
                 raise translate_error(exc, str(here), proxy) from exc
@@ -684,7 +484,7 @@ class Transport:
             body = await resp.content.read(4096)
         except (aiohttp.ClientError, OSError):
             body = b""
-        if resp.headers.get("Content-Encoding", "").strip().lower() in _CODINGS:
+        if resp.headers.get("Content-Encoding", "").strip().lower() in CODINGS:
             # Only the start of an error body is read (for its message); a partial stream is fine here.
             try:
                 body = zlib.decompressobj(32 + zlib.MAX_WBITS).decompress(body, 4096)

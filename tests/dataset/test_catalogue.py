@@ -18,6 +18,7 @@ from neuromorpho_fetch.dataset.catalogue import (
     MORPHOMETRY_COLUMNS,
     row_to_record,
 )
+from neuromorpho_fetch.dataset.fieldtypes import typed_record
 from neuromorpho_fetch.dataset.finalize import _relative
 from neuromorpho_fetch.errors import NoSuchFileError
 from neuromorpho_fetch.layout import relative_path
@@ -54,7 +55,9 @@ def test_rows_equal_the_mirrored_records_field_for_field(mirror_root: Path) -> N
     for neuron_id, record in mirrored.items():
         row = held[neuron_id]
         assert json.loads(row["record"]) == record
-        assert row_to_record(dict(row)) == {name: record.get(name) for name in FIELD_COLUMNS}
+        typed = dict(zip(FIELD_COLUMNS, typed_record(record), strict=True))
+        assert dict(row) | typed == dict(row)  # each column holds the typed value of the served one
+        assert row_to_record(dict(row))["brain_region"] == json.loads(typed["brain_region"] or "null")
         assert row["gone_upstream"] == 0
 
 
@@ -154,10 +157,12 @@ def test_odd_values_are_stored_as_served(tmp_path: Path) -> None:
     )
     finalize(tmp_path)
     (row,) = rows(tmp_path, "SELECT * FROM neurons")
-    expected = {name: odd.get(name) for name in FIELD_COLUMNS}
-    expected["note"] = '{"odd":[1,2]}'  # an object outside the list fields is JSON text
-    assert row_to_record(dict(row)) == expected
-    assert (row["brain_region"], row["cell_type"], row["experiment_condition"]) == ('"layer 5"', "[]", None)
+    assert json.loads(row["record"]) == odd  # the record as served, whatever the typed columns say
+    assert row["note"] == '{"odd": [1, 2]}'  # an object outside the list fields is JSON text
+    assert row["magnification"] == 100.0
+    # A scalar in a list field is a one-element list; an empty list or null is NULL.
+    assert (row["brain_region"], row["cell_type"], row["experiment_condition"]) == ('["layer 5"]', None, None)
+    assert row_to_record(dict(row))["reference_doi"] == ["10.1000/ä"]
 
 
 @given(

@@ -34,11 +34,11 @@ def test_references_bib_holds_the_required_entries_and_one_per_doi(mirror_root: 
     assert len(dois) > 2
     cited = {re.search(r"doi = \{(.*?)\}", e).group(1) for k, e in entries.items() if k.startswith("doi_")}  # type: ignore[union-attr]
     assert cited == dois
-    assert len(entries) == 2 + len(dois)  # every emulated DOI carries its PMID: no PMID-only entries
+    assert len(entries) == 3 + len(dois)  # every emulated DOI carries its PMID: no PMID-only entries
     for doi in dois:
         count = sum(doi in (r["reference_doi"] or []) for r in records)
         (entry,) = [e for e in entries.values() if f"doi = {{{doi}}}" in e]
-        assert f"of {count} mirrored neurons" in entry
+        assert f"annote = {{Cited by {count} mirrored neurons" in entry
 
 
 def test_citation_md_names_the_three_required_citations(mirror_root: Path) -> None:
@@ -57,7 +57,7 @@ def test_citations_are_rewritten_when_the_records_change(mirror_copy: Path) -> N
     summary = finalize(mirror_copy, archives=["Siegert"])
     assert summary.publications is not None
     bib = (mirror_copy / BIB_FILE).read_text()
-    assert "doi = {10.1000/Changed\\_DOI}" in bib and f"of {len(records)} mirrored neurons (Siegert: " in bib
+    assert "doi = {10.1000/Changed_DOI}" in bib and f"by {len(records)} mirrored neurons (Siegert: " in bib
 
 
 @pytest.mark.parametrize(
@@ -97,27 +97,32 @@ def test_collect_merges_case_and_pmid_only_citations() -> None:
 
 
 def test_coverage_compares_server_counts_with_what_is_held(mirror_root: Path, emu: Emulator) -> None:
-    summary = finalize(mirror_root, archives=[], server_counts=dict(emu.catalogue.archives()))
+    summary = finalize(
+        mirror_root, archives=[], server_counts=dict(emu.catalogue.archives()), complete_archives=ARCHIVES
+    )
     by_archive = {c.archive: c for c in summary.coverage}
     for archive in ARCHIVES:
         cov = by_archive[archive]
         assert cov.server == dict(emu.catalogue.archives())[archive] == cov.held == cov.with_files
         assert cov.status == "complete"
     others = [c for c in summary.coverage if c.archive not in ARCHIVES]
-    assert others and all(c.held == 0 and c.status == "partial" for c in others)
+    assert others and all(c.held == 0 and c.status.startswith("partial: 0 of ") for c in others)
     assert any("coverage Siegert:" in line and "complete" in line for line in summary.lines())
 
 
 @pytest.mark.parametrize(
-    ("server", "held", "with_files", "status"),
+    ("server", "held", "with_files", "failed", "listed", "status"),
     [
-        (10, 10, 10, "complete"),
-        (10, 10, 9, "partial"),
-        (10, 4, 4, "partial"),
-        (10, 11, 11, "ahead"),
-        (None, 5, 5, "unknown"),
-        (0, 0, 0, "complete"),
+        (10, 10, 10, 0, True, "complete"),
+        (10, 10, 10, 0, False, "partial: 10 of 10, 0 failed, listing incomplete"),
+        (10, 10, 9, 1, True, "partial: 9 of 10, 1 failed"),
+        (10, 4, 4, 0, True, "partial: 4 of 10, 0 failed"),
+        (10, 11, 11, 0, True, "ahead"),
+        (None, 5, 5, 0, True, "unknown"),
+        (0, 0, 0, 0, True, "complete"),
     ],
 )
-def test_coverage_status_table(server: int | None, held: int, with_files: int, status: str) -> None:
-    assert coverage_status(server, held, with_files) == status
+def test_coverage_status_table(
+    server: int | None, held: int, with_files: int, failed: int, listed: bool, status: str
+) -> None:
+    assert coverage_status(server, held, with_files, failed, listed) == status

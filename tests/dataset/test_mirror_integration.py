@@ -33,7 +33,8 @@ from neuromorpho_fetch.dataset import (
     MANIFEST,
     check_manifests,
 )
-from neuromorpho_fetch.dataset.catalogue import FIELD_COLUMNS, LIST_FIELDS
+from neuromorpho_fetch.dataset.catalogue import FIELD_COLUMNS
+from neuromorpho_fetch.dataset.fieldtypes import typed_value
 from neuromorpho_fetch.dataset.manifests import read_manifest
 from neuromorpho_fetch.emulator import CatalogueChanges, Emulator, EmulatorConfig, serve_in_thread
 from neuromorpho_fetch.layout import relative_path
@@ -114,10 +115,7 @@ def test_the_catalogue_rows_are_the_mirrored_records_and_its_paths_exist(
             assert row["record"] == line and row["gone_upstream"] == 0
             assert set(record) - {"_links"} <= set(FIELD_COLUMNS)  # every field has its column
             for key in FIELD_COLUMNS:
-                value = row[key]
-                assert (
-                    json.loads(value) if key in LIST_FIELDS and value is not None else value
-                ) == record.get(key), (neuron_id, key)
+                assert row[key] == typed_value(key, record.get(key)), (neuron_id, key)
         files = db.execute("SELECT path, neuron_id, size, sha256, verified FROM files").fetchall()
     on_disk = {
         p.relative_to(root).as_posix()
@@ -148,10 +146,13 @@ def test_the_run_reports_coverage_and_prints_the_dataset_summary(
                 "server": count,
                 "held": count,
                 "with_files": count,
+                "failed": 0,
+                "listing_complete": True,
                 "status": "complete",
             }
     assert coverage == {}  # only the archives this run listed
-    assert f"coverage Siegert: {dict(emu.catalogue.archives())['Siegert']} of" in printed
+    siegert = dict(emu.catalogue.archives())["Siegert"]
+    assert f"coverage Siegert: complete ({siegert} of {siegert} neurons with files)" in printed
     assert "catalogue:" in printed and dataset["changes"]["baseline"] is True
 
 
@@ -204,7 +205,7 @@ def test_references_bib_holds_the_two_required_entries_and_one_per_doi(
     dois = {d.lower() for r in mirrored_records(root) for d in r["reference_doi"] or []}
     cited = [e for k, e in entries.items() if k.startswith("doi_")]
     assert len(cited) == len(dois) > 2
-    assert len(entries) == 2 + len(dois)
+    assert len(entries) == 3 + len(dois)
     for doi in dois:
         assert sum(doi in e.lower() for e in cited) == 1, doi
     assert "RRID:SCR_002145" in (root / CITATION_FILE).read_text(encoding="utf-8")

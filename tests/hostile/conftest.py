@@ -7,8 +7,10 @@ The mirror tests' helpers (``run_cli``, ``base_args``, the tree readers) are loa
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -112,16 +114,41 @@ def serve(small_catalogue: Catalogue) -> Iterator[Serve]:
         yield _serve
 
 
+def outside(out: Path, *also: Path) -> dict[str, str]:
+    """SHA-256 of every file next to ``out`` (its parent folder, ``out`` itself and ``also`` left out),
+    symlinks by their target text: what a run must never change. A sentinel folder is planted there
+    first, so there is always something to compare."""
+    sentinel = out.parent / "sentinel"
+    if not sentinel.exists():
+        (sentinel / "deep").mkdir(parents=True)
+        (sentinel / "keep.txt").write_bytes(b"a user's file, not ours\n")
+        (sentinel / "deep" / "data.swc").write_bytes(b"1 1 0 0 0 1 -1\n")
+    skip = {out.resolve(), *(p.resolve() for p in also)}
+    seen: dict[str, str] = {}
+    for path in sorted(out.parent.rglob("*")):
+        if any(path == s or s in path.parents for s in skip) or path.resolve() in skip:
+            continue
+        rel = path.relative_to(out.parent).as_posix()
+        if path.is_symlink():
+            seen[rel] = f"-> {os.readlink(path)}"
+        elif path.is_file():
+            seen[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return seen
+
+
 def run_checked(
-    server: Emulator, out: Path, capsys: pytest.CaptureFixture[str], *extra: str
+    server: Emulator, out: Path, capsys: pytest.CaptureFixture[str], *extra: str, archive: str = ARCHIVE
 ) -> tuple[int, str, dict[str, Any]]:
-    """Mirror ``ARCHIVE`` with ``--report``, and check what every run must hold: no traceback, the
-    report equal to the exit code, counts that add up, no ``.part``. Returns (code, stderr, report)."""
+    """Mirror ``archive`` with ``--report``, and check what every run must hold: no traceback, the
+    report equal to the exit code, counts that add up, no ``.part``, nothing outside ``--out`` (but the
+    report) changed. Returns (code, stderr, report)."""
     report = out.parent / f"{out.name}.json"
-    result = run_cli([*base_args(server, out, "--report", str(report), *extra), "--archive", ARCHIVE], capsys)
+    before = outside(out, report)
+    result = run_cli([*base_args(server, out, "--report", str(report), *extra), "--archive", archive], capsys)
     assert "Traceback" not in result.err
     data = read_report(report)
     assert data["exit_code"] == result.code
     assert_counts_add_up(data)
     assert not part_files(out)
+    assert outside(out, report) == before
     return result.code, result.err, data

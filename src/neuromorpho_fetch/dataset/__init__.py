@@ -8,12 +8,14 @@ Entry points:
 * :func:`check_manifests` — re-hash the tree against the manifests (``--verify`` without a state store).
 * :func:`delete_gone_files` — ``--delete-gone``: the files of neurons gone upstream, deleted on request.
 * :class:`LocalMirror` — ``select(**criteria)`` / ``to_pandas()`` offline.
+* :func:`read_swc` — an SWC file's points and comments, whatever its header's encoding.
 * :func:`neuromorpho_fetch.dataset.cli.main` — the ``neuromorpho-fetch-find`` command.
 """
 
 from __future__ import annotations
 
 from ..paths import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
+from ..swcread import Swc, read_swc
 from .changes import ChangeSet
 from .coverage import ArchiveCoverage
 from .finalize import DatasetSummary, FileFact, facts_from_state, finalize
@@ -34,8 +36,10 @@ __all__ = [
     "LocalMirror",
     "LocalNeuron",
     "ManifestCheck",
+    "Swc",
     "check_manifests",
     "delete_gone_files",
     "facts_from_state",
     "finalize",
+    "read_swc",
 ]

@@ -2,10 +2,10 @@
 
 Schema (documented on the docs page "Your mirror as a dataset"; :data:`SCHEMA_VERSION` says which):
 
-* ``neurons``: one row per neuron ever mirrored. One column per metadata field of reference A7, named by
-  the record's JSON key (``physical_Integrity``, not the fields list's ``Physical_Integrity``), holding the
-  value as served (strings stay strings, numbers numbers; list fields, and any list or object elsewhere,
-  as JSON text; null or absent as NULL), plus ``record`` (the
+* ``neurons`` (``STRICT``): one row per neuron ever mirrored. One column per metadata field of reference
+  A7, named by the record's JSON key (``physical_Integrity``, not the fields list's
+  ``Physical_Integrity``), typed by :data:`~.fieldtypes.FIELD_TYPES` (numbers ``INTEGER``/``REAL``,
+  placeholders such as "Not reported" NULL, dates ISO text, lists JSON text), plus ``record`` (the
   JSON line exactly as ``metadata.jsonl`` holds it), ``first_run``/``changed_run`` (the catalogue run that
   added / last changed it) and ``gone_upstream`` (1 once a complete listing of its archive no longer
   had it; the files stay on disk).
@@ -14,6 +14,8 @@ Schema (documented on the docs page "Your mirror as a dataset"; :data:`SCHEMA_VE
   was checked against the server, not just computed locally, issue 10).
 * ``morphometry``: one row per neuron whose ``/api/morphometry`` record was fetched: one REAL column per
   key of reference A7 plus ``record`` (the JSON as served).
+* ``file_problems``: the files the state store has but does not hold complete (``failed``/``pending``).
+* ``holdings`` (a view): per neuron and version, ``<version>_present`` and ``<version>_verified``.
 * ``coverage``, ``runs``, ``changes`` (the lines of ``CHANGES.jsonl``), ``meta``.
 
 Why in-place SQLite transactions and not "copy, change, rename": at full scale the file is hundreds of
@@ -35,36 +37,32 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import OutputDirError
+from ..models import Version
 from ..paths import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
+from .fieldtypes import FIELD_TYPES, SQL_TYPES, typed_record
 
 __all__ = [
     "FIELD_COLUMNS",
     "LIST_FIELDS",
     "MORPHOMETRY_COLUMNS",
     "SCHEMA_VERSION",
+    "USER_VERSION",
     "connect",
     "connect_readonly",
     "field_column",
     "row_to_record",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: ``PRAGMA user_version`` of the current layout: 2 = typed ``STRICT`` ``neurons`` (issue 17 item 1),
+#: ``file_problems`` and the ``holdings`` view (item 2). A version-1 file is migrated in place on open.
+USER_VERSION = 2
 
 #: Every metadata field of a served record (reference A7), by its JSON key, in the served order.
-FIELD_COLUMNS: tuple[str, ...] = (
-    "neuron_id", "neuron_name", "archive", "note", "age_scale", "gender", "age_classification",
-    "brain_region", "cell_type", "species", "strain", "scientific_name", "stain", "experiment_condition",
-    "protocol", "slicing_direction", "reconstruction_software", "objective_type", "original_format",
-    "domain", "attributes", "magnification", "upload_date", "deposition_date", "shrinkage_reported",
-    "shrinkage_corrected", "reported_value", "reported_xy", "reported_z", "corrected_value", "corrected_xy",
-    "corrected_z", "soma_surface", "surface", "volume", "slicing_thickness", "min_age", "max_age",
-    "min_weight", "max_weight", "png_url", "reference_pmid", "reference_doi", "physical_Integrity",
-)  # fmt: skip
+FIELD_COLUMNS: tuple[str, ...] = tuple(FIELD_TYPES)
 
 #: Fields served as JSON lists (reference A7); stored as JSON text.
-LIST_FIELDS = frozenset(
-    {"brain_region", "cell_type", "experiment_condition", "reference_pmid", "reference_doi"}
-)
+LIST_FIELDS = frozenset(name for name, kind in FIELD_TYPES.items() if kind == "list")
 
 #: ``/api/morphometry/id`` keys (reference A7, with the server's odd capitals), all numbers.
 MORPHOMETRY_COLUMNS: tuple[str, ...] = (
@@ -74,24 +72,32 @@ MORPHOMETRY_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 _FIELD_SQL = ",\n    ".join(
-    # No declared type on the fields (SQLite's "none" affinity): a value is kept as served, so a
-    # number the server sends as a number is not turned into text.
-    f'"{name}"' + (" INTEGER PRIMARY KEY" if name == "neuron_id" else "")
+    f'"{name}" {SQL_TYPES[kind]}' + (" PRIMARY KEY" if name == "neuron_id" else "")
     + (" NOT NULL" if name in ("neuron_name", "archive") else "")
-    for name in FIELD_COLUMNS
+    for name, kind in FIELD_TYPES.items()
 )  # fmt: skip
-_MORPH_SQL = ",\n    ".join(f'"{name}" REAL' for name in MORPHOMETRY_COLUMNS)
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS neurons (
+_VERSIONS = tuple(v.value for v in Version)
+_HOLDINGS_SQL = ",\n    ".join(
+    f"EXISTS (SELECT 1 FROM files f WHERE f.neuron_id = n.neuron_id AND f.version = '{v}') "
+    f'AS "{v}_present",\n    '
+    "COALESCE((SELECT MAX(f.verified) FROM files f "
+    f"WHERE f.neuron_id = n.neuron_id AND f.version = '{v}'), 0) "
+    f'AS "{v}_verified"'
+    for v in _VERSIONS
+)
+_NEURONS_SQL = f"""CREATE TABLE IF NOT EXISTS neurons (
     {_FIELD_SQL},
     record        TEXT NOT NULL,               -- the metadata.jsonl line, exactly as served
     first_run     INTEGER NOT NULL,            -- runs.id that first catalogued it
     changed_run   INTEGER NOT NULL,            -- runs.id that last changed its record
     gone_upstream INTEGER NOT NULL DEFAULT 0,  -- 1: a complete listing of its archive lacked it
     gone_run      INTEGER                      -- runs.id that flagged it
-);
+) STRICT;"""
+_MORPH_SQL = ",\n    ".join(f'"{name}" REAL' for name in MORPHOMETRY_COLUMNS)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+{_NEURONS_SQL}
 CREATE INDEX IF NOT EXISTS neurons_archive ON neurons(archive, neuron_name);
 CREATE TABLE IF NOT EXISTS files (
     path       TEXT PRIMARY KEY,               -- relative to the mirror root, POSIX separators
@@ -114,8 +120,10 @@ CREATE TABLE IF NOT EXISTS coverage (
     archive      TEXT PRIMARY KEY,
     server_count INTEGER,                      -- what the server reported, NULL if not asked
     held         INTEGER NOT NULL,             -- neurons catalogued and not gone upstream
-    with_files   INTEGER NOT NULL,             -- of those, neurons with at least one file held
-    checked_at   REAL NOT NULL
+    with_files   INTEGER NOT NULL,             -- of those, neurons with files present
+    checked_at   REAL NOT NULL,
+    failed       INTEGER NOT NULL DEFAULT 0,   -- of the others, neurons with a failed file
+    listing_complete INTEGER NOT NULL DEFAULT 0  -- 1: the run's listing of the archive was complete
 );
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -125,6 +133,17 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS changes (run_id INTEGER PRIMARY KEY, line TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dirty_manifests (folder TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS file_problems (
+    path       TEXT PRIMARY KEY,               -- a file the state store has and does not hold complete
+    neuron_id  INTEGER,
+    archive    TEXT NOT NULL,                  -- the archive folder
+    version    TEXT NOT NULL,
+    reason     TEXT NOT NULL,                  -- failed | pending (started, not finished)
+    error      TEXT                            -- the last error the run recorded
+);
+CREATE VIEW IF NOT EXISTS holdings AS SELECT n.neuron_id, n.neuron_name, n.archive, n.gone_upstream,
+    {_HOLDINGS_SQL}
+FROM neurons n;
 """
 
 
@@ -165,12 +184,61 @@ def _open(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=FULL")
+        _migrate(conn)
         conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA user_version={USER_VERSION}")
         conn.execute("SELECT COUNT(*) FROM neurons").fetchone()
     except sqlite3.DatabaseError:
         conn.close()
         raise
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Version 1 (fields stored as served, no declared type) to 2 (typed, ``STRICT``), in place.
+
+    The typed columns are recomputed from each row's ``record`` (the served line), so nothing is lost;
+    one transaction, so a kill leaves version 1 and the next open migrates again. Views are dropped
+    (the next :data:`SCHEMA` recreates them) because SQLite checks them on every schema change.
+    """
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if version >= USER_VERSION or "neurons" not in tables:
+        return
+    with transaction(conn):
+        have = {row[1] for row in conn.execute("PRAGMA table_info(coverage)")}
+        for column in ("failed", "listing_complete"):
+            if have and column not in have:
+                conn.execute(f"ALTER TABLE coverage ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+        conn.execute("DROP VIEW IF EXISTS holdings")
+        conn.execute("ALTER TABLE neurons RENAME TO neurons_v1")
+        conn.execute("DROP INDEX IF EXISTS neurons_archive")
+        conn.execute(_NEURONS_SQL)
+        cursor = conn.execute(
+            "SELECT record, first_run, changed_run, gone_upstream, gone_run FROM neurons_v1"
+        )
+        while rows := cursor.fetchmany(500):
+            conn.executemany(_INSERT_TYPED, [(*typed_line(r[0]), *r) for r in rows])
+        conn.execute("DROP TABLE neurons_v1")
+        conn.execute(f"PRAGMA user_version={USER_VERSION}")
+
+
+_COLS = ", ".join(f'"{c}"' for c in FIELD_COLUMNS)
+#: A full ``neurons`` row: the typed fields, ``record``, ``first_run``, ``changed_run``,
+#: ``gone_upstream``, ``gone_run``.
+_INSERT_TYPED = (
+    f"INSERT INTO neurons ({_COLS}, record, first_run, changed_run, gone_upstream, gone_run) "
+    f"VALUES ({', '.join('?' * (len(FIELD_COLUMNS) + 5))})"
+)
+
+
+def typed_line(line: str) -> tuple[Any, ...]:
+    """The typed field values of a served JSON line (every field NULL when it is not an object)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = {}
+    return typed_record(record if isinstance(record, dict) else {})
 
 
 @contextlib.contextmanager
@@ -197,7 +265,8 @@ def field_column(field: str) -> str:
 
 
 def row_to_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Field columns of a ``neurons`` row back to record values (list fields decoded)."""
+    """The typed field columns of a ``neurons`` row as Python values (list fields decoded); the values
+    as served are in ``row["record"]``."""
     out: dict[str, Any] = {}
     for name in FIELD_COLUMNS:
         value = row[name]

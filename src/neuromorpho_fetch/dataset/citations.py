@@ -2,7 +2,9 @@
 
 NeuroMorpho.Org's terms of use (reference E, [TOU]) ask for three citations: the original publication
 of each reconstruction (the record's ``reference_pmid``/``reference_doi``), the resource itself
-(RRID:SCR_002145), and its reference paper, Tecuatl et al. 2024, doi:10.1096/fba.2024-00048. No network
+(RRID:SCR_002145), and its reference paper, Tecuatl et al. 2024, doi:10.1096/fba.2024-00048; the
+founding paper (Ascoli et al. 2007) is cited with it (reference F). Only neurons whose files are present
+count: a paper cites what it could use. No network
 call resolves a DOI: an entry carries what the records give (DOI, PMID, which archives, how many
 neurons), which is enough for a reference manager to fetch the rest.
 
@@ -27,10 +29,13 @@ from ..atomic import atomic_write, sweep_temp
 from ..paths import BIB_FILE, CITATION_FILE
 
 __all__ = [
+    "ASCOLI_2007_DOI",
+    "REQUIRED_BIBTEX",
     "RESOURCE_RRID",
     "TECUATL_2024_DOI",
     "Publication",
     "collect_publications",
+    "publications",
     "publications_of",
     "render_bibtex",
     "render_markdown",
@@ -39,6 +44,7 @@ __all__ = [
 
 RESOURCE_RRID = "RRID:SCR_002145"
 TECUATL_2024_DOI = "10.1096/fba.2024-00048"
+ASCOLI_2007_DOI = "10.1523/JNEUROSCI.2055-07.2007"
 
 _DOI = re.compile(r"10\.\d{4,9}(?:\.\d+)*/\S+")
 _PMID = re.compile(r"\d{1,9}")
@@ -136,36 +142,71 @@ def _bib(text: str) -> str:
     return re.sub(r"([&%$#_])", r"\\\1", text)
 
 
+def _verbatim(text: str) -> str:
+    """A DOI or URL field (read verbatim by biblatex and the url package): only braces and
+    backslashes, which would unbalance the entry, are removed."""
+    return text.replace("{", "").replace("}", "").replace("\\", "")
+
+
 def _where(pub: Publication) -> str:
     return "; ".join(f"{archive}: {n}" for archive, n in sorted(pub.archives.items()))
 
 
+#: The resource and the two papers NeuroMorpho.Org asks to be cited (reference E [TOU], F), complete
+#: for any BibTeX style (author, title, journal, year, volume, number, pages, doi).
+REQUIRED_BIBTEX = f"""@misc{{neuromorpho_org,
+  author = {{{{NeuroMorpho.Org}}}},
+  title = {{{{NeuroMorpho.Org}}: a centrally curated inventory of digitally reconstructed neurons and glia}},
+  url = {{https://neuromorpho.org}},
+  note = {{{RESOURCE_RRID}}},
+}}
+
+@article{{tecuatl_2024_neuromorpho,
+  author = {{Tecuatl, Carolina and Ljungquist, Bengt and Ascoli, Giorgio A.}},
+  title = {{Accelerating the continuous community sharing of digital neuromorphology data}},
+  journal = {{FASEB BioAdvances}},
+  year = {{2024}},
+  volume = {{6}},
+  number = {{7}},
+  pages = {{207--221}},
+  doi = {{{TECUATL_2024_DOI}}},
+  url = {{https://doi.org/{TECUATL_2024_DOI}}},
+}}
+
+@article{{ascoli_2007_neuromorpho,
+  author = {{Ascoli, Giorgio A. and Donohue, Duncan E. and Halavi, Maryam}},
+  title = {{{{NeuroMorpho.Org}}: a central resource for neuronal morphologies}},
+  journal = {{Journal of Neuroscience}},
+  year = {{2007}},
+  volume = {{27}},
+  number = {{35}},
+  pages = {{9247--9251}},
+  doi = {{{ASCOLI_2007_DOI}}},
+  url = {{https://doi.org/{ASCOLI_2007_DOI}}},
+}}
+"""
+
+
 def render_bibtex(pubs: Sequence[Publication]) -> str:
-    """``references.bib``: the resource, its reference paper, then one entry per publication."""
-    parts = [
-        "@misc{neuromorpho_org,\n"
-        "  title = {NeuroMorpho.Org},\n"
-        "  howpublished = {\\url{https://neuromorpho.org}},\n"
-        f"  note = {{{RESOURCE_RRID}}},\n"
-        "}\n",
-        "@article{tecuatl_2024_neuromorpho,\n"
-        "  author = {Tecuatl and others},\n"
-        "  journal = {FASEB BioAdvances},\n"
-        "  year = {2024},\n"
-        f"  doi = {{{TECUATL_2024_DOI}}},\n"
-        f"  url = {{https://doi.org/{TECUATL_2024_DOI}}},\n"
-        "  note = {Reference paper of NeuroMorpho.Org, required by its terms of use},\n"
-        "}\n",
-    ]
+    """``references.bib``: the resource and its two papers, then one entry per original publication.
+
+    An original paper carries what the records give: its DOI (and URL, both verbatim), its PMID (a
+    ``pmid`` field, and in the title: ``eprint`` would print as arXiv in the standard styles) and, in
+    the non-printing ``annote`` field, which archives cite it and for how many neurons; a ``title``
+    that names the identifiers keeps the standard styles (which want one) from failing on it.
+    """
+    parts = [REQUIRED_BIBTEX]
     for pub in pubs:
-        lines = [f"@misc{{{pub.key},"]
-        if pub.doi:
-            lines += [f"  doi = {{{_bib(pub.doi)}}},", f"  url = {{https://doi.org/{_bib(pub.doi)}}},"]
-        if pub.pmid:
-            lines += [f"  eprint = {{{pub.pmid}}},", "  eprinttype = {pubmed},"]
-        lines.append(
-            f"  note = {{Original publication of {pub.neurons} mirrored neurons ({_bib(_where(pub))})}},"
+        label = " ".join(
+            ([f"doi:{_bib(pub.doi)}"] if pub.doi else []) + ([f"{{PMID}} {pub.pmid}"] if pub.pmid else [])
         )
+        lines = [f"@misc{{{pub.key},", f"  title = {{Original publication, {label}}},"]
+        if pub.doi:
+            doi = _verbatim(pub.doi)
+            lines += [f"  doi = {{{doi}}},", f"  url = {{https://doi.org/{doi}}},"]
+        if pub.pmid:
+            lines.append(f"  pmid = {{{pub.pmid}}},")
+        lines.append(f"  annote = {{Cited by {pub.neurons} mirrored neurons ({_bib(_where(pub))})}},")
         parts.append("\n".join(lines) + "\n}\n")
     return "\n".join(parts)
 
@@ -174,21 +215,27 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(pubs: Sequence[Publication], neurons: int) -> str:
-    """``CITATION.md``: what to cite and why, and the publications table."""
+def render_markdown(pubs: Sequence[Publication], held: str, *, title: str = "Citing this mirror") -> str:
+    """``CITATION.md``: what to cite and why, and the publications table. ``held`` says what the
+    folder holds (:meth:`~.coverage.Holdings.sentence`); ``None``-free so a subset can say its own."""
     lines = [
-        "# Citing this mirror",
+        f"# {title}",
         "",
-        f"This folder holds {neurons} neuron reconstructions from NeuroMorpho.Org. Its terms of use ask",
-        "for three citations when you use them:",
+        f"From NeuroMorpho.Org: {held}. Its terms of use ask for these citations when you use them:",
         "",
         f"1. **The resource**: NeuroMorpho.Org, {RESOURCE_RRID}, https://neuromorpho.org",
-        f"2. **Its reference paper**: Tecuatl et al. 2024, FASEB BioAdvances, doi:{TECUATL_2024_DOI}",
-        "3. **The original publication of each reconstruction you use** (below; the records' own",
-        "   `reference_doi` / `reference_pmid`; select your subset in `catalogue.sqlite` to narrow it).",
+        "2. **Its reference paper**: Tecuatl C, Ljungquist B, Ascoli GA (2024). Accelerating the continuous",
+        "   community sharing of digital neuromorphology data. FASEB BioAdvances 6(7):207-221,",
+        f"   doi:{TECUATL_2024_DOI}",
+        "3. **Its founding paper**, which NeuroMorpho.Org asks to be cited with it: Ascoli GA, Donohue DE,",
+        "   Halavi M (2007). NeuroMorpho.Org: a central resource for neuronal morphologies.",
+        f"   J Neurosci 27(35):9247-9251, doi:{ASCOLI_2007_DOI}",
+        "4. **The original publication of each reconstruction you use** (below; the records' own",
+        "   `reference_doi` / `reference_pmid`; `neuromorpho-fetch-find ... --cite` prints them for the",
+        "   neurons a query selects).",
         "",
         "`references.bib` holds the same entries for a reference manager (generated offline: DOIs are",
-        "not resolved, so entries carry the DOI/PMID only).",
+        "not resolved, so original papers carry their DOI/PMID; archive and neuron counts are in `annote`).",
         "",
         "| publication | PMID | archive: neurons |",
         "|---|---|---|",
@@ -201,23 +248,34 @@ def render_markdown(pubs: Sequence[Publication], neurons: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_citations(conn: sqlite3.Connection, root: Path) -> int:
-    """Write both files from the catalogue (neurons not gone upstream); returns the publication count.
+#: Publications of the neurons whose files are present (what the folder can be used for), grouped by
+#: the two list columns so memory holds one row per distinct reference pair, not one per neuron.
+_GROUPS = """
+SELECT archive, reference_doi, reference_pmid, COUNT(*) FROM neurons n WHERE gone_upstream = 0
+AND EXISTS (SELECT 1 FROM files f WHERE f.neuron_id = n.neuron_id) {ids}
+GROUP BY archive, reference_doi, reference_pmid
+"""
 
-    Grouped in SQL by the two list columns, so memory holds one row per distinct reference pair, not
-    one per neuron.
-    """
-    rows = conn.execute(
-        "SELECT archive, reference_doi, reference_pmid, COUNT(*) FROM neurons WHERE gone_upstream=0 "
-        "GROUP BY archive, reference_doi, reference_pmid"
-    )
-    groups = ((a, _decode(d), _decode(p), n) for a, d, p, n in rows)
-    pubs = collect_publications(groups)
-    (neurons,) = conn.execute("SELECT COUNT(*) FROM neurons WHERE gone_upstream=0").fetchone()
+
+def publications(conn: sqlite3.Connection, ids: Sequence[int] | None = None) -> list[Publication]:
+    """The original publications of the held neurons (all, or those of ``ids``)."""
+    if ids is None:
+        rows = conn.execute(_GROUPS.format(ids=""))
+    else:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS cite_ids (neuron_id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.cite_ids")
+        conn.executemany("INSERT OR IGNORE INTO temp.cite_ids VALUES (?)", ((i,) for i in ids))
+        rows = conn.execute(_GROUPS.format(ids="AND neuron_id IN (SELECT neuron_id FROM temp.cite_ids)"))
+    return collect_publications((a, _decode(d), _decode(p), n) for a, d, p, n in rows)
+
+
+def write_citations(conn: sqlite3.Connection, root: Path, held: str) -> int:
+    """Write both files from the catalogue; returns the publication count."""
+    pubs = publications(conn)
     for name in (CITATION_FILE, BIB_FILE):
         sweep_temp(root, name)
     atomic_write(root / BIB_FILE, render_bibtex(pubs).encode("utf-8"))
-    atomic_write(root / CITATION_FILE, render_markdown(pubs, neurons).encode("utf-8"))
+    atomic_write(root / CITATION_FILE, render_markdown(pubs, held).encode("utf-8"))
     return len(pubs)
 
 

@@ -2,73 +2,159 @@
 
 So that "this archive is complete" is a checked statement, not a hope: the server's count comes from
 ``/api/neuron/partition/archive`` or a select's ``page.totalElements`` (the lead's run passes it in), the
-held count from the catalogue (neurons catalogued and not gone upstream, and of those the ones with at
-least one file on disk).
+held count from the catalogue (neurons catalogued and not gone upstream, and of those the ones whose
+files the state store holds complete). "complete" also needs the run's listing of the archive to have been
+complete (issue 17 item 2: an archive with 36 failed files was once called complete).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["ArchiveCoverage", "coverage_status", "read_coverage", "update_coverage"]
+__all__ = ["ArchiveCoverage", "Holdings", "coverage_status", "holdings", "read_coverage", "update_coverage"]
 
 
 @dataclass(frozen=True, slots=True)
 class ArchiveCoverage:
     archive: str
     server: int | None  # None: the server was not asked this run
-    held: int
-    with_files: int
+    held: int  # neurons catalogued and not gone upstream
+    with_files: int  # of those, neurons whose files are present (the state store says complete)
+    failed: int = 0  # of the others, neurons with a failed file
+    listing_complete: bool = False  # this run's listing of the archive was whole and complete
 
     @property
     def status(self) -> str:
-        return coverage_status(self.server, self.held, self.with_files)
+        return coverage_status(self.server, self.held, self.with_files, self.failed, self.listing_complete)
+
+    def line(self) -> str:
+        """The summary's coverage line: ``coverage A: complete (600 of 600 neurons with files)``."""
+        if self.status == "complete":
+            return (
+                f"coverage {self.archive}: complete ({self.with_files} of {self.server} neurons with files)"
+            )
+        return f"coverage {self.archive}: {self.status}"
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "status": self.status}
 
 
-def coverage_status(server: int | None, held: int, with_files: int) -> str:
-    """``complete`` (every neuron the server counts is held with a file), ``partial``, ``ahead``
-    (more held than the server counts: neurons removed upstream not yet flagged) or ``unknown``."""
+def coverage_status(
+    server: int | None, held: int, with_files: int, failed: int = 0, listing_complete: bool = False
+) -> str:
+    """``complete`` only when the listing was complete, the server's count is held and every held
+    neuron's files are present; ``ahead`` (more held than the server counts: removals not yet
+    flagged); ``unknown`` (no count); else ``partial: N of M, K failed`` (N neurons with files)."""
     if server is None:
         return "unknown"
     if held > server:
         return "ahead"
-    if held == server and with_files == held:
+    if listing_complete and held == server and with_files == held:
         return "complete"
-    return "partial"
+    unlisted = "" if listing_complete else ", listing incomplete"
+    return f"partial: {with_files} of {server}, {failed} failed{unlisted}"
 
 
-_HELD = """
-SELECT n.archive, COUNT(*),
-       SUM(EXISTS (SELECT 1 FROM files f WHERE f.neuron_id = n.neuron_id))
-FROM neurons n WHERE n.gone_upstream = 0 AND n.archive IN ({marks}) GROUP BY n.archive
+@dataclass(frozen=True, slots=True)
+class Holdings:
+    """What the mirror holds, counted one way everywhere (CITATION.md, the summary, the report):
+    neurons catalogued (not gone upstream), of those with files present, and why the rest have none."""
+
+    catalogued: int
+    with_files: int
+    failed: int  # a file of theirs failed
+    unfinished: int  # a download started and did not finish (a run stopped mid-file)
+
+    @property
+    def without_files(self) -> int:
+        return self.catalogued - self.with_files
+
+    @property
+    def not_fetched(self) -> int:
+        """Without files and no attempt recorded: not reached yet, not requested, or unavailable upstream."""
+        return self.without_files - self.failed - self.unfinished
+
+    def sentence(self) -> str:
+        """``600 neurons with files present; 561 more catalogued without files (3 failed, ...)``."""
+        text = f"{self.with_files} neurons with files present"
+        if self.without_files:
+            why = [f"{self.failed} failed"] if self.failed else []
+            why += [f"{self.unfinished} unfinished"] if self.unfinished else []
+            why += [f"{self.not_fetched} not fetched yet or unavailable upstream"] if self.not_fetched else []
+            text += f"; {self.without_files} more catalogued without files ({', '.join(why)})"
+        return text
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "catalogued": self.catalogued,
+            "with_files": self.with_files,
+            "without_files": self.without_files,
+            "failed": self.failed,
+            "unfinished": self.unfinished,
+            "not_fetched": self.not_fetched,
+        }
+
+
+#: Per neuron not gone upstream: has a file present, has a failed file, has an unfinished file.
+_PER_NEURON = """
+SELECT n.archive,
+       EXISTS (SELECT 1 FROM files f WHERE f.neuron_id = n.neuron_id) AS present,
+       EXISTS (SELECT 1 FROM file_problems p WHERE p.neuron_id = n.neuron_id AND p.reason = 'failed')
+           AS failed,
+       EXISTS (SELECT 1 FROM file_problems p WHERE p.neuron_id = n.neuron_id AND p.reason = 'pending')
+           AS pending
+FROM neurons n WHERE n.gone_upstream = 0
+"""
+_TALLY = f"""
+SELECT archive, COUNT(*), TOTAL(present), TOTAL(NOT present AND failed),
+       TOTAL(NOT present AND NOT failed AND pending)
+FROM ({_PER_NEURON}) GROUP BY archive
 """
 
 
-def update_coverage(conn: sqlite3.Connection, server_counts: Mapping[str, int]) -> None:
-    """Record the server's counts next to the held counts (inside the caller's transaction)."""
-    names = list(server_counts)
-    held: dict[str, tuple[int, int]] = {}
-    for i in range(0, len(names), 500):
-        chunk = names[i : i + 500]
-        for archive, n, with_files in conn.execute(_HELD.format(marks=",".join("?" * len(chunk))), chunk):
-            held[archive] = (n, with_files or 0)
+def _tally(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int, int]]:
+    return {a: (int(n), int(p), int(f), int(u)) for a, n, p, f, u in conn.execute(_TALLY)}
+
+
+def holdings(conn: sqlite3.Connection) -> Holdings:
+    """The mirror's :class:`Holdings`, from the catalogue (files present as the state store said)."""
+    totals = [sum(col) for col in zip(*_tally(conn).values(), strict=True)] or [0, 0, 0, 0]
+    return Holdings(*totals)
+
+
+def update_coverage(
+    conn: sqlite3.Connection, server_counts: Mapping[str, int], listed_complete: Set[str] = frozenset()
+) -> None:
+    """Record the server's counts next to the held counts (inside the caller's transaction);
+    ``listed_complete``: the archives whose listing this run had whole and complete."""
+    held = _tally(conn)
     now = time.time()
     conn.executemany(
-        "INSERT INTO coverage (archive, server_count, held, with_files, checked_at) VALUES (?, ?, ?, ?, ?) "
+        "INSERT INTO coverage (archive, server_count, held, with_files, failed, listing_complete, "
+        "checked_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(archive) DO UPDATE SET server_count=excluded.server_count, held=excluded.held, "
-        "with_files=excluded.with_files, checked_at=excluded.checked_at",
-        [(a, int(server_counts[a]), *held.get(a, (0, 0)), now) for a in names],
+        "with_files=excluded.with_files, failed=excluded.failed, "
+        "listing_complete=excluded.listing_complete, checked_at=excluded.checked_at",
+        [
+            (a, int(server_counts[a]), *held.get(a, (0, 0, 0, 0))[:3], int(a in listed_complete), now)
+            for a in server_counts
+        ],
     )
 
 
 def read_coverage(conn: sqlite3.Connection, archives: list[str] | None = None) -> list[ArchiveCoverage]:
     """The recorded coverage rows (all, or those of ``archives``), by archive name."""
-    rows = conn.execute("SELECT archive, server_count, held, with_files FROM coverage ORDER BY archive")
-    return [ArchiveCoverage(*row) for row in rows if archives is None or row[0] in archives]
+    rows = conn.execute(
+        "SELECT archive, server_count, held, with_files, failed, listing_complete FROM coverage "
+        "ORDER BY archive"
+    )
+    return [
+        ArchiveCoverage(a, s, h, w, f, bool(c))
+        for a, s, h, w, f, c in rows
+        if archives is None or a in archives
+    ]

@@ -24,7 +24,6 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,115 +45,31 @@ from ..paths import (
 )
 from .catalogue import (
     FIELD_COLUMNS,
-    LIST_FIELDS,
-    MORPHOMETRY_COLUMNS,
     SCHEMA_VERSION,
     connect,
-    connect_readonly,
     transaction,
 )
 from .changes import ChangeSet, changed_fields, dumps, export_changes, import_changes
 from .citations import write_citations
-from .coverage import ArchiveCoverage, read_coverage, update_coverage
+from .coverage import holdings, read_coverage, update_coverage
+from .fieldtypes import typed_record
+from .jsonlines import line_batches, read_morphometry
 from .manifests import rewrite_manifests
+from .summary import BATCH, DatasetSummary, FileFact, facts_from_state
 
 __all__ = ["BATCH", "DatasetSummary", "FileFact", "facts_from_state", "finalize"]
 
 log = logging.getLogger("neuromorpho_fetch.dataset")
 
-#: Records per batch: one ``IN (...)`` lookup and one ``executemany`` each.
-BATCH = 500
-
-
-@dataclass(frozen=True, slots=True)
-class FileFact:
-    """A file the run holds, with what the mirror knows of it (from its state row).
-
-    ``path`` is relative to the root (``<archive folder>/<version>/<file>``, as ``relative_path``
-    makes it); ``verified`` is true only when the hash was checked against the server's bytes.
-    """
-
-    path: str
-    size: int
-    sha256: str
-    fetched_at: float | None = None
-    verified: bool = False
-
-
-@dataclass(slots=True)
-class DatasetSummary:
-    """What :func:`finalize` did, for the run's summary and report."""
-
-    root: Path
-    run: int
-    rebuilt: bool
-    neurons: int
-    gone: int
-    files: int
-    manifests_written: int
-    publications: int | None  # None: citations were up to date, not rewritten
-    changes: ChangeSet
-    coverage: list[ArchiveCoverage] = field(default_factory=list)
-    skipped_lines: int = 0
-    seconds: float = 0.0
-
-    def lines(self) -> list[str]:
-        """Human lines for the end-of-run summary."""
-        out = [
-            f"catalogue: {self.neurons} neurons ({self.gone} gone upstream, kept), {self.files} files"
-            f"{' (rebuilt)' if self.rebuilt else ''}; {self.manifests_written} manifests written",
-            self.changes.summary(),
-        ]
-        for cov in self.coverage:
-            server = "?" if cov.server is None else str(cov.server)
-            out.append(f"coverage {cov.archive}: {cov.held} of {server} neurons held, {cov.status}")
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "catalogue": str(self.root / CATALOGUE_FILE),
-            "run": self.run,
-            "rebuilt": self.rebuilt,
-            "neurons": self.neurons,
-            "gone": self.gone,
-            "files": self.files,
-            "manifests_written": self.manifests_written,
-            "publications": self.publications,
-            "changes": self.changes.to_json(self.run, time.time()),
-            "coverage": [c.to_json() for c in self.coverage],
-            "skipped_lines": self.skipped_lines,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def _extract(name: str) -> str:
-    """SQL that takes field ``name`` out of the JSON line ``?1`` (SQLite's JSON1, in C: measured, building
-    the 44 values in Python cost 0.6 s of a 1 s first build of 5,000 records). A list field is always
-    JSON text, even when served as a scalar, so it always decodes back to the value as served."""
-    path = f"'$.\"{name}\"'"
-    if name in LIST_FIELDS:
-        value = f"json_extract(?1, {path})"
-        return (
-            f"CASE COALESCE(json_type(?1, {path}), 'null') WHEN 'null' THEN NULL "
-            f"WHEN 'array' THEN {value} WHEN 'object' THEN {value} ELSE json_quote({value}) END"
-        )
-    return f"json_extract(?1, {path})"
-
 
 _COLS = ", ".join(f'"{c}"' for c in FIELD_COLUMNS)
+#: Parameters: the typed fields (:func:`~.fieldtypes.typed_record`), the served line, the run.
 _UPSERT_NEURON = f"""
 INSERT INTO neurons ({_COLS}, record, first_run, changed_run, gone_upstream, gone_run)
-VALUES (?2, {", ".join(_extract(c) for c in FIELD_COLUMNS[1:])}, ?1, ?3, ?4, 0, NULL)
+VALUES ({", ".join("?" * len(FIELD_COLUMNS))}, ?, ?, ?, 0, NULL)
 ON CONFLICT(neuron_id) DO UPDATE SET
     {", ".join(f'"{c}"=excluded."{c}"' for c in FIELD_COLUMNS[1:])},
     record=excluded.record, changed_run=excluded.changed_run, gone_upstream=0, gone_run=NULL
-"""
-_MORPH_COLS = ", ".join(f'"{c}"' for c in MORPHOMETRY_COLUMNS)
-_UPSERT_MORPH = f"""
-INSERT INTO morphometry (neuron_id, {_MORPH_COLS}, record)
-VALUES (?, {", ".join("?" * len(MORPHOMETRY_COLUMNS))}, ?)
-ON CONFLICT(neuron_id) DO UPDATE SET
-    {", ".join(f'"{c}"=excluded."{c}"' for c in MORPHOMETRY_COLUMNS)}, record=excluded.record
 """
 _INSERT_FACT = "INSERT OR REPLACE INTO temp.incoming VALUES (?, NULL, ?, ?, ?, ?, ?, ?)"
 _INSERT_INCOMING = "INSERT OR REPLACE INTO temp.incoming VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -189,6 +104,7 @@ def finalize(
     files: Iterable[FileFact] = (),
     complete_archives: Iterable[str] = (),
     server_counts: Mapping[str, int] | None = None,
+    problems: Iterable[tuple[str, str, str | None]] | None = None,
 ) -> DatasetSummary:
     """Update the dataset layer of the mirror at ``root``; blocking (run it in a worker thread).
 
@@ -196,7 +112,10 @@ def finalize(
     (``None``: every one under ``root``). ``files``: a :class:`FileFact` per file the run downloaded or
     found complete. ``complete_archives``: archives whose listing this run covered entirely (``--archive``
     / ``--all``, not ``--query``): only there can a neuron be declared gone upstream. ``server_counts``:
-    archive → the server's neuron count, for coverage.
+    archive → the server's neuron count, for coverage. ``problems``: the state store's files that are
+    not complete, as ``(path, status, last_error)``; given (the run passes it, with every complete
+    file as ``files``), the state store is the word on what is held: a file row it does not hold
+    complete, or one missing on disk, leaves the catalogue (issue 17 item 2).
 
     When the catalogue is missing (or unreadable) it is rebuilt from every ``metadata.jsonl`` and the
     tree, hashing the files no fact covers; that run's changes are a baseline (no previous state).
@@ -205,10 +124,12 @@ def finalize(
     root = Path(root)
     conn, created = connect(root / CATALOGUE_FILE)
     try:
-        summary = _update(conn, root, archives, files, set(complete_archives), server_counts, created)
+        wanted = set(complete_archives)
+        summary = _update(conn, root, archives, files, wanted, server_counts, created, problems)
         summary.manifests_written = _write_manifests(conn, root)
         export_changes(conn, root)
-        summary.publications = _write_citations(conn, root)
+        summary.holdings = holdings(conn)
+        summary.publications = _write_citations(conn, root, summary.holdings.sentence())
         summary.files = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
     finally:
         conn.close()
@@ -224,6 +145,7 @@ def _update(
     complete: set[str],
     server_counts: Mapping[str, int] | None,
     created: bool,
+    problems: Iterable[tuple[str, str, str | None]] | None,
 ) -> DatasetSummary:
     now = time.time()
     with transaction(conn):
@@ -235,19 +157,19 @@ def _update(
             or 0
         )
         changes = ChangeSet(baseline=created)
-        conn.execute("DROP TABLE IF EXISTS temp.incoming")
-        conn.execute("DROP TABLE IF EXISTS temp.seen")
+        for table in ("incoming", "seen", "problems"):
+            conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
         conn.execute(
             "CREATE TEMP TABLE incoming (path TEXT PRIMARY KEY, neuron_id INTEGER, archive TEXT, "
             "version TEXT, size INTEGER, sha256 TEXT, fetched_at REAL, verified INTEGER)"
         )
         conn.execute("CREATE TEMP TABLE seen (neuron_id INTEGER PRIMARY KEY)")
-        conn.executemany(_INSERT_FACT, _facts(files))
+        conn.executemany(_INSERT_FACT, _facts(files, root if problems is not None else None))
         # Facts for files the catalogue already holds know their neuron; only the others need the records.
         conn.execute(_KNOWN_NEURONS)
+        _stage_problems(conn, problems)
         versions: dict[str, list[Version]] = {}
-        unresolved = "SELECT DISTINCT archive, version FROM temp.incoming WHERE neuron_id IS NULL"
-        for folder, version in conn.execute(unresolved).fetchall():
+        for folder, version in conn.execute(_UNRESOLVED).fetchall():
             if version in Version._value2member_map_:
                 versions.setdefault(folder, []).append(Version(version))
         job = _RecordJob(conn, root, run, changes, versions, scan_tree=created)
@@ -259,7 +181,7 @@ def _update(
                 job.read(metadata)
             morph = root / folder / MORPHOMETRY_FILE
             if morph.is_file():
-                _read_morphometry(conn, morph)
+                read_morphometry(conn, morph)
         wanted = {_folder(a) for a in complete}
         for archive in sorted(job.archives):
             if _folder(archive) in wanted and _folder(archive) in read:
@@ -271,8 +193,13 @@ def _update(
             changes.add("files_changed", path)
         conn.execute(_DIRTY_FOLDERS)
         conn.execute(_UPSERT_FILES)
+        if problems is not None:  # the state store's word: what it does not hold complete is not held
+            conn.execute(_DIRTY_GONE_FOLDERS)
+            conn.execute("DELETE FROM files WHERE path NOT IN (SELECT path FROM temp.incoming)")
+            conn.execute("DELETE FROM file_problems")
+            conn.execute("INSERT INTO file_problems SELECT * FROM temp.problems")
         if server_counts:
-            update_coverage(conn, server_counts)
+            update_coverage(conn, server_counts, complete)
         if created or changes.any:
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('citations_dirty', '1')")
         conn.execute("INSERT INTO changes VALUES (?, ?)", (run, dumps(changes.to_json(run, now))))
@@ -282,8 +209,8 @@ def _update(
         (nfiles,) = conn.execute("SELECT COUNT(*) FROM files").fetchone()
         conn.execute("UPDATE runs SET neurons=?, files=? WHERE id=?", (neurons, nfiles, run))
         coverage = read_coverage(conn, list(server_counts)) if server_counts else []
-    conn.execute("DROP TABLE IF EXISTS temp.incoming")
-    conn.execute("DROP TABLE IF EXISTS temp.seen")
+    for table in ("incoming", "seen", "problems"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     return DatasetSummary(
         root=root,
         run=run,
@@ -299,33 +226,46 @@ def _update(
     )
 
 
-def facts_from_state(state_db: Path) -> Iterator[FileFact]:
-    """Every ``complete`` file of a state store (``.neuromorpho-fetch/state.sqlite``), as facts.
-
-    For the run's end when it does not collect facts itself: the state store already holds each file's
-    size and hash. Read-only and streamed. A ``verified`` column (issue 10: hash checked against the
-    server) is used when the store has one; otherwise every fact says unverified.
-    """
-    conn = connect_readonly(state_db)
-    try:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
-        verified = "verified" if "verified" in columns else "0"
-        cursor = conn.execute(
-            f"SELECT path, size, sha256, updated_at, {verified} FROM files "
-            "WHERE status = 'complete' AND size IS NOT NULL AND sha256 IS NOT NULL"
-        )
-        while rows := cursor.fetchmany(BATCH):
-            for path, size, sha256, updated_at, checked in rows:
-                yield FileFact(path, int(size), str(sha256), updated_at, bool(checked))
-    finally:
-        conn.close()
+_UNRESOLVED = """
+SELECT archive, version FROM temp.incoming WHERE neuron_id IS NULL
+UNION SELECT archive, version FROM temp.problems WHERE neuron_id IS NULL
+"""
+#: Folders whose manifest loses a file the state store no longer holds complete.
+_DIRTY_GONE_FOLDERS = """
+INSERT OR IGNORE INTO dirty_manifests
+SELECT DISTINCT archive || '/' || version FROM files WHERE path NOT IN (SELECT path FROM temp.incoming)
+"""
 
 
-def _facts(files: Iterable[FileFact]) -> Iterator[tuple[Any, ...]]:
+def _stage_problems(conn: sqlite3.Connection, problems: Iterable[tuple[str, str, str | None]] | None) -> None:
+    """``temp.problems``: the state store's unfinished files, their neuron known when a catalogued file
+    or an earlier problem row had that path (the others are resolved from the records)."""
+    conn.execute(
+        "CREATE TEMP TABLE problems (path TEXT PRIMARY KEY, neuron_id INTEGER, archive TEXT NOT NULL, "
+        "version TEXT NOT NULL, reason TEXT NOT NULL, error TEXT)"
+    )
+    rows = []
+    for path, status, error in problems or ():
+        parts = path.split("/")
+        if len(parts) == 3 and all(parts):
+            rows.append((path, parts[0], parts[1], "failed" if status == "failed" else "pending", error))
+    conn.executemany("INSERT OR REPLACE INTO temp.problems VALUES (?, NULL, ?, ?, ?, ?)", rows)
+    conn.execute(
+        "UPDATE temp.problems SET neuron_id = COALESCE("
+        "(SELECT f.neuron_id FROM files f WHERE f.path = problems.path), "
+        "(SELECT p.neuron_id FROM file_problems p WHERE p.path = problems.path))"
+    )
+
+
+def _facts(files: Iterable[FileFact], root: Path | None) -> Iterator[tuple[Any, ...]]:
+    """Rows for ``temp.incoming``; with ``root``, a fact whose file is not on disk is left out (a file
+    deleted by hand is not held, whatever the state store remembers)."""
     for fact in files:
         parts = fact.path.split("/")
         if len(parts) != 3 or not all(parts):
             log.warning("catalogue: ignoring file outside <archive>/<version>/: %r", fact.path)
+            continue
+        if root is not None and not (root / fact.path).is_file():
             continue
         yield (fact.path, parts[0], parts[1], fact.size, fact.sha256, fact.fetched_at, int(fact.verified))
 
@@ -352,36 +292,6 @@ _ID = re.compile(r'"neuron_id"\s*:\s*(\d+)')
 def _line_id(line: str) -> int | None:
     match = _ID.search(line)
     return int(match.group(1)) if match else None
-
-
-def _line_batches(path: Path) -> Iterator[list[str]]:
-    """The non-blank lines of a JSON-lines file, without their newline, in batches of :data:`BATCH`."""
-    batch: list[str] = []
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.rstrip("\n")
-            if line.strip():
-                batch.append(line)
-                if len(batch) >= BATCH:
-                    yield batch
-                    batch = []
-    if batch:
-        yield batch
-
-
-def _batches(path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """``(line, record)`` pairs in batches; undecodable lines come through with an empty record."""
-    for lines in _line_batches(path):
-        yield [(line, _object(line)) for line in lines]
-
-
-def _object(line: str) -> dict[str, Any]:
-    """The JSON object on ``line``; empty when it is not one."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return {}
-    return record if isinstance(record, dict) else {}
 
 
 class _RecordJob:
@@ -415,7 +325,7 @@ class _RecordJob:
             self._scan = [v for v in Version if any(p.split("/")[1] == v.value for p in self._uncovered)]
         # Nothing to resolve from the records: an unchanged line needs no parsing at all.
         fast = not self.scan_tree and not self.versions.get(folder)
-        for lines in _line_batches(path):
+        for lines in line_batches(path):
             neurons: dict[int, tuple[str, Neuron]] = {}
             stored: dict[int, _Stored | None] = {}
             if fast:
@@ -486,7 +396,7 @@ class _RecordJob:
             old = previous.get(nid)
             if old is None:
                 self.changes.add("new", brief)
-                upserts.append((line, nid, self.run, self.run))
+                upserts.append((*typed_record(neuron.record), line, self.run, self.run))
                 continue
             old_line, gone, _, _, changed_run = old
             if gone:
@@ -498,9 +408,9 @@ class _RecordJob:
             fields = changed_fields(json.loads(old_line), neuron.record)
             if fields:
                 self.changes.add("changed", {**brief, "fields": list(fields)})
-                upserts.append((line, nid, self.run, self.run))
+                upserts.append((*typed_record(neuron.record), line, self.run, self.run))
             else:  # only _links differ: keep the served line, not a change
-                upserts.append((line, nid, self.run, changed_run))
+                upserts.append((*typed_record(neuron.record), line, self.run, changed_run))
         if upserts:
             self.conn.executemany(_UPSERT_NEURON, upserts)
         if returned:
@@ -525,6 +435,7 @@ class _RecordJob:
                     adopt.append((neuron.id, path))
         if pairs:
             self.conn.executemany("UPDATE temp.incoming SET neuron_id=? WHERE path=?", pairs)
+            self.conn.executemany("UPDATE temp.problems SET neuron_id=? WHERE path=?", pairs)
         if adopt:
             self._adopt(adopt)
 
@@ -588,38 +499,6 @@ def _uncovered_files(conn: sqlite3.Connection, root: Path, folder: str) -> set[s
     return found
 
 
-def _read_morphometry(conn: sqlite3.Connection, path: Path) -> None:
-    for batch in _batches(path):
-        by_id: dict[int, tuple[str, dict[str, Any]]] = {}
-        for line, record in batch:
-            try:
-                by_id[int(record["neuron_id"])] = (line, record)
-            except (KeyError, TypeError, ValueError):
-                continue
-        if not by_id:
-            continue
-        marks = ",".join("?" * len(by_id))
-        held = dict(
-            conn.execute(
-                f"SELECT neuron_id, record FROM morphometry WHERE neuron_id IN ({marks})", list(by_id)
-            )
-        )
-        rows = [
-            (nid, *(_number(record.get(c)) for c in MORPHOMETRY_COLUMNS), line)
-            for nid, (line, record) in by_id.items()
-            if held.get(nid) != line
-        ]
-        if rows:
-            conn.executemany(_UPSERT_MORPH, rows)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _flag_gone(conn: sqlite3.Connection, archive: str, run: int, changes: ChangeSet) -> None:
     """Neurons of a completely listed archive that the listing lacked: flagged, never deleted."""
     rows = conn.execute(
@@ -647,11 +526,15 @@ def _write_manifests(conn: sqlite3.Connection, root: Path) -> int:
     return rewrite_manifests(conn, root, folders)
 
 
-def _write_citations(conn: sqlite3.Connection, root: Path) -> int | None:
+def _write_citations(conn: sqlite3.Connection, root: Path, held: str) -> int | None:
+    """Rewrite the citations when the records changed, a file is missing, or what the mirror holds
+    changed (``held``: :meth:`~.coverage.Holdings.sentence`, which CITATION.md states)."""
     dirty = conn.execute("SELECT value FROM meta WHERE key='citations_dirty'").fetchone()
+    said = conn.execute("SELECT value FROM meta WHERE key='citations_held'").fetchone()
     missing = not (root / CITATION_FILE).is_file() or not (root / BIB_FILE).is_file()
-    if not dirty and not missing:
+    if not dirty and not missing and said is not None and said[0] == held:
         return None
-    count = write_citations(conn, root)
+    count = write_citations(conn, root, held)
     conn.execute("DELETE FROM meta WHERE key='citations_dirty'")
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('citations_held', ?)", (held,))
     return count

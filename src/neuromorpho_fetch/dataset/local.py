@@ -32,7 +32,10 @@ from ..errors import UnknownFieldError, UsageError
 from ..models import Neuron, Version
 from ..paths import CATALOGUE_FILE
 from ..query import Query
+from ..swcread import read_swc
 from .catalogue import FIELD_COLUMNS, LIST_FIELDS, field_column
+from .citations import Publication, publications
+from .fieldtypes import FIELD_TYPES, typed_record
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -111,6 +114,22 @@ class LocalNeuron:
         key = version.value if isinstance(version, Version) else Version.parse(version).value
         return self.paths.get(key)
 
+    def read_swc(self, version: Version | str = Version.CNG, *, as_frame: bool = False) -> Any:
+        """The held SWC file of ``version`` read by :func:`~neuromorpho_fetch.swcread.read_swc`
+        (points and comments, or a DataFrame); ``UsageError`` when the mirror does not hold it."""
+        path = self.path(version)
+        if path is None:
+            raise UsageError(f"the mirror holds no {version} file of neuron {self.name!r}")
+        return read_swc(path, as_frame=as_frame)
+
+    def typed(self) -> dict[str, Any]:
+        """The catalogue's typed values of every field (:mod:`~.fieldtypes`), then one
+        ``path_<version>`` per held file and ``gone_upstream``: one row of an export."""
+        row = dict(zip(FIELD_COLUMNS, typed_record(self.neuron.record), strict=True))
+        row.update({f"path_{v}": str(p) for v, p in self.paths.items()})
+        row["gone_upstream"] = self.gone_upstream
+        return row
+
 
 class LocalMirror:
     """A mirror on disk, read through its catalogue (``catalogue.sqlite``); read-only.
@@ -170,7 +189,8 @@ class LocalMirror:
         sql = "SELECT neuron_id, record, gone_upstream FROM neurons"
         where: list[str] = [] if include_gone else ["gone_upstream = 0"]
         for name, (column, _) in zip(names, matchers, strict=True):
-            where.append(f'{name}("{column}")')
+            # The served value, not the typed column: the server's matching sees "Not reported" too.
+            where.append(f"{name}(json_extract(record, '$.\"{column}\"'))")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY neuron_id"
@@ -196,25 +216,41 @@ class LocalMirror:
     def to_pandas(
         self, query: Query | None = None, /, *, include_gone: bool = True, **criteria: Any
     ) -> pandas.DataFrame:
-        """The matching neurons as a DataFrame: every metadata field (list fields as lists), one
+        """The matching neurons as a DataFrame: every metadata field with its catalogue type
+        (:func:`typed_frame`: numbers numeric, placeholders missing, dates datetimes, lists lists), one
         ``path_<version>`` column per version held, and ``gone_upstream``. Needs the ``dataset`` extra."""
         try:
             import pandas
         except ImportError:
             raise UsageError("to_pandas needs pandas: pip install 'neuromorpho-fetch[dataset]'") from None
-        rows: list[dict[str, Any]] = []
-        for item in self.select(query, include_gone=include_gone, **criteria):
-            row = {name: item.neuron.record.get(name) for name in FIELD_COLUMNS}
-            for version, path in item.paths.items():
-                row[f"path_{version}"] = str(path)
-            row["gone_upstream"] = item.gone_upstream
-            rows.append(row)
-        return pandas.DataFrame(rows, columns=_frame_columns(rows))
+        rows = [item.typed() for item in self.select(query, include_gone=include_gone, **criteria)]
+        return typed_frame(pandas, rows)
+
+    def publications(self, ids: Sequence[int]) -> list[Publication]:
+        """The original publications of the held neurons among ``ids`` (for ``--cite``)."""
+        return publications(self.conn, ids)
 
 
-def _frame_columns(rows: list[dict[str, Any]]) -> list[str]:
+def typed_frame(pd: Any, rows: list[dict[str, Any]]) -> pandas.DataFrame:
+    """A DataFrame of typed rows with the catalogue's types (:data:`~.fieldtypes.FIELD_TYPES`):
+    ``integer`` as nullable ``Int64``, ``real`` as ``float64`` (NaN for NULL), ``date`` as
+    ``datetime64``, ``list`` as Python lists, ``text`` as strings (None for NULL)."""
     paths = sorted({k for row in rows for k in row if k.startswith("path_")})
-    return [*FIELD_COLUMNS, *paths, "gone_upstream"]
+    frame = pd.DataFrame(rows, columns=[*FIELD_COLUMNS, *paths, "gone_upstream"])
+    for name, kind in FIELD_TYPES.items():
+        column = frame[name]
+        if kind == "integer":
+            frame[name] = pd.array(column.tolist(), dtype="Int64")
+        elif kind == "real":
+            frame[name] = pd.to_numeric(column, errors="coerce").astype("float64")
+        elif kind == "date":
+            frame[name] = pd.to_datetime(column, format="%Y-%m-%d", errors="coerce")
+        elif kind == "list":
+            frame[name] = [json.loads(v) if isinstance(v, str) else v for v in column]
+        else:
+            frame[name] = column.astype(object).where(column.notna(), None)
+    frame["gone_upstream"] = frame["gone_upstream"].astype(bool)
+    return frame
 
 
 def _sql_matcher(matcher: Matcher, is_list: bool) -> Any:

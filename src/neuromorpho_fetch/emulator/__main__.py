@@ -64,6 +64,7 @@ def _parser() -> OneLineParser:
     add("--seed", type=int, default=7, help="seed of the catalogue and of every fault (default 7)")
     add("--tls", choices=get_args(TLSMode), default="legacy-dh", help="default legacy-dh")
     add("--redirect-http", action="store_true", help="also listen on plain HTTP and 301 to HTTPS")
+    add("--compare", type=Path, metavar="FILE", help="print how a --doctor --record FILE differs from this")
     add("--ready-file", type=Path, help="write {base_url, ca_file, http_url, pid} JSON here once serving")
     add("--latency-ms", type=float, default=0.0, help="added to every response")
     add("--jitter-ms", type=float, default=0.0, help="uniform random extra latency, up to this")
@@ -101,6 +102,7 @@ def _parser() -> OneLineParser:
         default="last-word",
         help="an unquoted value with spaces: only its last word counts, or each word OR-ed",
     )
+    add("--shape-drift", action="store_true", help="pages in another shape: an API that changed (--doctor)")
     add("--hostile-names", action="store_true", help="neuron names with /, %%, #, + and such")
     add("--file-kb", type=float, default=None, help="make every morphology file about this size")
     add(
@@ -122,15 +124,20 @@ def _parser() -> OneLineParser:
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path | None]:
     """Flags to a validated config; exits 2 with one line on any problem."""
+    config, ready_file, _compare = _parse(argv)
+    return config, ready_file
+
+
+def _parse(argv: Sequence[str] | None) -> tuple[EmulatorConfig, Path | None, Path | None]:
     parser = _parser()
     args = vars(parser.parse_args(argv))
-    ready_file = args.pop("ready_file")
+    ready_file, compare_file = args.pop("ready_file"), args.pop("compare")
     try:
         rates = {k: args.pop(k) for k in ("latin1_rate", "type0_rate", "soma_off_rate")}
         config = EmulatorConfig(**args, oddities=FileOddities(**rates))
     except ValueError as exc:
         parser.error(str(exc))
-    return config, ready_file
+    return config, ready_file, compare_file
 
 
 def _write_ready(path: Path, emu: Emulator) -> None:
@@ -159,7 +166,11 @@ async def _serve(config: EmulatorConfig, ready_file: Path | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config, ready_file = parse_args(argv)
+    config, ready_file, compare_file = _parse(argv)
+    if compare_file is not None:  # the emulator's answers against a --doctor recording (compare.py)
+        from .compare import compare
+
+        return asyncio.run(compare(compare_file, config))
     try:
         asyncio.run(_serve(config, ready_file))
     except (OSError, RuntimeError) as exc:  # port in use, trustme missing

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 __all__ = [
+    "BAD_RECORD_KINDS",
     "FAULT_KINDS",
     "MAX_PAGE_SIZE",
     "BatchSelect",
@@ -61,6 +62,14 @@ HostileScope = Literal["all", "api", "files"]
 NonsenseKind = Literal["nan", "negative", "huge", "inconsistent", "mixed"]
 #: Named steps of a status script besides a bare status number (``ok`` behaves normally).
 SCRIPT_WORDS = ("ok", "html404", "html200", "reset")
+#: Issue 15's bad records (``HostileConfig.bad_records``): what a listing record may carry instead of a
+#: usable value; record i of a page gets kind i.
+BAD_RECORD_KINDS = (
+    "surrogate", "id-infinity", "id-huge", "id-text", "name-null", "name-empty", "name-int",
+    "archive-null", "archive-empty", "field-10mb", "name-long",
+)  # fmt: skip
+RedirectTo = Literal["http", "ftp"]
+OverflowKind = Literal["many", "long"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,18 @@ class HostileConfig:
     max_per_url: int = 0  # 0 = no cap
     stream_max_s: float = 30.0
     stream_max_bytes: int = 64 * 2**20
+    # -- issue 15 (the second hostile round) ------------------------------------------------------
+    short_listing: float = 0.0  # a neuron select page keeps its `page` counts but loses half its records
+    bad_records: tuple[str, ...] = ()  # BAD_RECORD_KINDS, put in place of a page's first records
+    deep_page: float = 0.0  # a neuron select page nested 100,000 arrays deep
+    header_trickle: float = 0.0  # the status line and headers one byte per trickle_interval_s
+    unasked_gzip: float = 0.0  # gzip the client never asked for, cut before its end marker
+    redirect: float = 0.0  # a redirect to redirect_to (http: the same URL over plain http)
+    redirect_to: RedirectTo = "http"
+    not_modified: float = 0.0  # 304 to a GET that carried no validators
+    bad_validators: float = 0.0  # ETag and Last-Modified holding bytes that are not UTF-8
+    header_overflow: float = 0.0  # 200 headers ("many") or one 8,190-byte header line ("long")
+    overflow_kind: OverflowKind = "many"
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -97,7 +118,9 @@ class HostileConfig:
 
     def _problems(self) -> list[str]:
         out: list[str] = []
-        rates = ("looping_pages", "nonsense_paging", "trickle", "endless", "oversized", "short_length")
+        rates: tuple[str, ...] = ("looping_pages", "nonsense_paging", "trickle", "endless", "oversized")
+        rates += ("short_length", "short_listing", "deep_page", "header_trickle", "unasked_gzip")
+        rates += ("redirect", "not_modified", "bad_validators", "header_overflow")
         for name in (*rates, "long_length"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:  # also rejects NaN
@@ -120,9 +143,13 @@ class HostileConfig:
             ("nonsense_kind", NonsenseKind),
             ("script_scope", HostileScope),
             ("body_scope", HostileScope),
+            ("redirect_to", RedirectTo),
+            ("overflow_kind", OverflowKind),
         ):
             if getattr(self, name) not in get_args(kind):
                 out.append(f"hostile {name} must be one of {'|'.join(get_args(kind))}")
+        out += [f"hostile bad_records kind {k!r}: use {'|'.join(BAD_RECORD_KINDS)}"
+                for k in self.bad_records if k not in BAD_RECORD_KINDS]  # fmt: skip
         try:
             re.compile(self.paths)
         except re.error as exc:
@@ -214,6 +241,9 @@ class EmulatorConfig:
     page_links: bool = False  # True: pages carry the documented first/prev/self/next/last _links (A3)
     batch_select: BatchSelect = "ok"
     unquoted_words: UnquotedWords = "last-word"
+    # A server whose API changed shape (for ``--doctor`` and the contract tests): pages answer
+    # ``{"content": [...], "paging": {...}}`` instead of Spring's ``_embedded`` and ``page``.
+    shape_drift: bool = False
     # Catalogue shape.
     hostile_names: bool = False
     file_kb: float | None = None

@@ -49,7 +49,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import measures, recorded
-from ._config import CatalogueChanges, EmulatorConfig, FileOddities
+from ._config import CatalogueChanges, FileOddities
 from ._lru import ByteLRU
 from .changes import apply_changes
 from .files import CatalogueFiles, EmulatedFile
@@ -82,19 +82,6 @@ class Catalogue(CatalogueFiles):
             layout = apply_changes(layout, changes)  # upstream changes (issue 12): see .changes
         super().__init__(layout, seed, file_kb, oddities)
         self._measured: ByteLRU[int, dict[str, Any]] = ByteLRU(_MEASURED_BYTES)
-
-    @classmethod
-    def from_config(cls, config: EmulatorConfig) -> Catalogue:
-        """The catalogue an emulator with ``config`` serves: the one place a config's catalogue switches
-        (size, seed, hostile names, file size, upstream changes, file oddities) become a catalogue."""
-        return cls(
-            config.neurons,
-            config.seed,
-            hostile_names=config.hostile_names,
-            file_kb=config.file_kb,
-            changes=config.catalogue_changes,
-            oddities=config.oddities,
-        )
 
     def has_morphometry(self, neuron_id: int) -> bool:
         """Whether the neuron has a morphometry record (:func:`.measures.has_morphometry`; about 0.4% have

@@ -15,6 +15,22 @@ regression test turns on exactly the defect it guards against:
 - ``short_length`` / ``long_length``: a ``Content-Length`` smaller than the body sent (item 7: reported as
   "HTTP 400 ... Bad status line") or larger, with the connection closed after the whole real body.
 
+Issue 15's switches (the second round), each what a client met and mishandled:
+
+- ``short_listing``: a neuron select page loses half its records but keeps the ``page`` counts (a listing
+  that stops short must never be taken for the whole archive);
+- ``bad_records``: a page's first records carry one defect each (:data:`BAD_RECORD_KINDS`: a lone
+  surrogate, ``neuron_id`` ``Infinity`` or ``10**30``, a null, empty or non-text name or archive, a 10 MB
+  field, a 1 MB name); ``deep_page``: the page is JSON nested 100,000 arrays deep;
+- ``header_trickle``: the status line and headers go out one byte every ``trickle_interval_s``;
+- ``unasked_gzip``: a gzip body the client did not ask for, cut before the gzip trailer, under a
+  ``Content-Length`` that matches what is sent (HTTP framing is fine, the stream is not);
+- ``redirect``: a 302 to the same path over plain http (``redirect_to=http``) or to ``ftp:``;
+- ``not_modified``: a 304 to a GET that carried no validators; ``bad_validators``: ``ETag`` and
+  ``Last-Modified`` holding bytes that are not UTF-8;
+- ``header_overflow``: 200 headers (``overflow_kind=many``) or one header line past the 8,190-byte
+  limit (``long``).
+
 Decisions are a hash of ``(seed, switch, url, n)`` like :mod:`.faults`, so rate ``1.0`` means every
 request and lower rates are reproducible. The emulator itself stays bounded: every hostile stream stops
 (the connection is closed, never finished cleanly) after ``stream_max_s`` or ``stream_max_bytes``, and the
@@ -24,6 +40,7 @@ filler it streams is one 64 KiB block, so a 3 GB body costs the server no memory
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import re
 from collections import Counter
@@ -34,12 +51,20 @@ from typing import Any
 
 from aiohttp import web
 
-from ._config import HostileConfig, HostileScope, NonsenseKind
+from ._config import BAD_RECORD_KINDS, HostileConfig, HostileScope, NonsenseKind
 from .faults import _unit, abort_connection, html_error, retry_after, spring_error
 from .paging import page_links
 from .stats import Stats
 
-__all__ = ["FILLER", "LOOP_PAGES", "Hostile", "nonsense_page", "parse_hostile"]
+__all__ = [
+    "BAD_RECORD_KINDS",
+    "FILLER",
+    "LOOP_PAGES",
+    "Hostile",
+    "bad_record",
+    "nonsense_page",
+    "parse_hostile",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,6 +76,45 @@ FILLER = (b"# neuromorpho-fetch emulator: hostile filler, not part of any recons
 ]
 _NONSENSE: tuple[NonsenseKind, ...] = ("nan", "negative", "huge", "inconsistent")
 _BODY_SWITCHES = ("trickle", "endless", "oversized", "short_length", "long_length")
+#: Issue 15's switches on a response's status line and headers (checked before the body switches).
+_WIRE_SWITCHES: tuple[str, ...] = (
+    "not_modified",
+    "redirect",
+    "header_trickle",
+    "header_overflow",
+    "bad_validators",
+    "unasked_gzip",
+)
+_LISTING_SWITCHES = ("short_listing", "deep_page")
+#: How deep ``deep_page`` nests (issue 15 item 5: "a page nested 100,000 deep").
+DEEP = 100_000
+_VALIDATOR_REQUEST = ("If-None-Match", "If-Modified-Since")
+
+
+def bad_record(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the defect ``kind`` names (:data:`BAD_RECORD_KINDS`)."""
+    bad = dict(record)
+    if kind == "surrogate":
+        bad["neuron_name"] = f"{record.get('neuron_name')}\ud800"  # a lone surrogate: "\ud800" in JSON
+    elif kind == "id-infinity":
+        bad["neuron_id"] = float("inf")  # json.dumps writes Infinity
+    elif kind == "id-huge":
+        bad["neuron_id"] = 10**30
+    elif kind == "id-text":
+        bad["neuron_id"] = "one"
+    elif kind in ("name-null", "archive-null"):
+        bad["neuron_name" if kind == "name-null" else "archive"] = None
+    elif kind in ("name-empty", "archive-empty"):
+        bad["neuron_name" if kind == "name-empty" else "archive"] = ""
+    elif kind == "name-int":
+        bad["neuron_name"] = 12345
+    elif kind == "field-10mb":
+        bad["note"] = "x" * (10 << 20)
+    elif kind == "name-long":
+        bad["neuron_name"] = "n" * (1 << 20)
+    else:
+        raise ValueError(f"unknown bad record kind {kind!r}")
+    return bad
 
 
 def nonsense_page(kind: NonsenseKind, page: dict[str, Any]) -> dict[str, Any]:
@@ -86,8 +150,10 @@ class Hostile:
         """``handler`` itself when no switch applies to ``kind`` routes (the hot path pays nothing)."""
         cfg = self.config
         script = bool(cfg.status_script) and _scoped(cfg.script_scope, kind)
-        paging = kind == "api" and (cfg.looping_pages > 0 or cfg.nonsense_paging > 0)
-        bodies = _scoped(cfg.body_scope, kind) and any(getattr(cfg, s) > 0 for s in _BODY_SWITCHES)
+        listing = any(getattr(cfg, s) > 0 for s in ("looping_pages", "nonsense_paging", *_LISTING_SWITCHES))
+        paging = kind == "api" and (listing or bool(cfg.bad_records))
+        switches = (*_WIRE_SWITCHES, *_BODY_SWITCHES)
+        bodies = _scoped(cfg.body_scope, kind) and any(getattr(cfg, s) > 0 for s in switches)
         if not (script or paging or bodies):
             return handler
 
@@ -157,6 +223,16 @@ class Hostile:
         if body is None or not isinstance(body.get("page"), dict):
             return resp  # not a listing page (or an error): nothing to bend
         page: dict[str, Any] = body["page"]
+        records = body.get("_embedded", {}).get("neuronResources")
+        if isinstance(records, list) and records:
+            bent = self._listing(key, n, records)
+            if bent is not None:
+                if isinstance(bent, bytes):
+                    return web.Response(status=200, body=bent, content_type="application/json")
+                body["_embedded"]["neuronResources"] = bent
+                return web.Response(
+                    status=200, body=json.dumps(body).encode(), content_type="application/json"
+                )
         if looping:
             number = _int(request.query.get("page"))
             size = page.get("size", 0)
@@ -177,6 +253,61 @@ class Hostile:
             status=resp.status, body=json.dumps(body).encode(), content_type="application/json"
         )
 
+    def _listing(self, key: str, n: int, records: list[Any]) -> list[Any] | bytes | None:
+        """Issue 15's bent neuron page: its records (short or bad), the raw bytes of a page too deep to
+        read, or ``None`` to leave it alone."""
+        if self._fires("deep_page", key, n):
+            self._count("deep_page", key)
+            return b"[" * DEEP + b"]" * DEEP
+        out: list[Any] | None = None
+        if self.config.bad_records:
+            out = list(records)
+            for i, kind in enumerate(self.config.bad_records[: len(out)]):
+                out[i] = bad_record(kind, out[i])
+                self.stats.fault(f"hostile-bad-{kind}")
+        if self._fires("short_listing", key, n):
+            self._count("short_listing", key)
+            out = (out if out is not None else records)[: len(records) // 2]
+        return out
+
+    # -- status line and headers (issue 15) -----------------------------------------------------------
+
+    async def _wire(
+        self, request: web.Request, resp: web.Response, body: bytes, key: str, n: int
+    ) -> web.StreamResponse | None:
+        """The response with its status line or headers bent by the first issue 15 switch that fires, or
+        ``None`` when none does."""
+        cfg = self.config
+        for switch in _WIRE_SWITCHES:
+            if switch == "not_modified" and any(h in request.headers for h in _VALIDATOR_REQUEST):
+                continue  # a conditional request may be answered 304: nothing hostile about it
+            if not self._fires(switch, key, n):
+                continue
+            self._count(switch, key)
+            if switch == "not_modified":
+                return web.Response(status=304)
+            if switch == "redirect":
+                here = request.url
+                there = here.with_scheme("http") if cfg.redirect_to == "http" else here.with_scheme("ftp")
+                return web.Response(status=302, headers={"Location": str(there)})
+            extra: list[bytes] = []
+            sent = body
+            if switch == "header_overflow":
+                if cfg.overflow_kind == "many":
+                    extra = [f"X-Filler-{i}: {i}".encode() for i in range(200)]
+                else:
+                    extra = [b"X-Filler: " + b"x" * 8300]  # past aiohttp's 8,190-byte field limit
+            elif switch == "bad_validators":
+                extra = [b'ETag: "\xff\xfe\xc3"', b"Last-Modified: Thu, 01 Jan 2026 \xff\xfe GMT"]
+            elif switch == "unasked_gzip":
+                packed = gzip.compress(body)
+                sent = packed[: max(1, len(packed) // 2)]
+                extra = [b"Content-Encoding: gzip"]
+            trickle = cfg.trickle_interval_s if switch == "header_trickle" else None
+            await self._send_raw(request, resp, sent, len(sent), extra, trickle)
+            return web.Response(status=resp.status)  # never reaches the client: aiohttp drops it
+        return None
+
     # -- bodies --------------------------------------------------------------------------------------
 
     async def _body(
@@ -186,6 +317,9 @@ class Hostile:
         if request.method != "GET" or resp.status != 200 or not isinstance(body, bytes) or not body:
             return resp  # HEAD, 304, 206, errors: nothing to stream badly
         assert isinstance(resp, web.Response)
+        bent = await self._wire(request, resp, body, key, n)
+        if bent is not None:
+            return bent
         for switch in _BODY_SWITCHES:
             if switch == "short_length" and len(body) < 2:
                 continue
@@ -266,22 +400,49 @@ class Hostile:
     ) -> web.Response:
         """The whole body under a ``Content-Length`` of ``declared``, then FIN.
 
-        aiohttp enforces the declared length on what it writes (it would cut a longer body), so the
-        status line, headers and body go straight to the transport. No ``Connection: close``: a server
-        that means to keep the connection is what makes aiohttp's client read the surplus as the next
-        status line ("400, Bad status line", issue 10 item 7).
+        No ``Connection: close``: a server that means to keep the connection is what makes aiohttp's
+        client read the surplus as the next status line ("400, Bad status line", issue 10 item 7).
         """
-        head = [f"HTTP/1.1 {resp.status} {HTTPStatus(resp.status).phrase}"]
+        await self._send_raw(request, resp, body, declared, [], None)
+        return web.Response(status=resp.status)  # never reaches the client: aiohttp drops it
+
+    async def _send_raw(
+        self,
+        request: web.Request,
+        resp: web.Response,
+        body: bytes,
+        declared: int,
+        extra: list[bytes],
+        trickle: float | None,
+    ) -> None:
+        """Status line, ``resp``'s headers plus ``extra`` and ``body`` straight to the transport, then FIN.
+
+        aiohttp enforces the declared length and well-formed headers on what it writes, so a response
+        that breaks either is written by hand. ``trickle``: the head goes out one byte per that many
+        seconds, until done or ``stream_max_s`` has passed (then the connection is closed).
+        """
+        head = [f"HTTP/1.1 {resp.status} {HTTPStatus(resp.status).phrase}".encode()]
         for name, value in resp.headers.items():
             if name.lower() not in ("content-length", "transfer-encoding", "connection", "date"):
-                head.append(f"{name}: {value}")
-        head += [f"Date: {formatdate(usegmt=True)}", f"Content-Length: {declared}"]
+                head.append(f"{name}: {value}".encode("latin-1"))
+        head += [f"Date: {formatdate(usegmt=True)}".encode(), f"Content-Length: {declared}".encode(), *extra]
+        wire = b"\r\n".join(head) + b"\r\n\r\n"
         transport = request.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-            self.stats.bytes_sent += len(body)
-            transport.close()  # close() flushes what was written, then sends FIN
-        return web.Response(status=resp.status)  # never reaches the client: aiohttp drops it
+        if transport is None or transport.is_closing():
+            return
+        if trickle is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.config.stream_max_s
+            for i in range(len(wire)):
+                if transport.is_closing() or loop.time() + trickle > deadline:
+                    transport.close()  # a bound stopped it: the client sees a cut head
+                    return
+                transport.write(wire[i : i + 1])
+                await asyncio.sleep(trickle)
+            wire = b""
+        transport.write(wire + body)
+        self.stats.bytes_sent += len(body)
+        transport.close()  # close() flushes what was written, then sends FIN
 
 
 def _stream_like(resp: web.Response) -> web.StreamResponse:

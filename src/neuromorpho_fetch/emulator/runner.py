@@ -101,6 +101,18 @@ def _url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+def catalogue_for(config: EmulatorConfig) -> Catalogue:
+    """The catalogue a config describes (seconds for the full size: call it off the event loop)."""
+    return Catalogue(
+        config.neurons,
+        config.seed,
+        hostile_names=config.hostile_names,
+        file_kb=config.file_kb,
+        changes=config.catalogue_changes,
+        oddities=config.oddities,
+    )
+
+
 @contextlib.asynccontextmanager
 async def run_emulator(
     config: EmulatorConfig | None = None, *, catalogue: Catalogue | None = None
@@ -108,7 +120,7 @@ async def run_emulator(
     """Serve until the block exits; the catalogue and certificates are built off the loop."""
     config = config or EmulatorConfig()
     if catalogue is None:
-        catalogue = await asyncio.to_thread(Catalogue.from_config, config)
+        catalogue = await asyncio.to_thread(catalogue_for, config)
     tls = await asyncio.to_thread(make_tls, config.tls, (config.host,))
     stats, plan = Stats(), FaultPlan(config)
     runners: list[web.BaseRunner] = []

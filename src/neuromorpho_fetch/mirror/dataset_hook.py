@@ -42,7 +42,7 @@ from ..dataset.gone import delete_gone_files
 from ..dataset.manifests import manifest_entries
 from ..errors import NeuroMorphoError
 from ..paths import CATALOGUE_FILE, MANIFEST, MirrorPaths, parse_data_path
-from ..state import AsyncStateStore, complete_files, forget_files
+from ..state import AsyncStateStore, complete_files, forget_files, unfinished_files
 from .listing import Listed
 from .options import MirrorOptions
 from .recorder import Recorder
@@ -191,6 +191,8 @@ class DatasetStep:
             files=(FileFact(*row) for row in complete_files(self.paths.state_db)),
             complete_archives=sorted(self.proven(listings)),
             server_counts=dict(self.server_counts) or None,
+            # The state store is the word on what is held (issue 17 item 2); none (a dry run): no word.
+            problems=unfinished_files(self.paths.state_db) if self.paths.state_db.is_file() else None,
         )
         deleted: list[str] = []
         if self.options.delete_gone:
