@@ -18,7 +18,8 @@ DNS, TCP and TLS are probed with asyncio primitives (they are below HTTP); every
 through the transport (:meth:`~neuromorpho_fetch.transport.Transport.request`: the one pacer and one
 attempt), with a single attempt each, so what is printed is what the server said, not what retries
 hid. ``HEAD`` is the one exception (the transport only speaks GET): it is made on the transport's
-session inside a pacer slot. Six requests at most, at the client's rate.
+session inside a pacer slot. Four HTTP requests in all (and up to three probe connections), at the
+client's rate.
 
 Exit codes (documented in ``docs/doctor.md``): 0 OK; 2 local configuration (a CA file, a certificate
 not trusted, a proxy we cannot use); 4 the server could not be reached, directly or through the proxy
@@ -32,11 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +49,7 @@ from yarl import URL
 
 from ._version import __version__
 from .atomic import atomic_write, disk_error
+from .client import USER_AGENT
 from .config import ClientConfig, RetryPolicy, Timeouts
 from .errors import (
     UNREACHABLE_EXIT,
@@ -183,6 +186,7 @@ class Doctor:
         self.times: dict[str, float] = {}
         #: Seconds the pacer made requests wait: taken out of the round-trip times.
         self.paced = 0.0
+        self._tunnelled = False
 
     async def _paced_sleep(self, seconds: float) -> None:
         self.paced += seconds
@@ -201,8 +205,8 @@ class Doctor:
         diagnosis = self.diagnosis
         try:
             await self._proxy_step()
-            addresses = await self._dns_step()
-            await self._tcp_step(addresses)
+            await self._dns_step()
+            await self._tcp_step()
             if self.url.scheme == "https":
                 await self._tls_step()
             await self._http_steps()
@@ -239,7 +243,7 @@ class Doctor:
     def _unreachable(self) -> str:
         return "proxy" if self.proxy is not None else "unreachable"
 
-    async def _dns_step(self) -> list[str]:
+    async def _dns_step(self) -> None:
         host, port = self._peer()
         loop = asyncio.get_running_loop()
         what = f"{host} (the proxy)" if self.proxy is not None else host
@@ -253,16 +257,16 @@ class Doctor:
             raise Failed(self._unreachable(), f"the host name {host!r} does not resolve") from None
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         self.step("dns", True, f"{what} -> {', '.join(addresses[:4])}")
-        return addresses
 
     async def _open(
-        self, context: ssl.SSLContext | None
+        self, context: ssl.SSLContext | None, *, tunnel: bool = True
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A connection to the server: TCP to the peer, the proxy's tunnel if any, TLS if ``context``."""
+        """A connection to the server: TCP to the peer, the proxy's tunnel if any (and ``tunnel``), TLS if
+        ``context``."""
         host, port = self._peer()
+        direct = self.proxy is None
         async with asyncio.timeout(self.probe_timeout):
             started = time.perf_counter()
-            direct = self.proxy is None
             reader, writer = await asyncio.open_connection(
                 host,
                 port,
@@ -270,7 +274,7 @@ class Doctor:
                 server_hostname=self.host if direct and context else None,
             )
             self.times.setdefault("tcp", time.perf_counter() - started)
-            if not direct and self.url.scheme == "https":
+            if tunnel and not direct and self.url.scheme == "https":
                 await self._tunnel(reader, writer)
                 if context is not None:
                     await writer.start_tls(context, server_hostname=self.host)
@@ -279,40 +283,58 @@ class Doctor:
     async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """``CONNECT host:port`` through the proxy; a refusal ends the diagnosis with the proxy verdict."""
         target = f"{self.host}:{self.port}"
-        writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode("ascii"))
+        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        proxy = URL(self.proxy or "")
+        if proxy.user is not None:  # the credentials of the proxy URL, as aiohttp sends them
+            auth = aiohttp.BasicAuth(proxy.user, proxy.password or "")
+            lines.append(f"Proxy-Authorization: {auth.encode()}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         await writer.drain()
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             writer.close()
-            raise Failed(
-                "proxy", f"the proxy {display(self.proxy or '')} closed the tunnel request"
-            ) from None
+            self.step("tunnel", False, f"the proxy {display(str(proxy))} closed the connection after CONNECT")
+            raise Failed("proxy", f"the proxy {display(str(proxy))} closed the tunnel request") from None
         status_line, *rest = head.decode("latin-1").split("\r\n")
         parts = status_line.split(" ", 2)
         status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         headers = dict(line.split(":", 1) for line in rest if ":" in line)
-        self._exchange("CONNECT", target, status, {k.strip(): v.strip() for k, v in headers.items()}, None)
+        first = not self._tunnelled
+        self._tunnelled = True
+        if first or status != 200:  # the TLS tries open the tunnel again; one line and one record
+            self._exchange(
+                "CONNECT", target, status, {k.strip(): v.strip() for k, v in headers.items()}, None
+            )
         if status != 200:
             writer.close()
             self.step("tunnel", False, f"the proxy answered CONNECT {target} with {status_line.strip()}")
             raise Failed("proxy", f"{display(self.proxy or '')} refused to connect to {target}")
-        self.step(
-            "tunnel", True, f"CONNECT {target} through {display(self.proxy or '')}: {status_line.strip()}"
-        )
+        if first:
+            self.step(
+                "tunnel", True, f"CONNECT {target} through {display(str(proxy))}: {status_line.strip()}"
+            )
 
-    async def _tcp_step(self, addresses: list[str]) -> None:
+    async def _tcp_step(self) -> None:
         host, port = self._peer()
         try:
-            _reader, writer = await self._open(None)
-        except Failed:
-            raise
+            reader, writer = await self._open(None, tunnel=False)
         except (OSError, TimeoutError) as exc:
-            why = getattr(exc, "strerror", None) or str(exc) or "timed out"
+            # asyncio's text is "Connect call failed (...)"; the errno says what happened.
+            errno = exc.errno if isinstance(exc, OSError) else None
+            why = os.strerror(errno) if errno else str(exc) or "timed out"
             self.step("tcp", False, f"cannot connect to {host}:{port}: {why}")
             raise Failed(self._unreachable(), f"nothing accepts connections at {host}:{port}") from None
-        writer.close()
         self.step("tcp", True, f"connected to {host}:{port} in {_ms(self.times['tcp'])}")
+        try:
+            if self.proxy is not None and self.url.scheme == "https":
+                async with asyncio.timeout(self.probe_timeout):
+                    await self._tunnel(reader, writer)
+        except (OSError, TimeoutError) as exc:
+            self.step("tunnel", False, f"no answer to CONNECT from the proxy ({exc or 'timed out'})")
+            raise Failed("proxy", "the proxy did not open the tunnel") from None
+        finally:
+            writer.close()
 
     def _levels(self) -> list[str]:
         return {"modern": ["modern"], "legacy": ["legacy"]}.get(self.config.tls, ["modern", "legacy"])
@@ -380,7 +402,7 @@ class Doctor:
         path = full.raw_path[len(base) :] if full.raw_path.startswith(base) else full.raw_path
         return path + (f"?{full.raw_query_string}" if full.raw_query_string else "")
 
-    async def _get(self, transport: Transport, url: str, params: list[tuple[str, str]] = []) -> _Answer:  # noqa: B006
+    async def _get(self, transport: Transport, url: str, params: Sequence[tuple[str, str]] = ()) -> _Answer:
         async def read(resp: aiohttp.ClientResponse) -> _Answer:
             body = (
                 await read_all(resp, NO_LIMITS.capped(BODY_CAP))
@@ -440,7 +462,7 @@ class Doctor:
     async def _http_steps(self) -> None:
         transport = Transport(
             self.config,
-            user_agent=self.config.user_agent or _user_agent(),
+            user_agent=self.config.user_agent or USER_AGENT,
             ssl=self.context,
             sleep=self._paced_sleep,
         )
@@ -538,12 +560,6 @@ class Doctor:
         self.step("file", True, f"GET {self._relative(url)}: 200, {len(got.body):,} bytes of SWC")
 
 
-def _user_agent() -> str:
-    from .client import USER_AGENT
-
-    return USER_AGENT
-
-
 async def diagnose(config: ClientConfig, say: Callable[[str], None] = print) -> Diagnosis:
     """Run every step against ``config.base_url``; lines go to ``say`` as they are decided."""
     return await Doctor(config, say).run()
@@ -552,6 +568,9 @@ async def diagnose(config: ClientConfig, say: Callable[[str], None] = print) -> 
 def main(config: ClientConfig, *, record: Path | None = None, loop: str = "auto") -> int:
     """``--doctor``: print the steps and the verdict, write ``record`` if asked; the exit code."""
     from . import loops
+
+    if record is not None and not record.parent.is_dir():  # said before the checks, not after them
+        raise UsageError(f"--record {str(record)!r}: the folder {str(record.parent)!r} does not exist")
 
     def say(line: str) -> None:
         print(line, flush=True)

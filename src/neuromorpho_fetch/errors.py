@@ -40,7 +40,8 @@ retry loop, the mirror and the CLI all need to decide what happens next::
 :class:`ServerUnreachableError` and :class:`ServerBusyError` (and so their subclasses, :class:`ProxyError`
 among them): one ``except ServiceUnavailable`` tells "the server (or the path to it) is down or busy,
 try later" apart from :class:`NotFoundError`, "the server answered: no such neuron" (issue 18 item 6).
-It adds no policy of its own; each class keeps the attributes of its first base. A TLS failure is not
+Its own attributes (transient, does not stop a run) say "try later"; each subclass keeps the policy
+of its first base. A TLS failure is not
 one: it is a setting to change, not a server to wait for.
 
 The policy is three class attributes, read by everyone and decided nowhere else:
@@ -167,8 +168,11 @@ class DatabaseBusyError(UsageError):
 
 class ServiceUnavailable(NeuroMorphoError):
     """The server could not be reached, or answered that it cannot serve now (a 5xx or 429 after the
-    retries): the lookup said nothing about whether the neuron exists. A base for ``except`` only; the
-    policy (transient, exit code) is each subclass's own (module docstring)."""
+    retries): the lookup said nothing about whether the neuron exists. A base for ``except``; each
+    subclass keeps the policy of its first base (module docstring)."""
+
+    transient = True
+    stops_run = False
 
 
 class TransportError(NeuroMorphoError):

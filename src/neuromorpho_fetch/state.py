@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS files (
     sha256        TEXT,
     etag          TEXT,
     last_modified TEXT,
-    status        TEXT NOT NULL,      -- downloading | complete | failed
+    status        TEXT NOT NULL,      -- downloading | complete | failed | missing (the server has none)
     attempts      INTEGER NOT NULL DEFAULT 0,
     last_error    TEXT,
     updated_at    REAL NOT NULL,      -- Unix time
@@ -95,8 +95,8 @@ ON CONFLICT(path) DO UPDATE SET url=excluded.url, size=excluded.size, sha256=exc
 """
 _SQL_FAILED = """
 INSERT INTO files (path, url, archive, neuron_name, version, status, attempts, last_error, updated_at, run_id)
-VALUES (?, ?, ?, ?, ?, 'failed', 0, ?, ?, ?)
-ON CONFLICT(path) DO UPDATE SET url=excluded.url, status='failed', last_error=excluded.last_error,
+VALUES (?, ?, ?, ?, ?, '{status}', 0, ?, ?, ?)
+ON CONFLICT(path) DO UPDATE SET url=excluded.url, status='{status}', last_error=excluded.last_error,
     updated_at=excluded.updated_at, run_id=excluded.run_id
 """
 
@@ -104,7 +104,10 @@ ON CONFLICT(path) DO UPDATE SET url=excluded.url, status='failed', last_error=ex
 _OPS = {
     "complete": _SQL_COMPLETE.format(verified=1),
     "adopted": _SQL_COMPLETE.format(verified=0),
-    "failed": _SQL_FAILED,
+    "failed": _SQL_FAILED.format(status="failed"),
+    # The server answered that it has no such file (a 404, after the retries): a failure of the run all
+    # the same (asked again next time), told apart so the dataset can say "unavailable upstream".
+    "missing": _SQL_FAILED.format(status="missing"),
 }
 
 
@@ -358,9 +361,21 @@ class AsyncStateStore:
         row = FileRow(path, url, size, sha256, etag, last_modified, "complete", 0, None, now, verified)
         self._completed[path] = row
 
-    def failed(self, path: str, url: str, archive: str, neuron: str, version: str, error: str) -> None:
+    def failed(
+        self,
+        path: str,
+        url: str,
+        archive: str,
+        neuron: str,
+        version: str,
+        error: str,
+        *,
+        missing: bool = False,
+    ) -> None:
+        """A file this run did not get; ``missing``: because the server said it has none (a 404)."""
         self._completed.pop(path, None)
-        self._push("failed", (path, url, archive, neuron, version, error, time.time(), self.store.run_id))
+        kind = "missing" if missing else "failed"
+        self._push(kind, (path, url, archive, neuron, version, error, time.time(), self.store.run_id))
 
     # -- writing -------------------------------------------------------------------------------
     async def flush(self) -> None:

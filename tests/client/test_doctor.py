@@ -4,6 +4,7 @@ from "server down" (item 6): every case against the emulator over real sockets, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,39 +78,53 @@ def closed_port() -> int:
     return port
 
 
-@pytest.fixture
-def refusing_proxy() -> Iterator[str]:
-    """A forward proxy that answers every CONNECT with 403, as a filtering institutional proxy does."""
+@contextlib.contextmanager
+def forward_proxy(refuse: bool) -> Iterator[tuple[str, list[str]]]:
+    """A forward proxy on a thread: it answers every CONNECT with 403 (a filtering institutional proxy),
+    or tunnels it to the target. Yields its URL and the request lines it was sent."""
     ready = threading.Event()
-    box: dict[str, object] = {}
+    asked: list[str] = []
+    box: dict[str, Any] = {}
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        writer.close()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        box["asked"] = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n", 1)[0].decode()
-        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
+        line = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n", 1)[0].decode()
+        asked.append(line)
+        if refuse or not line.startswith("CONNECT "):
+            writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        host, _, port = line.split()[1].rpartition(":")
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     async def serve() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        stop = asyncio.Event()
         box["port"], box["loop"], box["stop"] = (
             server.sockets[0].getsockname()[1],
             asyncio.get_running_loop(),
-            stop,
+            asyncio.Event(),
         )
         ready.set()
         async with server:
-            await stop.wait()
+            await box["stop"].wait()
 
     thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
     assert ready.wait(10)
-    yield f"http://127.0.0.1:{box['port']}"
-    loop = box["loop"]
-    assert isinstance(loop, asyncio.AbstractEventLoop)
-    loop.call_soon_threadsafe(box["stop"].set)  # type: ignore[attr-defined]
-    thread.join(10)
-    assert str(box.get("asked", "")).startswith("CONNECT "), box
+    try:
+        yield f"http://127.0.0.1:{box['port']}", asked
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
 
 
 def test_healthy_server_is_ok_in_few_polite_requests(start: Start, tmp_path: Path) -> None:
@@ -136,6 +152,9 @@ def test_healthy_server_is_ok_in_few_polite_requests(start: Start, tmp_path: Pat
     data_line = next(line for line in held.body.decode().splitlines() if line and not line.startswith("#"))
     assert data_line.strip() not in record.read_text(encoding="utf-8")
     assert "cnic_001" not in json.dumps(select["shape"])
+    # The emulator agrees with its own recording (same switches, TLS left out): nothing to report.
+    same = python("neuromorpho_fetch.emulator", "--neurons", "600", "--seed", "11", "--compare", str(record))
+    assert same.code == 0 and "0 differences in 4 recorded requests" in same.out, same.out + same.err
 
 
 def test_modern_tls_is_named(start: Start) -> None:
@@ -154,12 +173,46 @@ def test_closed_port_is_unreachable() -> None:
     assert "tcp     FAIL" in ran.out and "health" not in ran.out
 
 
-def test_a_proxy_refusing_the_tunnel_is_named(start: Start, refusing_proxy: str) -> None:
+def test_a_host_that_does_not_resolve_is_unreachable() -> None:
+    ran = doctor("https://no-such-host.invalid", None)
+    assert ran.code == 4 and verdict(ran).startswith("verdict server unreachable"), ran.out + ran.err
+    assert "dns     FAIL" in ran.out
+
+
+def test_an_untrusted_certificate_is_local_configuration(start: Start) -> None:
+    """The emulator's CA is not given: the certificate cannot be verified, which a flag fixes (exit 2)."""
     emu = start(tls="modern")
-    ran = doctor(emu.base_url, emu.ca_file, HTTPS_PROXY=refusing_proxy)
+    ran = doctor(emu.base_url, None)
+    assert ran.code == 2 and verdict(ran).startswith("verdict local configuration"), ran.out + ran.err
+    assert "tls     FAIL" in ran.out and "--ca-file" in ran.out and emu.stats()["requests_total"] == 0
+
+
+def test_legacy_only_server_under_tls_modern_names_the_flag(start: Start) -> None:
+    emu = start(tls="legacy-dh")
+    ran = doctor(emu.base_url, emu.ca_file, "--tls", "modern")
+    assert ran.code == 2, ran.out + ran.err
+    assert "--tls auto" in ran.out and "note" not in ran.out
+
+
+def test_a_proxy_refusing_the_tunnel_is_named(start: Start) -> None:
+    emu = start(tls="modern")
+    with forward_proxy(refuse=True) as (proxy, asked):
+        ran = doctor(emu.base_url, emu.ca_file, HTTPS_PROXY=proxy)
     assert ran.code == 4, ran.out + ran.err
     assert verdict(ran).startswith("verdict blocked or filtered by a proxy")
-    assert "403 Forbidden" in ran.out and emu.stats()["requests_total"] == 0
+    assert "tunnel  FAIL" in ran.out and "403 Forbidden" in ran.out and emu.stats()["requests_total"] == 0
+    assert asked == [f"CONNECT 127.0.0.1:{emu.port} HTTP/1.1"]
+
+
+def test_a_proxy_that_tunnels_is_ok(start: Start) -> None:
+    """Through a working proxy every step passes, the tunnel is shown once, and the client's own
+    requests go through the proxy too (as the environment says)."""
+    emu = start(tls="modern")
+    with forward_proxy(refuse=False) as (proxy, asked):
+        ran = doctor(emu.base_url, emu.ca_file, HTTPS_PROXY=proxy)
+    assert ran.code == 0, ran.out + ran.err
+    assert ran.out.count("tunnel  ok") == 1 and f"proxy   ok   {proxy} (from the environment)" in ran.out
+    assert len(asked) >= 3 and set(asked) == {f"CONNECT 127.0.0.1:{emu.port} HTTP/1.1"}
 
 
 def test_503_is_busy(start: Start) -> None:
@@ -188,6 +241,8 @@ def test_a_changed_shape_is_named_and_compare_lists_it(start: Start, tmp_path: P
 def test_record_needs_doctor(tmp_path: Path) -> None:
     done = python("neuromorpho_fetch", "--record", str(tmp_path / "x.json"))
     assert done.code == 2 and "--record is for --doctor" in done.err
+    nowhere = python("neuromorpho_fetch", "--doctor", "--record", str(tmp_path / "no" / "x.json"))
+    assert nowhere.code == 2 and "does not exist" in nowhere.err and "proxy" not in nowhere.out
 
 
 def test_shapes_keep_keys_in_order_and_drop_data() -> None:

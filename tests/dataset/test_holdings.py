@@ -42,6 +42,7 @@ def check_counts(root: Path, printed: str, report: dict[str, Any]) -> tuple[int,
     assert f"From NeuroMorpho.Org: {held} neurons with files present" in citation
     holdings = report["dataset"]["holdings"]
     assert holdings["with_files"] == held and holdings["catalogued"] == total
+    assert report["dataset"]["listing_complete"] == [ARCHIVE]  # the listing finished; the files did not
     assert holdings["without_files"] == total - held
     if total > held:
         assert f"{total - held} more catalogued without files" in citation
@@ -68,7 +69,7 @@ def test_a_run_cut_by_max_duration_counts_only_the_files_on_disk(tmp_path: Path)
     assert 0 < held < total  # cut short: some files, not all (else the test proves nothing)
 
 
-def test_a_run_with_files_missing_upstream_counts_the_failures(tmp_path: Path) -> None:
+def test_a_run_with_files_missing_upstream_counts_them_as_unavailable(tmp_path: Path) -> None:
     config = EmulatorConfig(neurons=400, seed=7, tls="none", file_kb=4, missing_rate=0.2)
     with serve_in_thread(config) as emu:
         root = tmp_path / "out"
@@ -77,13 +78,18 @@ def test_a_run_with_files_missing_upstream_counts_the_failures(tmp_path: Path) -
     held, total = check_counts(root, printed, report)
     assert 0 < held < total
     holdings = report["dataset"]["holdings"]
-    assert holdings["failed"] == total - held  # every neuron without a file is one whose file failed
-    assert re.search(rf"{total - held} failed", (root / CITATION_FILE).read_text(encoding="utf-8"))
+    # Every neuron without a file is one the server answered 404 for: unavailable upstream, not "failed".
+    assert holdings["missing_upstream"] == total - held and holdings["failed"] == 0
+    citation = (root / CITATION_FILE).read_text(encoding="utf-8")
+    assert re.search(rf"{total - held} unavailable upstream", citation)
+    assert f"{total - held} unavailable upstream" in printed
+    # The run's report lists each of them as a failure all the same (asked for, not got: exit 1).
+    assert report["failed"] == total - held
     # The catalogue says so per neuron and version too.
     with sqlite3.connect(root / "catalogue.sqlite") as db:
         present = db.execute('SELECT COUNT(*) FROM holdings WHERE "CNG_present"').fetchone()[0]
         problems = db.execute(
-            "SELECT COUNT(DISTINCT neuron_id) FROM file_problems WHERE reason='failed'"
+            "SELECT COUNT(DISTINCT neuron_id) FROM file_problems WHERE reason='missing'"
         ).fetchone()
     assert present == held and problems[0] == total - held
     assert json.dumps(report["dataset"]["holdings"])  # plain JSON in the report

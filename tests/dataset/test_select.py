@@ -263,7 +263,8 @@ def test_find_builds_a_missing_catalogue_and_says_so(
     (mirror_copy / "catalogue.sqlite").unlink()
     assert find_main(["--root", str(mirror_copy), "--archive", "Siegert", "--print", "names"]) == 0
     captured = capsys.readouterr()
-    assert "building catalogue.sqlite" in captured.err and captured.err.count("\n") == 1
+    assert "building a private catalogue" in captured.err and captured.err.count("\n") == 1
+    assert not (mirror_copy / "catalogue.sqlite").exists()  # a reader never writes into the mirror
     on_disk = {
         json.loads(line)["neuron_name"] for line in (mirror_copy / "siegert" / "metadata.jsonl").open()
     }

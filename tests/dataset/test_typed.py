@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from neuromorpho_fetch.dataset import CATALOGUE_FILE, LocalMirror, finalize
 from neuromorpho_fetch.dataset.catalogue import FIELD_COLUMNS, USER_VERSION
-from neuromorpho_fetch.dataset.fieldtypes import FIELD_TYPES, typed_value
+from neuromorpho_fetch.dataset.fieldtypes import FIELD_TYPES, SQL_TYPES, typed_value
 
 NUMERIC = [name for name, kind in FIELD_TYPES.items() if kind in ("integer", "real")]
 
@@ -145,3 +146,11 @@ def test_a_version_1_catalogue_is_migrated_in_place(mirror_root: Path, tmp_path:
     assert not list(root.glob(f"{CATALOGUE_FILE}.corrupt-*"))  # migrated, not set aside
     (strict,) = query(root, "SELECT strict FROM pragma_table_list WHERE name='neurons'")[0]
     assert strict == 1
+
+
+def test_the_schema_page_lists_every_column_with_its_type() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "dataset.md").read_text(encoding="utf-8")
+    for name, kind in FIELD_TYPES.items():
+        assert re.search(rf"^\| `{name}` \| {kind} \| `{SQL_TYPES[kind]}` \|", page, re.M), name
+    for placeholder in ("Not reported", "Not Reported", "NA", "-26"):
+        assert f'"{placeholder}"' in page

@@ -35,7 +35,8 @@ PAGES = sorted(p for p in DOCS.glob("*.md") if python_blocks(p))
 @pytest.fixture(scope="module")
 def emulator_env() -> Iterator[dict[str, str]]:
     # The public server's TLS quirk is on: the docs must work against it with no extra flags.
-    with serve_in_thread(EmulatorConfig(neurons=400, seed=7, tls="legacy-dh")) as emu:
+    # The default size (2,000 neurons), the emulator the docs tell a reader to start (issue 17).
+    with serve_in_thread(EmulatorConfig(seed=7, tls="legacy-dh")) as emu:
         env = dict(os.environ)
         env["NEUROMORPHO_BASE_URL"] = emu.base_url
         assert emu.ca_file is not None

@@ -14,7 +14,8 @@ Schema (documented on the docs page "Your mirror as a dataset"; :data:`SCHEMA_VE
   was checked against the server, not just computed locally, issue 10).
 * ``morphometry``: one row per neuron whose ``/api/morphometry`` record was fetched: one REAL column per
   key of reference A7 plus ``record`` (the JSON as served).
-* ``file_problems``: the files the state store has but does not hold complete (``failed``/``pending``).
+* ``file_problems``: the files the state store has but does not hold complete (``failed``, ``missing``
+  upstream, ``pending``).
 * ``holdings`` (a view): per neuron and version, ``<version>_present`` and ``<version>_verified``.
 * ``coverage``, ``runs``, ``changes`` (the lines of ``CHANGES.jsonl``), ``meta``.
 
@@ -138,7 +139,7 @@ CREATE TABLE IF NOT EXISTS file_problems (
     neuron_id  INTEGER,
     archive    TEXT NOT NULL,                  -- the archive folder
     version    TEXT NOT NULL,
-    reason     TEXT NOT NULL,                  -- failed | pending (started, not finished)
+    reason     TEXT NOT NULL,                  -- failed | missing (a 404) | pending (not finished)
     error      TEXT                            -- the last error the run recorded
 );
 CREATE VIEW IF NOT EXISTS holdings AS SELECT n.neuron_id, n.neuron_name, n.archive, n.gone_upstream,
@@ -274,9 +275,12 @@ def row_to_record(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def held_counts(root: Path) -> dict[str, int]:
-    """What the catalogue at ``root`` holds: ``neurons`` (not gone upstream), ``gone`` and ``files``;
-    empty when there is no readable catalogue. Read-only."""
+def held_counts(root: Path) -> dict[str, Any]:
+    """What the catalogue at ``root`` holds: ``neurons`` (not gone upstream), ``gone``, ``files`` and
+    ``holdings`` (:class:`~.coverage.Holdings` as JSON, with its ``sentence``); empty when there is no
+    readable catalogue. Read-only."""
+    from .coverage import holdings
+
     path = root / CATALOGUE_FILE
     if not path.is_file():
         return {}
@@ -289,11 +293,18 @@ def held_counts(root: Path) -> dict[str, int]:
             "SELECT COUNT(*) - COALESCE(SUM(gone_upstream), 0), COALESCE(SUM(gone_upstream), 0) FROM neurons"
         ).fetchone()
         (files,) = conn.execute("SELECT COUNT(*) FROM files").fetchone()
+        held = holdings(conn)
     except sqlite3.Error:
         return {}
     finally:
         conn.close()
-    return {"neurons": int(neurons), "gone": int(gone), "files": int(files)}
+    return {
+        "neurons": int(neurons),
+        "gone": int(gone),
+        "files": int(files),
+        "holdings": held.to_json(),
+        "sentence": held.sentence(),
+    }
 
 
 def settled(root: Path) -> bool:

@@ -22,7 +22,6 @@ from typing import Any, TextIO
 from .._argparse import OneLineParser
 from ..errors import NeuroMorphoError, UsageError
 from ..models import Version
-from ..paths import CATALOGUE_FILE
 from ..query import Query, split_values
 from .catalogue import FIELD_COLUMNS, LIST_FIELDS
 from .citations import render_bibtex, render_markdown
@@ -104,14 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.limit is not None and args.limit < 1:
             raise UsageError(f"--limit must be >= 1, got {args.limit}")
         found = 0
-        if Path(args.root).is_dir() and not (Path(args.root) / CATALOGUE_FILE).is_file():
-            print(
-                f"neuromorpho-fetch-find: building {CATALOGUE_FILE} from the tree (first use)",
-                file=sys.stderr,
-            )
         if args.fmt == "parquet" and not args.output:
             raise UsageError("--format parquet writes a file: give --output FILE")
-        with LocalMirror(args.root, build=True) as mirror:
+        with LocalMirror(args.root, build=True, notice=_notice) as mirror:
             out = sys.stdout
             selected = mirror.select(query, include_gone=not args.exclude_gone)
             if args.limit is not None:
@@ -143,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     return 0 if found else 1
+
+
+def _notice(message: str) -> None:
+    print(f"neuromorpho-fetch-find: {message}", file=sys.stderr)
 
 
 def cite(mirror: LocalMirror, selected: Iterable[LocalNeuron], style: str, out: TextIO) -> int:

@@ -24,7 +24,7 @@ class ArchiveCoverage:
     server: int | None  # None: the server was not asked this run
     held: int  # neurons catalogued and not gone upstream
     with_files: int  # of those, neurons whose files are present (the state store says complete)
-    failed: int = 0  # of the others, neurons with a failed file
+    failed: int = 0  # of the others, neurons with a file asked for and not got (failed, or a 404)
     listing_complete: bool = False  # this run's listing of the archive was whole and complete
 
     @property
@@ -68,6 +68,7 @@ class Holdings:
     with_files: int
     failed: int  # a file of theirs failed
     unfinished: int  # a download started and did not finish (a run stopped mid-file)
+    missing: int = 0  # the server answered that it has no such file (a 404 after the retries)
 
     @property
     def without_files(self) -> int:
@@ -75,16 +76,17 @@ class Holdings:
 
     @property
     def not_fetched(self) -> int:
-        """Without files and no attempt recorded: not reached yet, not requested, or unavailable upstream."""
-        return self.without_files - self.failed - self.unfinished
+        """Without files and no attempt recorded: not reached yet (a run stopped or limited) or not asked."""
+        return self.without_files - self.failed - self.unfinished - self.missing
 
     def sentence(self) -> str:
         """``600 neurons with files present; 561 more catalogued without files (3 failed, ...)``."""
         text = f"{self.with_files} neurons with files present"
         if self.without_files:
             why = [f"{self.failed} failed"] if self.failed else []
+            why += [f"{self.missing} unavailable upstream"] if self.missing else []
             why += [f"{self.unfinished} unfinished"] if self.unfinished else []
-            why += [f"{self.not_fetched} not fetched yet or unavailable upstream"] if self.not_fetched else []
+            why += [f"{self.not_fetched} not fetched yet"] if self.not_fetched else []
             text += f"; {self.without_files} more catalogued without files ({', '.join(why)})"
         return text
 
@@ -95,6 +97,7 @@ class Holdings:
             "without_files": self.without_files,
             "failed": self.failed,
             "unfinished": self.unfinished,
+            "missing_upstream": self.missing,
             "not_fetched": self.not_fetched,
         }
 
@@ -106,23 +109,28 @@ SELECT n.archive,
        EXISTS (SELECT 1 FROM file_problems p WHERE p.neuron_id = n.neuron_id AND p.reason = 'failed')
            AS failed,
        EXISTS (SELECT 1 FROM file_problems p WHERE p.neuron_id = n.neuron_id AND p.reason = 'pending')
-           AS pending
+           AS pending,
+       EXISTS (SELECT 1 FROM file_problems p WHERE p.neuron_id = n.neuron_id AND p.reason = 'missing')
+           AS missing
 FROM neurons n WHERE n.gone_upstream = 0
 """
+#: Per archive: catalogued, with files, and of those without one reason each, in this order of
+#: precedence (a neuron with a failed file and a missing one counts as failed: asking again may help).
 _TALLY = f"""
 SELECT archive, COUNT(*), TOTAL(present), TOTAL(NOT present AND failed),
-       TOTAL(NOT present AND NOT failed AND pending)
+       TOTAL(NOT present AND NOT failed AND pending),
+       TOTAL(NOT present AND NOT failed AND NOT pending AND missing)
 FROM ({_PER_NEURON}) GROUP BY archive
 """
 
 
-def _tally(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int, int]]:
-    return {a: (int(n), int(p), int(f), int(u)) for a, n, p, f, u in conn.execute(_TALLY)}
+def _tally(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int, int, int]]:
+    return {a: (int(n), int(p), int(f), int(u), int(m)) for a, n, p, f, u, m in conn.execute(_TALLY)}
 
 
 def holdings(conn: sqlite3.Connection) -> Holdings:
     """The mirror's :class:`Holdings`, from the catalogue (files present as the state store said)."""
-    totals = [sum(col) for col in zip(*_tally(conn).values(), strict=True)] or [0, 0, 0, 0]
+    totals = [sum(col) for col in zip(*_tally(conn).values(), strict=True)] or [0, 0, 0, 0, 0]
     return Holdings(*totals)
 
 
@@ -141,8 +149,9 @@ def update_coverage(
         "with_files=excluded.with_files, failed=excluded.failed, "
         "listing_complete=excluded.listing_complete, checked_at=excluded.checked_at",
         [
-            (a, int(server_counts[a]), *held.get(a, (0, 0, 0, 0))[:3], int(a in listed_complete), now)
+            (a, int(server_counts[a]), n, present, failed + missing, int(a in listed_complete), now)
             for a in server_counts
+            for n, present, failed, _, missing in [held.get(a, (0, 0, 0, 0, 0))]
         ],
     )
 

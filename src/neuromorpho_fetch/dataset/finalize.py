@@ -105,6 +105,8 @@ def finalize(
     complete_archives: Iterable[str] = (),
     server_counts: Mapping[str, int] | None = None,
     problems: Iterable[tuple[str, str, str | None]] | None = None,
+    catalogue: Path | None = None,
+    write_files: bool = True,
 ) -> DatasetSummary:
     """Update the dataset layer of the mirror at ``root``; blocking (run it in a worker thread).
 
@@ -119,17 +121,24 @@ def finalize(
 
     When the catalogue is missing (or unreadable) it is rebuilt from every ``metadata.jsonl`` and the
     tree, hashing the files no fact covers; that run's changes are a baseline (no previous state).
+
+    ``catalogue`` (another path) with ``write_files=False`` is the readers' build (:class:`LocalMirror`
+    on a mirror without a usable catalogue): the catalogue goes there, and nothing is written under
+    ``root`` (no manifests, citations or ``CHANGES.jsonl``), so a read-only copy, or a mirror a run
+    holds, is never changed.
     """
     started = time.perf_counter()
     root = Path(root)
-    conn, created = connect(root / CATALOGUE_FILE)
+    conn, created = connect(catalogue or root / CATALOGUE_FILE)
     try:
         wanted = set(complete_archives)
         summary = _update(conn, root, archives, files, wanted, server_counts, created, problems)
-        summary.manifests_written = _write_manifests(conn, root)
-        export_changes(conn, root)
         summary.holdings = holdings(conn)
-        summary.publications = _write_citations(conn, root, summary.holdings.sentence())
+        summary.listing_complete = sorted(wanted)
+        if write_files:
+            summary.manifests_written = _write_manifests(conn, root)
+            export_changes(conn, root)
+            summary.publications = _write_citations(conn, root, summary.holdings.sentence())
         summary.files = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
     finally:
         conn.close()
@@ -248,7 +257,8 @@ def _stage_problems(conn: sqlite3.Connection, problems: Iterable[tuple[str, str,
     for path, status, error in problems or ():
         parts = path.split("/")
         if len(parts) == 3 and all(parts):
-            rows.append((path, parts[0], parts[1], "failed" if status == "failed" else "pending", error))
+            reason = status if status in ("failed", "missing") else "pending"
+            rows.append((path, parts[0], parts[1], reason, error))
     conn.executemany("INSERT OR REPLACE INTO temp.problems VALUES (?, NULL, ?, ?, ?, ?)", rows)
     conn.execute(
         "UPDATE temp.problems SET neuron_id = COALESCE("

@@ -21,19 +21,22 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UnknownFieldError, UsageError
 from ..models import Neuron, Version
-from ..paths import CATALOGUE_FILE
+from ..paths import CATALOGUE_FILE, METADATA_FILE, STATE_DIR
 from ..query import Query
 from ..swcread import read_swc
-from .catalogue import FIELD_COLUMNS, LIST_FIELDS, field_column
+from .catalogue import FIELD_COLUMNS, LIST_FIELDS, USER_VERSION, connect_readonly, field_column
 from .citations import Publication, publications
 from .fieldtypes import FIELD_TYPES, typed_record
 
@@ -132,32 +135,55 @@ class LocalNeuron:
 
 
 class LocalMirror:
-    """A mirror on disk, read through its catalogue (``catalogue.sqlite``); read-only.
+    """A mirror on disk, read through its catalogue (``catalogue.sqlite``); never writes into it.
 
-    ``LocalMirror(root)`` builds the catalogue first when it is missing (offline, from the
-    ``metadata.jsonl`` files and the tree, see :func:`~neuromorpho_fetch.dataset.finalize`).
+    The catalogue is opened read-only. When it is missing, older than the mirror's ``metadata.jsonl``
+    files, of an older schema, or cannot be read in place (a hot journal a killed run left, which a
+    read-only connection may not roll back), a private catalogue is built in a temporary folder from
+    the records and the tree (:func:`~neuromorpho_fetch.dataset.finalize` with ``write_files=False``)
+    and ``notice`` (default: :func:`warnings.warn`) is told once; the mirror itself is not touched, so
+    this works on a read-only copy and while a run holds the mirror's lock (issue 17 item 5).
     """
 
-    def __init__(self, root: Path | str, *, build: bool = True) -> None:
+    def __init__(
+        self, root: Path | str, *, build: bool = True, notice: Callable[[str], None] | None = None
+    ) -> None:
         self.root = Path(root)
+        self._private: tempfile.TemporaryDirectory[str] | None = None
         db = self.root / CATALOGUE_FILE
-        if not db.is_file():
+        reason = _stale(self.root, db)
+        conn: sqlite3.Connection | None = None
+        if reason is None:
+            try:
+                conn = _open_readonly(db)
+            except sqlite3.Error as exc:
+                reason = f"cannot be read in place ({exc})"
+        if conn is None:
             if not build:
-                raise UsageError(f"no catalogue at {str(db)!r}: run neuromorpho-fetch on this folder first")
+                raise UsageError(f"{str(db)!r}: {reason}: run neuromorpho-fetch on this folder first")
             if not self.root.is_dir():
                 raise UsageError(f"no mirror at {str(self.root)!r}")
-            from .finalize import finalize
-
-            finalize(self.root)
-        # Read-write on purpose (nothing here writes): a read-only connection cannot roll back the hot
-        # journal a killed finalize leaves, and would fail where this one repairs the file first.
-        self.conn = sqlite3.connect(db, check_same_thread=False)
+            (notice or _warn)(f"{db}: {reason}; building a private catalogue in a temporary folder")
+            conn = self._build_private()
+        self.conn = conn
         self._selects = itertools.count()
-        self.conn.execute("PRAGMA busy_timeout=10000")
         self.conn.row_factory = sqlite3.Row
+
+    def _build_private(self) -> sqlite3.Connection:
+        from .finalize import finalize
+
+        self._private = tempfile.TemporaryDirectory(prefix="neuromorpho-catalogue-")
+        db = Path(self._private.name) / CATALOGUE_FILE
+        finalize(self.root, catalogue=db, write_files=False)
+        conn = sqlite3.connect(db, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
 
     def close(self) -> None:
         self.conn.close()
+        if self._private is not None:
+            self._private.cleanup()
+            self._private = None
 
     def __enter__(self) -> LocalMirror:
         return self
@@ -251,6 +277,43 @@ def typed_frame(pd: Any, rows: list[dict[str, Any]]) -> pandas.DataFrame:
             frame[name] = column.astype(object).where(column.notna(), None)
     frame["gone_upstream"] = frame["gone_upstream"].astype(bool)
     return frame
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def _stale(root: Path, db: Path) -> str | None:
+    """Why the catalogue at ``db`` cannot serve a reader as it is, or ``None`` when it can."""
+    try:
+        built = db.stat().st_mtime
+    except OSError:
+        return "no catalogue"
+    try:
+        with os.scandir(root) as entries:
+            folders = [e.path for e in entries if e.is_dir() and e.name != STATE_DIR]
+    except OSError:
+        return None
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            if (Path(folder) / METADATA_FILE).stat().st_mtime > built:
+                return "older than the mirrored records"
+    return None
+
+
+def _open_readonly(db: Path) -> sqlite3.Connection:
+    """The catalogue, read-only, checked to be of the current schema (else ``sqlite3.Error``)."""
+    conn = connect_readonly(db)
+    conn.execute("PRAGMA busy_timeout=10000")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version < USER_VERSION:
+            raise sqlite3.DatabaseError(f"schema version {version}, this version reads {USER_VERSION}")
+        conn.execute("SELECT COUNT(*) FROM neurons").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
 
 
 def _sql_matcher(matcher: Matcher, is_list: bool) -> Any:

@@ -53,6 +53,8 @@ class DatasetSummary:
     changes: ChangeSet
     coverage: list[ArchiveCoverage] = field(default_factory=list)
     holdings: Holdings | None = None
+    #: The archives whose listing this run had whole and complete (coverage's "complete" needs it).
+    listing_complete: list[str] = field(default_factory=list)
     skipped_lines: int = 0
     seconds: float = 0.0
 
@@ -81,6 +83,7 @@ class DatasetSummary:
             "changes": self.changes.to_json(self.run, time.time()),
             "coverage": [c.to_json() for c in self.coverage],
             "holdings": self.holdings.to_json() if self.holdings is not None else None,
+            "listing_complete": self.listing_complete,
             "skipped_lines": self.skipped_lines,
             "seconds": round(self.seconds, 3),
         }

@@ -217,7 +217,8 @@ class DatasetStep:
             held = await asyncio.to_thread(held_counts, self.paths.root)
             line = f"catalogue: unchanged since the last run: {held.get('neurons', '?')} neurons, "
             line += f"{held.get('files', '?')} files"
-            return {**held, "unchanged": True, "deleted_gone": [], "summary": [line]}
+            lines = [line, *([f"dataset: {held.pop('sentence')}"] if "sentence" in held else [])]
+            return {**held, "unchanged": True, "deleted_gone": [], "summary": lines}
         task = asyncio.ensure_future(asyncio.to_thread(self._finalize, listings))
         try:
             summary, deleted = await asyncio.shield(task)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NeuroMorphoError, TransportError
+from ..errors import NeuroMorphoError, NotFoundError, TransportError
 from ..progress import Counters, EventKind, ProgressEvent
 from ..report import REJECTED_KEPT, Failure, ListingSummary, MirrorReport, Rejected
 from ..retry import RetryEvent
@@ -242,11 +242,13 @@ class Recorder:
             self._last_transport = outcome.error
         else:
             self._streak = 0
-        self._fail(outcome.plan, outcome.reason)
+        self._fail(outcome.plan, outcome.reason, missing=isinstance(outcome.error, NotFoundError))
 
-    def _fail(self, plan: FilePlan, why: str) -> None:
+    def _fail(self, plan: FilePlan, why: str, *, missing: bool = False) -> None:
         if self.state is not None and plan.action is not Action.REFUSE:
-            self.state.failed(plan.path, plan.url, plan.archive, plan.neuron_name, plan.version, why)
+            self.state.failed(
+                plan.path, plan.url, plan.archive, plan.neuron_name, plan.version, why, missing=missing
+            )
         self._failures[plan.path] = Failure(
             plan.neuron_name, plan.url, why, plan.path, plan.archive, plan.version
         )
