@@ -129,16 +129,14 @@ def plan_stems(rng: random.Random, shape: str, domain: str | None) -> tuple[list
         for _ in range(count):
             stems.append(Stem(kind, rng.randint(*bifs), u(*length), u(*radius), bias))
 
-    soma_r, flat = u(5.0, 10.0), 1.0
+    soma_r, flat = u(*TYPICAL[shape][1]), 1.0  # the soma ranges the record's soma_surface is drawn from
     if shape in ("microglia", "astrocyte"):
-        soma_r = u(3.0, 6.0)
         if shape == "microglia":
             radial(rng.randint(4, 9), (2, 10), (40.0, 160.0), (0.4, 0.9))
         else:
             radial(rng.randint(5, 8), (6, 20), (120.0, 350.0), (0.6, 1.2))
         return stems, soma_r, flat, soma
     if shape == "pyramidal":
-        soma_r = u(6.0, 11.0)
         if dendrites:
             radial(rng.randint(4, 8), (2, 8), (300.0, 1100.0), (0.5, 1.0), bias=(0.0, -0.3, 0.0))
             stems.insert(rng.randrange(len(stems) + 1), Stem(APICAL, rng.randint(10, 35), u(1500.0, 5000.0),
@@ -146,37 +144,33 @@ def plan_stems(rng: random.Random, shape: str, domain: str | None) -> tuple[list
         if axon:
             radial(1, (4, 20), (1500.0, 6000.0), (0.3, 0.6), AXON, _DOWN)
     elif shape == "purkinje":
-        soma_r, flat = u(9.0, 13.0), 0.08
+        flat = 0.15
         if dendrites:
             radial(rng.choice((1, 1, 1, 2)), (150, 400), (3000.0, 7000.0), (2.0, 3.5), bias=_UP)
         if axon:
             radial(1, (1, 4), (400.0, 1200.0), (0.4, 0.7), AXON, _DOWN)
     elif shape == "granule":
-        soma_r = u(4.0, 6.0)
         if dendrites:
             radial(rng.randint(1, 4), (1, 6), (150.0, 700.0), (0.6, 1.2), bias=_UP)
         if axon:
             radial(1, (0, 3), (500.0, 1500.0), (0.2, 0.4), AXON, _DOWN)
     elif shape == "motor":
-        soma_r = u(14.0, 25.0)
         if dendrites:
             radial(rng.randint(7, 12), (8, 25), (1200.0, 4000.0), (2.0, 4.0))
         if axon:
             radial(1, (0, 2), (800.0, 2500.0), (1.5, 3.0), AXON, _DOWN)
     elif shape == "ganglion":
-        soma_r, flat = u(6.0, 12.0), 0.12
+        flat = 0.2
         if dendrites:
             radial(rng.randint(3, 6), (5, 20), (300.0, 1200.0), (0.8, 1.6))
         if axon:
             radial(1, (0, 1), (600.0, 2000.0), (0.5, 1.0), AXON, (1.0, 0.0, 0.0))
     elif shape == "medium_spiny":
-        soma_r = u(5.0, 8.0)
         if dendrites:
             radial(rng.randint(5, 8), (2, 5), (200.0, 450.0), (0.6, 1.1))
         if axon:
             radial(1, (5, 20), (1000.0, 4000.0), (0.3, 0.5), AXON, _DOWN)
     else:  # interneurons, invertebrate neurons
-        soma_r = u(4.0, 8.0)
         if dendrites:
             radial(rng.randint(3, 7), (2, 8), (250.0, 700.0), (0.4, 0.9))
         if axon:
@@ -363,7 +357,7 @@ def _draw(
             for _ in range(j, n):
                 dx += (rnd() - 0.5) * 0.4 + px
                 dy += (rnd() - 0.5) * 0.4 + py
-                dz = (dz + (rnd() - 0.5) * 0.4) * flat + pz
+                dz += (rnd() - 0.5) * 0.4 * flat + pz
                 inv = 1.0 / (sqrt(dx * dx + dy * dy + dz * dz) or 1.0)
                 dx, dy, dz = dx * inv, dy * inv, dz * inv
                 x, y, z = x + seg * dx, y + seg * dy, z + seg * dz
