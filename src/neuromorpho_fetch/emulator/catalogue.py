@@ -7,40 +7,41 @@ bytes, and a test can compare a download byte-for-byte with :meth:`Catalogue.fil
 **Shape of the data.** Neurons come in *groups* (one upload from one lab: same species, stain, software,
 publication...), and each group belongs to an *archive*. Archive sizes follow the real archive's skew:
 ``Allen Cell Types`` holds 30% of the catalogue, ``Siegert`` 7%, ``Jefferis`` and ``Wearne_Hof`` 2% each,
-and the remaining 59% is spread over a Zipf-like long tail of about ``1.1 * sqrt(neurons)`` archives (a few
-hundred neurons down to a handful). The recorded neurons are real (:mod:`.recorded`): id 1 is
-``cnic_001`` of ``Wearne_Hof`` and Siegert's first group is the tutorial's 15
-``CB_CKp25_2w_F_Animal01_TraceNNN``; the rest of Siegert is synthetic (``CB_Ctrl_6w_M_Animal07_CA1_0007``).
-Species follow the 2026 counts (E): mouse ~63%, rat ~24%, human ~6%, and at full size all 95 species
-(tail groups draw mouse, rat or the next of the other species in turn); about 35% of neurons are glia,
-about half have only ``Neurites``/``Processes`` as domain, ``soma_surface`` is null for one in five.
-Groups are shuffled before ids are given out (cnic_001's first), so an archive's neurons are spread over
-the id range in blocks, and ids have gaps (about 3% of steps skip 2 to 16 ids: the highest id is about
-1.28 times the count, as E's 322,002 for 253,545). Every 137th neuron gets an awkward name (spaces,
-parentheses, ``+``, ``#``, ``%``, dots, non-ASCII letters); ``hostile_names=True`` appends
-:data:`HOSTILE_NAMES` (names that try to leave a directory) as one more group.
+the clearly synthetic ``Synthetic_Awkward`` 1%, and the remaining 58% is spread over a Zipf-like long tail
+of about ``1.1 * sqrt(neurons)`` archives (a few hundred neurons down to a handful). The recorded neurons
+are real (:mod:`.recorded`): id 1 is ``cnic_001`` of ``Wearne_Hof`` and Siegert's first group is the
+tutorial's 15 ``CB_CKp25_2w_F_Animal01_TraceNNN``; the rest of Siegert is synthetic, named like the recorded
+``FC_5xFAD_6mpos_F_Animal02_Trace053`` (F). Species follow the 2026 counts (E): mouse ~63%, rat ~24%, human
+~6%, and at full size all 95 species (tail groups draw mouse, rat or the next of the other species in turn);
+about 35% of neurons are glia, about half have only ``Neurites``/``Processes`` as domain, ``soma_surface``
+is null for one in five. Groups are shuffled before ids are given out (cnic_001's first), so an archive's
+neurons are spread over the id range in blocks, and ids have gaps (about 3% of steps skip 2 to 16 ids: the
+highest id is about 1.28 times the count, as E's 322,002 for 253,545). Only ``Synthetic_Awkward`` has
+awkward names (spaces, parentheses, ``+``, ``#``, ``%``, dots, non-ASCII letters), so recorded archives look
+recorded (issue 18); ``hostile_names=True`` appends :data:`HOSTILE_NAMES` (names that try to leave a
+directory) as one more group.
 
 **Why it is compact.** At 265,000 neurons the emulator must stay small and start fast, so no record is
-stored: a neuron is its position in the id order. Per neuron we keep only its id (``array('I')``), its
-name, and one random byte per *variant key*; a group keeps, for each field, a tuple of options, and a
-neuron's value is ``options[byte % len(options)]`` (one option = constant over the group). Record fields
-``soma_surface``, ``surface`` and ``volume`` are derived from a hash of ``(seed, id)``. Searching a field
-therefore scans a few thousand groups, and only the groups whose options partly match are scanned
-neuron by neuron (see :meth:`Catalogue.scan`).
+stored: a neuron is its position in the id order. Per neuron we keep only its id (``array('I')``), its name,
+and one random byte per *variant key*; a group keeps, for each field, a tuple of options, and a neuron's
+value is ``options[byte % len(options)]`` (one option = constant over the group). Record fields
+``soma_surface``, ``surface`` and ``volume`` are derived from a hash of ``(seed, id)`` around what the
+neuron's shape measures. Searching a field therefore scans a few thousand groups, and only the groups whose
+options partly match are scanned neuron by neuron (see :meth:`Catalogue.scan`).
 
-**Files.** A CNG file is a per-neuron header (either CNG header style, sometimes with a Latin-1 line)
-followed by a prefix of a *master* SWC body: a tree written parents-first stays a valid tree when cut
-after any line, so a few masters per run (by size tier, variant and column alignment; shared by every
-catalogue of the seed in the process) give every neuron its body by slicing. Sizes are log-normal
-(median 50 KB, about 1% over 1 MB, capped at 5 MB, snapped to classes 10 KB x 1.15^k) unless ``file_kb``
-fixes them. Source files are cut the same way (SWC, binary DAT, MBF XML), except Neurolucida ASCII, whose
-nesting cannot be cut and which is pooled per size. Built files sit in a small byte-bounded LRU cache.
+**Files.** A CNG file is a per-neuron header (either CNG header style; a Latin-1 line in
+``Synthetic_Awkward`` or as :class:`.FileOddities` says) followed by the neuron's own tree, grown from its
+record's cell type and domain (:mod:`.neurons`) with as many points as its size asks for. Sizes are
+log-normal (median 50 KB, about 1% over 1 MB, capped at 5 MB, snapped to classes 10 KB x 1.15^k) unless
+``file_kb`` fixes them. The source file is the same tree in its original format (:mod:`.morphology`), and
+the morphometry is computed from the CNG file (:mod:`.lmeasure`). Built files and computed morphometry sit
+in small byte-bounded LRU caches.
 
 **Where each part lives.** :mod:`.vocabulary` holds the fixed tables (field names, record key order,
 species, archives, name styles); :mod:`.generation` turns a seed into the stored layout; :mod:`.index`
-answers lookups, values, records, query masks and counts; :mod:`.measures` derives morphometry, persistence
-vectors and surface figures from a hash; :mod:`.files` builds file bodies. :class:`Catalogue` ties them
-together and is the one class the server and tests use.
+answers lookups, values, records, query masks and counts; :mod:`.measures` derives persistence vectors and
+surface figures from a hash and morphometry from a file; :mod:`.files` builds file bodies.
+:class:`Catalogue` ties them together and is the one class the server and tests use.
 """
 
 from __future__ import annotations

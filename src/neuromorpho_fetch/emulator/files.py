@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from array import array
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
@@ -31,8 +32,7 @@ _MIN_FILE = 10 * 1024
 _MAX_FILE = 5 * 1024 * 1024
 _SIZE_STEP = 1.15
 _BIG_VARIANTS = 2  # big bodies are shared: two per shape and size class
-_XML_MAX_NODES = 2000  # Neurolucida XML files stay small
-_LINE, _ALIGNED_LINE = 34, 52  # first guesses of bytes per SWC line (corrected once per neuron)
+_LINE = 34  # bytes per SWC line, on average: how many points a file size asks for
 #: Neurons with more points than this share their body per shape and size (about 1 file in 30).
 _GROWN_POINTS = 12_000
 _NORMAL = statistics.NormalDist()
@@ -51,7 +51,7 @@ class EmulatedFile:
 
 
 #: Shared big bodies by (seed, shape/domain/alignment, points, variant); see :meth:`CatalogueFiles.tree`.
-_MASTERS: ByteLRU[tuple[int, str, int, int], tuple[morphology.Tree, bytes]] = ByteLRU(_MASTER_CACHE_BYTES)
+_MASTERS: ByteLRU[tuple[int, str, int, int], morphology.Tree] = ByteLRU(_MASTER_CACHE_BYTES)
 
 
 class CatalogueFiles(CatalogueIndex):
@@ -178,56 +178,64 @@ class CatalogueFiles(CatalogueIndex):
         step = round(math.log(wanted / _MIN_FILE) / math.log(_SIZE_STEP))
         return min(int(_MIN_FILE * _SIZE_STEP**step), _MAX_FILE)
 
-    def _shape(self, pos: int) -> tuple[str, str | None]:
-        """The shape (:func:`.neurons.shape_for`) and domain a neuron's record names."""
-        cell = self.value("cell_type", pos)
-        domain = self.value("domain", pos)
-        domain = domain if isinstance(domain, str) else None
-        return neurons.shape_for(cell if isinstance(cell, tuple | str) else None, domain), domain
-
     def tree(self, pos: int, target: int, *, aligned: bool = False) -> tuple[morphology.Tree, bytes]:
-        """The neuron at ``pos`` as a tree and its SWC body of about ``target`` bytes.
+        """The neuron at ``pos`` as a tree (with about ``target // _LINE`` points, whatever the format:
+        the CNG file and the source are one tree) and its SWC body.
 
         Grown from the record's cell type and domain (:mod:`.neurons`), with the soma radius the record's
         ``soma_surface`` implies and neurite radii scaled so the file's surface is the record's
-        ``surface``. Big bodies (over :data:`_GROWN_POINTS` points, about 1 in 30 files) are shared per
-        shape, size and variant, because growing 100,000 points per request would take a second.
+        ``surface``. Big trees (over :data:`_GROWN_POINTS` points, about 1 in 30 files) are shared per
+        shape, size and variant and copied per neuron, because growing 100,000 points per request would
+        take a second.
         """
-        shape, domain = self._shape(pos)
-        line = _ALIGNED_LINE if aligned else _LINE
-        points = max(target // line, 8)
+        shape, domain = self.shape(pos)
+        points = max(target // _LINE, 8)
         neuron_id = self._ids[pos]
+        soma_text = self.value("soma_surface", pos)
+        soma_r = math.sqrt(float(soma_text) / (4 * math.pi)) if isinstance(soma_text, str) else None
         if points > _GROWN_POINTS:
             variant = mix64(self.seed, neuron_id, 0xB16) % _BIG_VARIANTS
             key = (self.seed, f"{shape}/{domain}/{aligned}", points, variant)
-            cached = _MASTERS.get(key)
-            if cached is None:
-                tree = neurons.grow(mix64(self.seed, points, variant, len(shape)), shape, domain, points)
-                cached = (tree, morphology.swc_text(tree, aligned=aligned))
-                _MASTERS.put(key, cached, 2 * len(cached[1]))
-            return cached
+            shared = _MASTERS.get(key)
+            if shared is None:
+                shared = neurons.grow(mix64(self.seed, points, variant, len(shape)), shape, domain, points)
+                _MASTERS.put(key, shared, 45 * len(shared))  # six unboxed columns: 45 bytes a point
+            # Copied: the record's soma and surface and the oddities change a tree in place.
+            tree = morphology.Tree(
+                array("b", shared.kind), array("d", shared.x), array("d", shared.y), array("d", shared.z),
+                array("d", shared.r), array("i", shared.parent),
+            )  # fmt: skip
+            if soma_r is not None:
+                neurons.set_soma(tree, soma_r)
+            return self._finish(tree, pos, aligned)
         seed = mix64(self.seed, neuron_id, 0x7EE)
-        soma_text = self.value("soma_surface", pos)
-        soma_r = math.sqrt(float(soma_text) / (4 * math.pi)) if isinstance(soma_text, str) else None
         if self.file_kb is not None:
             points += points // 8  # grown a little long, then cut at the size asked for (below)
         tree = neurons.grow(seed, shape, domain, points, soma_radius=soma_r)
+        return self._finish(tree, pos, aligned)
+
+    def _finish(self, tree: morphology.Tree, pos: int, aligned: bool) -> tuple[morphology.Tree, bytes]:
+        """Radii scaled to the record's surface, the switched-on oddities, then the SWC text."""
         surface = self.value("surface", pos)
         if isinstance(surface, str):
             neurons.match_surface(tree, float(surface))
-        body = morphology.swc_text(self._odd(tree, neuron_id), aligned=aligned)
-        if self.file_kb is not None and len(body) > target:
-            # Benchmarks fix every size: a prefix of a depth-first file is still one tree (parents first).
-            cut = body.find(b"\n", target - 1)
-            body = body if cut < 0 else body[: cut + 1]
-        return tree, body
+        tree = self._odd(tree, self._ids[pos])
+        return tree, morphology.swc_text(tree, aligned=aligned)
+
+    def _is_odd(self, neuron_id: int) -> tuple[bool, bool]:
+        """Whether :class:`.FileOddities` gives this neuron (a type-0 tail, a soma a bit off), by hash."""
+        odd = self.oddities
+        return (
+            mix64(self.seed, neuron_id, 0x70) % 10_000 < odd.type0_rate * 10_000,
+            mix64(self.seed, neuron_id, 0x50) % 10_000 < odd.soma_off_rate * 10_000,
+        )
 
     def _odd(self, tree: morphology.Tree, neuron_id: int) -> morphology.Tree:
-        """The oddities :class:`.FileOddities` switches on, for the neurons a hash picks."""
-        odd = self.oddities
-        if odd.type0_rate and mix64(self.seed, neuron_id, 0x70) % 10_000 < odd.type0_rate * 10_000:
+        """The tree with the oddities :meth:`_is_odd` picks, changed in place."""
+        type0, soma_off = self._is_odd(neuron_id)
+        if type0:
             neurons.type0_tail(tree)
-        if odd.soma_off_rate and mix64(self.seed, neuron_id, 0x50) % 10_000 < odd.soma_off_rate * 10_000:
+        if soma_off:
             neurons.soma_off(tree)
         return tree
 
@@ -243,18 +251,19 @@ class CatalogueFiles(CatalogueIndex):
             name, f"{name}.{ext}", old_style=old_style, when=(year, 1 + (h >> 32) % 12, 1 + (h >> 40) % 28),
             latin1_note="Traced at the Université de Montréal, Zellé lab (µm units)" if latin1 else None,
         )  # fmt: skip
-        target = max(self._size_class(h) - len(header), 64)
-        return header + self.tree(pos, target, aligned=aligned)[1]
+        body = self.tree(pos, self._size_class(h), aligned=aligned)[1]
+        if self.file_kb is not None:
+            # Benchmarks fix every size: a prefix of a depth-first file is still one tree (parents first).
+            cut = body.find(b"\n", max(self._size_class(h) - len(header), 64) - 1)
+            body = body if cut < 0 else body[: cut + 1]
+        return header + body
 
     def _source(self, pos: int, h: int, ext: str) -> tuple[bytes, str]:
         """The original upload: the CNG file's tree, in the format its extension names (other extensions
-        get SWC text). Neurolucida XML is capped at :data:`_XML_MAX_NODES` points."""
+        get SWC text)."""
         name = self._names[pos]
         low = ext.lower()
-        target = self._size_class(h)
-        if low == "xml":
-            target = min(target, _XML_MAX_NODES * _LINE)
-        tree, body = self.tree(pos, max(target - 256, 64))
+        tree, body = self.tree(pos, self._size_class(h))
         if low == "asc":
             return morphology.asc_preamble(name) + morphology.asc_body(tree), "text/plain"
         if low == "dat":

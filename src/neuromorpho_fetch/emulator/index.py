@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from . import measures, recorded
+from . import measures, neurons, recorded
 from .generation import Group, Layout
 from .vocabulary import _COMPUTED, _PER_NEURON, _RECORD_KEYS, _VARIANT_KEY, Value
 
@@ -133,7 +133,7 @@ class CatalogueIndex:
         if key == "png_url":
             return self._png_url(pos, group)
         if key in _COMPUTED:
-            return self._surfaces(self._ids[pos])[_COMPUTED.index(key)]
+            return self._surfaces(pos)[_COMPUTED.index(key)]
         options = group.options[key]
         if len(options) == 1:
             return options[0]
@@ -153,18 +153,26 @@ class CatalogueIndex:
         archive = self._archives[group.archive]
         return f"http://neuromorpho.org/images/imageFiles/{archive}/{self._names[pos]}.png"
 
-    def _surfaces(self, neuron_id: int) -> tuple[str | None, str, str]:
-        """``soma_surface``, ``surface`` and ``volume`` as the record's strings, from one hash of the id.
+    def _surfaces(self, pos: int) -> tuple[str | None, str, str]:
+        """``soma_surface``, ``surface`` and ``volume`` as the record's strings, from one hash of the id,
+        around what the neuron's shape measures (:func:`.measures.surfaces`).
 
         ``soma_surface`` is null for one neuron in five (E: "missing for about one neuron in five").
         """
+        neuron_id = self._ids[pos]
         if neuron_id == self._cnic_id:
             return (
                 recorded.CNIC_001["soma_surface"],
                 recorded.CNIC_001["surface"],
                 recorded.CNIC_001["volume"],
             )
-        return measures.surfaces(self.seed, neuron_id)
+        return measures.surfaces(self.seed, neuron_id, self.shape(pos)[0])
+
+    def shape(self, pos: int) -> tuple[str, str | None]:
+        """The shape (:func:`.neurons.shape_for`) and domain the neuron's record names."""
+        cell, domain = self.value("cell_type", pos), self.value("domain", pos)
+        domain = domain if isinstance(domain, str) else None
+        return neurons.shape_for(cell if isinstance(cell, tuple | str) else None, domain), domain
 
     def record(self, neuron_id: int) -> dict[str, Any] | None:
         """The record as the real API serves it, without ``_links`` (numbers as strings, lists as lists)."""
@@ -172,7 +180,7 @@ class CatalogueIndex:
         if pos is None:
             return None
         group = self._group_at(pos)
-        computed = dict(zip(_COMPUTED, self._surfaces(neuron_id), strict=True))  # one hash, three fields
+        computed = dict(zip(_COMPUTED, self._surfaces(pos), strict=True))  # one hash, three fields
         out: dict[str, Any] = {}
         for key in _RECORD_KEYS:
             value = computed[key] if key in computed else self.value(key, pos, group)
@@ -223,7 +231,7 @@ class CatalogueIndex:
         if key == "png_url":
             return (self._png_url(pos, g) for g in self._groups for pos in range(g.start, g.stop))
         index = _COMPUTED.index(key)
-        return (self._surfaces(neuron_id)[index] for neuron_id in self._ids)
+        return (self._surfaces(pos)[index] for pos in range(len(self._ids)))
 
     def partition(self, field: str) -> dict[str, int]:
         """Value -> number of neurons having it (a neuron counts once per distinct list element)."""

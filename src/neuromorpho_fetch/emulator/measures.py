@@ -9,22 +9,29 @@ import math
 import random
 from typing import Any
 
-from . import lmeasure
+from . import lmeasure, neurons
 from .hashing import mix64
 
 
-def surfaces(seed: int, neuron_id: int) -> tuple[str | None, str, str]:
+def surfaces(seed: int, neuron_id: int, shape: str) -> tuple[str | None, str, str]:
     """``soma_surface``, ``surface`` and ``volume`` as the record's strings, from one hash of the id.
 
-    ``soma_surface`` is null for one neuron in five (E: "missing for about one neuron in five").
+    Drawn around what a neuron of ``shape`` measures (:data:`.neurons.TYPICAL`): the soma a sphere of a
+    radius in the shape's range, the surface that soma plus the shape's typical neurite surface times
+    ``e^(+/-0.6)``, and the volume from the shape's volume-to-surface ratio; the file is then grown to
+    this surface (:func:`.neurons.match_surface`). ``soma_surface`` is null for one neuron in five (E:
+    "missing for about one neuron in five").
     """
+    lateral, (low, high), ratio = neurons.TYPICAL[shape]
     h = mix64(seed, neuron_id, 0x5EED)
     u1, u2, u3 = (h & 0x1FFFFF) / 0x200000, ((h >> 21) & 0x1FFFFF) / 0x200000, (h >> 42) / 0x400000
-    surface = 2000.0 * math.exp(3.0 * u2)
+    radius = low + (high - low) * u2
+    soma = 4.0 * math.pi * radius * radius
+    surface = soma + lateral * math.exp(1.2 * u3 - 0.6)
     return (
-        None if u1 < 0.2 else str(round(150.0 + 1500.0 * u1 * u1, 2)),
+        None if u1 < 0.2 else str(round(soma, 2)),
         str(round(surface, 2)),
-        str(round(surface * (0.2 + 0.6 * u3), 2)),
+        str(round(surface * ratio * math.exp(0.4 * u1 - 0.2), 2)),
     )
 
 

@@ -31,6 +31,7 @@ must load and whose numbers agree with themselves, not a model of any cell.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -72,6 +73,20 @@ SHAPES = (
 )  # fmt: skip
 
 
+#: Per shape: typical neurite surface (um^2, L-Measure's cylinders), the soma radius range (um) and the
+#: volume-to-surface ratio (um), measured on grown neurons of about 1,500 points; the record's surface
+#: figures are drawn around them (:func:`.measures.surfaces`) so that scaling radii to the record's
+#: surface (:func:`match_surface`) stays within plausible radii.
+TYPICAL: dict[str, tuple[float, tuple[float, float], float]] = {
+    "pyramidal": (11500.0, (6.0, 11.0), 0.47), "interneuron": (5400.0, (4.0, 8.0), 0.28),
+    "purkinje": (5000.0, (9.0, 13.0), 1.0), "granule": (2600.0, (4.0, 6.0), 0.39),
+    "motor": (60000.0, (14.0, 25.0), 1.07), "ganglion": (6000.0, (6.0, 12.0), 0.7),
+    "medium_spiny": (4600.0, (5.0, 8.0), 0.43), "microglia": (1000.0, (3.0, 6.0), 0.52),
+    "astrocyte": (1400.0, (3.0, 6.0), 0.41), "invertebrate": (5400.0, (4.0, 8.0), 0.28),
+}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
 def shape_for(cell_type: tuple[str, ...] | str | None, domain: str | None) -> str:
     """The shape a record's ``cell_type`` names (lower-cased keywords, most specific first)."""
     words = " ".join(cell_type if isinstance(cell_type, tuple) else (cell_type or "",)).lower()
@@ -96,7 +111,7 @@ def _domain(domain: str | None) -> tuple[bool, bool, bool]:
     soma; without one MorphIO warns about each disconnected neurite).
     """
     text = (domain or "").lower()
-    if "neurites" in text or "processes" in text:
+    if _undifferentiated(domain):
         return True, False, True
     dendrites = "dendrites" in text and "no dendrites" not in text
     axon = "axon" in text and "no axon" not in text
@@ -114,16 +129,14 @@ def plan_stems(rng: random.Random, shape: str, domain: str | None) -> tuple[list
         for _ in range(count):
             stems.append(Stem(kind, rng.randint(*bifs), u(*length), u(*radius), bias))
 
-    soma_r, flat = u(5.0, 10.0), 1.0
+    soma_r, flat = u(*TYPICAL[shape][1]), 1.0  # the soma ranges the record's soma_surface is drawn from
     if shape in ("microglia", "astrocyte"):
-        soma_r = u(3.0, 6.0)
         if shape == "microglia":
             radial(rng.randint(4, 9), (2, 10), (40.0, 160.0), (0.4, 0.9))
         else:
             radial(rng.randint(5, 8), (6, 20), (120.0, 350.0), (0.6, 1.2))
         return stems, soma_r, flat, soma
     if shape == "pyramidal":
-        soma_r = u(6.0, 11.0)
         if dendrites:
             radial(rng.randint(4, 8), (2, 8), (300.0, 1100.0), (0.5, 1.0), bias=(0.0, -0.3, 0.0))
             stems.insert(rng.randrange(len(stems) + 1), Stem(APICAL, rng.randint(10, 35), u(1500.0, 5000.0),
@@ -131,44 +144,47 @@ def plan_stems(rng: random.Random, shape: str, domain: str | None) -> tuple[list
         if axon:
             radial(1, (4, 20), (1500.0, 6000.0), (0.3, 0.6), AXON, _DOWN)
     elif shape == "purkinje":
-        soma_r, flat = u(9.0, 13.0), 0.08
+        flat = 0.15
         if dendrites:
             radial(rng.choice((1, 1, 1, 2)), (150, 400), (3000.0, 7000.0), (2.0, 3.5), bias=_UP)
         if axon:
             radial(1, (1, 4), (400.0, 1200.0), (0.4, 0.7), AXON, _DOWN)
     elif shape == "granule":
-        soma_r = u(4.0, 6.0)
         if dendrites:
             radial(rng.randint(1, 4), (1, 6), (150.0, 700.0), (0.6, 1.2), bias=_UP)
         if axon:
             radial(1, (0, 3), (500.0, 1500.0), (0.2, 0.4), AXON, _DOWN)
     elif shape == "motor":
-        soma_r = u(14.0, 25.0)
         if dendrites:
             radial(rng.randint(7, 12), (8, 25), (1200.0, 4000.0), (2.0, 4.0))
         if axon:
             radial(1, (0, 2), (800.0, 2500.0), (1.5, 3.0), AXON, _DOWN)
     elif shape == "ganglion":
-        soma_r, flat = u(6.0, 12.0), 0.12
+        flat = 0.2
         if dendrites:
             radial(rng.randint(3, 6), (5, 20), (300.0, 1200.0), (0.8, 1.6))
         if axon:
             radial(1, (0, 1), (600.0, 2000.0), (0.5, 1.0), AXON, (1.0, 0.0, 0.0))
     elif shape == "medium_spiny":
-        soma_r = u(5.0, 8.0)
         if dendrites:
             radial(rng.randint(5, 8), (2, 5), (200.0, 450.0), (0.6, 1.1))
         if axon:
             radial(1, (5, 20), (1000.0, 4000.0), (0.3, 0.5), AXON, _DOWN)
     else:  # interneurons, invertebrate neurons
-        soma_r = u(4.0, 8.0)
         if dendrites:
             radial(rng.randint(3, 7), (2, 8), (250.0, 700.0), (0.4, 0.9))
         if axon:
             radial(1, (20, 70), (4000.0, 15000.0), (0.25, 0.45), AXON, _DOWN)
     if not stems:  # an "Axon, No Soma" record that asked for nothing else: one process of each kind
         radial(1, (2, 8), (300.0, 900.0), (0.4, 0.8), AXON if axon else BASAL)
+    if _undifferentiated(domain):  # "Neurites"/"Processes": traced without telling dendrite from axon
+        stems = [Stem(BASAL, s.bifs, s.length, s.radius, s.bias) for s in stems]
     return stems, soma_r, flat, soma
+
+
+def _undifferentiated(domain: str | None) -> bool:
+    text = (domain or "").lower()
+    return "neurites" in text or "processes" in text
 
 
 def _split(rng: random.Random, bifs: int) -> list[tuple[int, int]]:
@@ -229,11 +245,11 @@ def grow(
         for y, parent in ((0.0, -1), (r, 1), (-r, 1)):
             tree.add(SOMA, 0.0, y, 0.0, r, parent)
     budget = max(points - len(tree), 1)
-    # A big file is a big neuron, not a finely sampled small one: points stay at least 0.6 um apart
-    # (typical tracing resolution), with more bifurcations as the arbor grows.
+    # A big file is a big neuron, not a finely sampled small one: points stay at least 0.25 um apart
+    # (fine tracing resolution), with more bifurcations as the arbor grows.
     total = sum(s.length for s in stems)
-    if topology is None and total < 0.6 * budget:
-        grow_by = 0.6 * budget / total
+    if topology is None and total < 0.25 * budget:
+        grow_by = 0.25 * budget / total
         more = math.sqrt(grow_by)
         stems = [Stem(s.kind, int(s.bifs * more), s.length * grow_by, s.radius, s.bias) for s in stems]
     # Every section needs points: cap bifurcations so sections average at least three points.
@@ -341,7 +357,7 @@ def _draw(
             for _ in range(j, n):
                 dx += (rnd() - 0.5) * 0.4 + px
                 dy += (rnd() - 0.5) * 0.4 + py
-                dz = (dz + (rnd() - 0.5) * 0.4) * flat + pz
+                dz += (rnd() - 0.5) * 0.4 * flat + pz
                 inv = 1.0 / (sqrt(dx * dx + dy * dy + dz * dz) or 1.0)
                 dx, dy, dz = dx * inv, dy * inv, dz * inv
                 x, y, z = x + seg * dx, y + seg * dy, z + seg * dz
@@ -376,6 +392,15 @@ def match_surface(tree: Tree, surface: float) -> None:
     for k in range(len(kind)):
         if kind[k] != SOMA:
             r[k] = max(0.05, r[k] * factor)
+
+
+def set_soma(tree: Tree, radius: float) -> None:
+    """Give a grown tree's three-point soma another radius, written exactly as :func:`grow` writes it."""
+    r = round(radius, 4)
+    for k, y in zip(
+        [k for k in range(len(tree.kind)) if tree.kind[k] == SOMA][:3], (0.0, r, -r), strict=False
+    ):
+        tree.y[k], tree.r[k] = y, r
 
 
 def type0_tail(tree: Tree) -> None:
