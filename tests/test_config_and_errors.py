@@ -147,8 +147,7 @@ def test_only_public_modules_declare_all() -> None:
         if "\n__all__ = [" in source.read_text(encoding="utf-8"):
             declared.add(info.name)
     internal = declared - PUBLIC_MODULES
-    # The emulator's modules are not yet under the rule (they predate it); every other module is.
-    assert {m for m in internal if not m.startswith("neuromorpho_fetch.emulator.")} == set()
+    assert internal == set()
     assert PUBLIC_MODULES - {"neuromorpho_fetch"} <= declared | {"neuromorpho_fetch.errors"}
     documented = {name for name in errors.__all__ if not name.isupper()}
     assert documented <= set(neuromorpho_fetch.__all__)

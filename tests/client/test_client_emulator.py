@@ -184,7 +184,7 @@ async def test_hostile_names_stay_under_dest(
 ) -> None:
     emu = start(cat=hostile_catalogue, hostile_names=True)
     dest = tmp_path / "out"
-    from neuromorpho_fetch.emulator.catalogue import HOSTILE_NAMES
+    from neuromorpho_fetch.emulator.vocabulary import HOSTILE_NAMES
 
     async with client(emu) as nm:
         neurons = [await nm.neuron_by_name(name) for name in HOSTILE_NAMES]

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from neuromorpho_fetch.emulator import Emulator
-from neuromorpho_fetch.emulator.catalogue import FIELDS
 from neuromorpho_fetch.emulator.search import select
+from neuromorpho_fetch.emulator.vocabulary import FIELDS
 
 from .conftest import Start
 

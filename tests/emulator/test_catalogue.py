@@ -18,7 +18,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from neuromorpho_fetch.emulator import lmeasure
-from neuromorpho_fetch.emulator.catalogue import FIELDS, HOSTILE_NAMES, LIST_FIELDS, Catalogue, EmulatedFile
+from neuromorpho_fetch.emulator.catalogue import Catalogue
+from neuromorpho_fetch.emulator.files import EmulatedFile
+from neuromorpho_fetch.emulator.vocabulary import FIELDS, HOSTILE_NAMES, LIST_FIELDS
 from neuromorpho_fetch.layout import file_url, source_extension
 from neuromorpho_fetch.models import Neuron, Version
 
@@ -434,7 +436,8 @@ def test_value_orders_do_not_depend_on_the_process_hash_seed() -> None:
     """Same seed, same bytes in every process: ``field_values`` and ``partition`` orders (what
     ``/api/neuron/fields/{field}`` serves) once followed the iteration order of a set of strings."""
     script = (
-        "from neuromorpho_fetch.emulator.catalogue import Catalogue, FIELDS\n"
+        "from neuromorpho_fetch.emulator.catalogue import Catalogue\n"
+        "from neuromorpho_fetch.emulator.vocabulary import FIELDS\n"
         "c = Catalogue(600, 7)\n"
         "print(repr([(c.field_values(f), list(c.partition(f).items())) for f in FIELDS]))\n"
     )

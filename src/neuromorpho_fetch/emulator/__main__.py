@@ -39,8 +39,6 @@ from ._config import (
 from .hostile import parse_hostile
 from .runner import Emulator, run_emulator
 
-__all__ = ["main", "parse_args"]
-
 
 def _fault_list(text: str) -> tuple[str, ...]:
     """Comma-separated kinds; EmulatorConfig rejects an unknown one (one line, exit 2, like every flag)."""

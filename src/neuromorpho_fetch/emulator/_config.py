@@ -12,28 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-__all__ = [
-    "BAD_RECORD_KINDS",
-    "FAULT_KINDS",
-    "MAX_PAGE_SIZE",
-    "BatchSelect",
-    "CatalogueChanges",
-    "EmulatorConfig",
-    "FaultKind",
-    "FaultScope",
-    "FileOddities",
-    "HostileConfig",
-    "HostileScope",
-    "JspMode",
-    "NoHits",
-    "NonsenseKind",
-    "Oversize",
-    "PastLast",
-    "PathCase",
-    "TLSMode",
-    "UnquotedWords",
-]
-
 TLSMode = Literal["legacy-dh", "modern", "none"]
 FaultKind = Literal["503", "429", "500", "reset", "truncate", "html200", "html404", "stall"]
 FaultScope = Literal["all", "api", "files"]

@@ -6,8 +6,6 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-__all__ = ["ByteLRU"]
-
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 

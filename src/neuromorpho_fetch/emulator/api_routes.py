@@ -20,12 +20,11 @@ from aiohttp import web
 
 from . import literature
 from ._config import EmulatorConfig
-from .catalogue import FIELDS, Catalogue
+from .catalogue import Catalogue
 from .faults import spring_error
 from .paging import Page, field_page_info, page_links, requested_page
 from .search import QueryError, select
-
-__all__ = ["BATCH_FIELDS", "MORPHOMETRY_KEYS", "RECORD_LINK_BASE", "ApiRoutes", "json_response"]
+from .vocabulary import FIELDS
 
 _Lookup = Callable[[int], dict[str, Any] | None]
 

@@ -15,16 +15,13 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from ._config import MAX_PAGE_SIZE, EmulatorConfig
+from ._config import EmulatorConfig
 from .api_routes import ApiRoutes, json_response
 from .catalogue import Catalogue
 from .faults import PRE_FAULTS, FaultPlan, fault_after, fault_before, send_throttled, spring_error
 from .file_routes import FileRoutes
 from .hostile import Hostile
-from .paging import DEFAULT_PAGE_SIZE
 from .stats import Stats
-
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "build_app", "redirect_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -52,14 +52,11 @@ from . import measures, recorded
 from ._config import CatalogueChanges, FileOddities
 from ._lru import ByteLRU
 from .changes import apply_changes
-from .files import CatalogueFiles, EmulatedFile
+from .files import CatalogueFiles
 from .generation import generate
-from .vocabulary import FIELDS, HOSTILE_NAMES, KINDS, LIST_FIELDS, Value
 
 #: Computed morphometry kept per catalogue: about 2,000 records of ~1 KB (a batch select asks for 50).
 _MEASURED_BYTES, _MEASURED_ITEM = 2 << 20, 1024
-
-__all__ = ["FIELDS", "HOSTILE_NAMES", "KINDS", "LIST_FIELDS", "Catalogue", "EmulatedFile", "Value"]
 
 
 class Catalogue(CatalogueFiles):

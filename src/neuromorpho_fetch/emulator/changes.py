@@ -29,8 +29,6 @@ from .generation import Group, Layout
 from .index import CatalogueIndex
 from .vocabulary import _PER_NEURON, _RECORD_KEYS, _VARIANT_KEY, LIST_FIELDS, Value
 
-__all__ = ["apply_changes", "editable_fields"]
-
 
 def editable_fields() -> tuple[str, ...]:
     """Record keys an edit may change: every group-held field except ``archive``."""

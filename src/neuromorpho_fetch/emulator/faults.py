@@ -30,18 +30,6 @@ from aiohttp import web
 
 from ._config import EmulatorConfig, FaultKind
 
-__all__ = [
-    "HTML_ERROR_PAGE",
-    "PRE_FAULTS",
-    "FaultPlan",
-    "abort_connection",
-    "fault_after",
-    "fault_before",
-    "html_error",
-    "send_throttled",
-    "spring_error",
-]
-
 #: Faults answered without running the route's handler.
 PRE_FAULTS = frozenset({"503", "429", "500", "html200", "html404"})
 

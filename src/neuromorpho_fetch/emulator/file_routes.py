@@ -25,11 +25,10 @@ from aiohttp import web
 from . import recorded
 from ._config import EmulatorConfig
 from ._lru import ByteLRU
-from .catalogue import Catalogue, EmulatedFile
+from .catalogue import Catalogue
 from .faults import FaultPlan, html_error
+from .files import EmulatedFile
 from .stats import Stats
-
-__all__ = ["FileRoutes"]
 
 #: Prepared file responses are kept in memory, by URL, up to ``EmulatorConfig.file_cache_mb``. The
 #: catalogue keeps built files too, by neuron and kind, for every caller (tests' expected bodies, other

@@ -56,20 +56,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ._config import BAD_RECORD_KINDS, HostileConfig, HostileScope, NonsenseKind
+from ._config import HostileConfig, HostileScope, NonsenseKind
 from .faults import _unit, abort_connection, html_error, retry_after, spring_error
 from .paging import page_links
 from .stats import Stats
-
-__all__ = [
-    "BAD_RECORD_KINDS",
-    "FILLER",
-    "LOOP_PAGES",
-    "Hostile",
-    "bad_record",
-    "nonsense_page",
-    "parse_hostile",
-]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -21,8 +21,6 @@ from typing import Any
 
 from .hashing import mix64
 
-__all__ = ["FIELDS", "Literature", "LiteratureQueryError"]
-
 #: ``GET /api/literature/fields``: the 18 fields a 2019 answer listed, in its order (F, "Literature": "listed
 #: 18 fields: article_id pmid doi journal title authors species brainRegion cellType tracingSystem
 #: evaluatedDate publishedDate globalStatus collection dataUsage sharedReconstructions status

@@ -18,21 +18,6 @@ import zlib
 from array import array
 from dataclasses import dataclass, field
 
-__all__ = [
-    "DAT_RECORD_BYTES",
-    "Tree",
-    "asc_body",
-    "asc_preamble",
-    "cng_header",
-    "dat_file",
-    "dat_records",
-    "png_image",
-    "std_log",
-    "swc_text",
-    "xml_document",
-    "xml_tree",
-]
-
 
 @dataclass(frozen=True, slots=True)
 class Tree:

@@ -16,8 +16,6 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["DEFAULT_PAGE_SIZE", "Page", "field_page_info", "page_links", "requested_page"]
-
 DEFAULT_PAGE_SIZE = 50
 
 

@@ -21,8 +21,6 @@ import pytest
 from ._config import EmulatorConfig
 from .runner import Emulator, serve_in_thread
 
-__all__ = ["neuromorpho_emulator", "neuromorpho_emulator_config"]
-
 
 @pytest.fixture(scope="session")
 def neuromorpho_emulator_config() -> EmulatorConfig:

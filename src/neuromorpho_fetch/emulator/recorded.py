@@ -22,20 +22,6 @@ from typing import Any
 
 from . import morphology, neurons
 
-__all__ = [
-    "CNIC_001",
-    "CNIC_001_CNG_HEAD",
-    "CNIC_001_MORPHOMETRY",
-    "CNIC_001_POINTS",
-    "PREVIOUS_V61_PATH",
-    "SIEGERT_TRACES",
-    "TRACE009_LINES",
-    "cnic_001_cng",
-    "cnic_001_previous",
-    "original_format_extension",
-    "trace_source",
-]
-
 #: Record 1, key order and values as served (reference A7; E confirms it in 2026). ``_links`` are added by
 #: the server, like every record's.
 CNIC_001: dict[str, Any] = {

@@ -27,8 +27,6 @@ from .faults import FaultPlan
 from .stats import Stats
 from .tls import make_tls
 
-__all__ = ["Emulator", "EmulatorConfig", "run_emulator", "serve_in_thread"]
-
 _T = TypeVar("_T")
 
 #: Long enough for a handler to finish a normal response; stalled ones are cut off after it.

@@ -34,9 +34,8 @@ from collections.abc import Mapping, Sequence
 from itertools import compress
 from typing import Literal
 
-from .catalogue import Catalogue, Value
-
-__all__ = ["QueryError", "select"]
+from .catalogue import Catalogue
+from .vocabulary import Value
 
 _TERM_START = re.compile(r"(?<!\S)([A-Za-z_][A-Za-z0-9_]*|\*):")
 _MATCH_ALL = "*"

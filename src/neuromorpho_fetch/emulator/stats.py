@@ -11,8 +11,6 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-__all__ = ["Stats"]
-
 
 class Stats:
     """Counters behind ``GET /_emulator/stats``; ``/_emulator/*`` itself is never counted."""

@@ -22,8 +22,6 @@ from typing import Any
 
 from ._config import TLSMode
 
-__all__ = ["OAKLEY_GROUP2_PEM", "TLSMaterial", "make_tls"]
-
 #: RFC 2409 "Second Oakley Group" (1024-bit MODP, generator 2). Well known, so nothing is generated
 #: at run time, and exactly the size that OpenSSL's security level 2 refuses.
 OAKLEY_GROUP2_PEM = """-----BEGIN DH PARAMETERS-----
