@@ -39,11 +39,16 @@ def test_exactly_the_changed_neurons_differ_in_records_and_files(
     assert before - after == {removed}
     assert len(added) == 2 and min(added) > max(before)  # appended: ids stay ascending
     assert list(changed.neuron_ids()) == sorted(after)
-    for neuron_id in sorted(before - {removed}):
+    # Files are grown per neuron (milliseconds each): every file of the changed archive is compared, and
+    # every seventh elsewhere (a change that leaks would be systematic: files derive from (seed, id)).
+    kept = sorted(before - {removed})
+    for i, neuron_id in enumerate(kept):
         old, new = base.record(neuron_id), changed.record(neuron_id)
         assert old is not None and new is not None
         differs = sorted(k for k in old if old[k] != new[k])
         assert differs == (["species"] if neuron_id == edited else []), neuron_id
+        if old["archive"] != ARCHIVE and i % 7:
+            continue
         for kind in KINDS:
             a, b = base.file_for(neuron_id, kind), changed.file_for(neuron_id, kind)
             assert (a is None) == (b is None) and (a is None or a.body == b.body), (neuron_id, kind)  # type: ignore[union-attr]
