@@ -33,7 +33,9 @@ def real_host(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> str:
     real_getaddrinfo = socket.getaddrinfo
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        return real_getaddrinfo("127.0.0.1" if host == REAL_HOST else host, *args, **kwargs)
+        # anyio (httpx's async transport) passes the IDNA-encoded name as bytes.
+        ours = host in (REAL_HOST, REAL_HOST.encode())
+        return real_getaddrinfo("127.0.0.1" if ours else host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     assert emulator.ca_file is not None
