@@ -345,14 +345,16 @@ def scenario_throughput_and_rerun(quick: bool) -> list[dict[str, Any]]:
         "wall_vs_aria2c": round(ours.wall_s / aria.wall_s, 3) if aria else None,
         "uvloop_wall_vs_asyncio": round(uv.wall_s / ours.wall_s, 3) if uv else None,
         "speedup_vs_sequential": round(ours.files_per_s / seq.files_per_s, 1) if seq.files_per_s else None,
-        "target": "wall <= aria2c's; >= 10x the sequential loop",
+        # Issue 19: wall within 5% of aria2c's and at most 1.2 CPU ms a file; the old ">= 10x the
+        # sequential loop" is dropped here (no client meets it on this disk: aria2c is 2.6x), kept in 5.
+        "target": "wall <= 1.05x aria2c's; CPU <= 1.2 ms per file",
         "ok": all(m.exit_code == 0 for m in rows),
     }
     throughput["met"] = (
         throughput["ok"]
         and aria is not None
-        and ours.wall_s <= aria.wall_s
-        and (throughput["speedup_vs_sequential"] or 0) >= 10
+        and ours.wall_s <= 1.05 * aria.wall_s
+        and ours.cpu_per_1000 <= 1.2
     )
     rerun_ratio = rerun.wall_s / listing.wall_s
     rerun_row = {
@@ -539,14 +541,15 @@ def scenario_latency(quick: bool, plot: Path | None) -> dict[str, Any]:
         "speedup_vs_sequential": round(ours.files_per_s / seq.files_per_s, 1) if seq.files_per_s else None,
         "contenders": [contender_row(m) for m in rows],
         "sweep": points,
-        "target": "efficiency >= 0.95; files/s >= aria2c's; >= 10x the sequential loop",
+        # Issue 19: efficiency with the listing in the ideal (scenario 1's convention) >= 0.85.
+        "target": "files/s >= aria2c's; efficiency (listing in the ideal) >= 0.85; >= 10x the loop",
         "ok": all(m.exit_code == 0 for m in rows)
         and ours.file_requests == files
         and all(p["ok"] for who in ("ours", "aria2c") for p in points[who]),
     }
     result["met"] = (
         result["ok"]
-        and result["efficiency"] >= 0.95
+        and result["efficiency_listing_in_ideal"] >= 0.85
         and aria is not None
         and ours.files_per_s >= aria.files_per_s
         and (result["speedup_vs_sequential"] or 0) >= 10
