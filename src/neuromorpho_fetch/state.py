@@ -176,11 +176,14 @@ class StateStore:
         self.run_id: int | None = None
         try:
             if read_only:
-                # immutable: no -wal/-shm files are created, so --dry-run really writes nothing. It
-                # ignores a WAL a killed run left behind; those files are then planned as "adopt",
-                # which a dry run counts as skipped anyway.
+                # immutable: no -wal/-shm files are created, so --dry-run really writes nothing. But a
+                # WAL left beside the store (a killed run, or a disk that filled before the checkpoint)
+                # holds committed rows, and without it the main file can read as malformed: then the
+                # store is read with its WAL (mode=ro uses the -shm the writer left).
                 refuse_link(db, "state store")
-                uri = f"file:{quote(str(db.absolute()))}?mode=ro&immutable=1"
+                wal = db.with_name(db.name + "-wal")
+                immutable = "" if wal.is_file() and wal.stat().st_size > 0 else "&immutable=1"
+                uri = f"file:{quote(str(db.absolute()))}?mode=ro{immutable}"
                 self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             else:
                 self.conn = open_database(db, what="state store")

@@ -53,4 +53,4 @@ def test_with_morphometry_asks_50_neurons_a_request(
         assert asked <= n + 2 * math.ceil(n / 50), (asked, n)
     lines = MirrorPaths(tmp_path / "morph").morphometry(archive_folder(ARCHIVE)).read_text(encoding="utf-8")
     got = {json.loads(line)["neuron_id"] for line in lines.splitlines()}
-    assert got == {i for i in ids if catalogue.morphometry(i) is not None}
+    assert got == {i for i in ids if catalogue.has_morphometry(i)}

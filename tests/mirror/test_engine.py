@@ -274,7 +274,7 @@ async def test_morphometry_comes_50_neurons_a_request(
     asked = [p for p in seen.paths if p.startswith("/api/morphometry")]
     lines = (tmp_path / "m" / "amaral" / "morphometry.jsonl").read_text(encoding="utf-8").splitlines()
     have = {i for i in catalogue.neuron_ids() if (catalogue.record(i) or {}).get("archive") == "Amaral"}
-    with_morph = {i for i in have if catalogue.morphometry(i) is not None}
+    with_morph = {i for i in have if catalogue.has_morphometry(i)}
     assert {json.loads(line)["neuron_id"] for line in lines} == with_morph
     assert report.metadata_missing == len(have - with_morph) and report.exit_code == 0
     if batch == "ok":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -312,12 +314,11 @@ def test_unwritable_out(server: Emulator, tmp_path: Path, capsys: pytest.Capture
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs: a real ENOSPC (we run as root here; skipped where mounting is not allowed)."""
+    """A 1 MiB tmpfs: a real ENOSPC (we run as root here; skipped where mounting is not allowed). Room for
+    a small first mirror with its dataset layer (realistic files, a typed catalogue), not for a second."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
-    )
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
@@ -341,8 +342,14 @@ def test_full_disk_is_one_line_and_damages_nothing(
     after = tree(out)
     assert {k: after.get(k) for k in before} == before  # what was there is intact
     assert not part_files(out)
-    store = StateStore(out / ".neuromorpho-fetch" / "state.sqlite", read_only=True)
-    assert store.counts().get("complete", 0) >= 5
+    # Read as the next run will, WAL included: on a full disk the run may not fold its WAL back.
+    db = out / ".neuromorpho-fetch" / "state.sqlite"
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        (complete,) = conn.execute("SELECT COUNT(*) FROM files WHERE status = 'complete'").fetchone()
+    assert complete >= 5
+    store = StateStore(db, read_only=True)  # what --dry-run reads: the same rows
+    assert store.counts().get("complete", 0) == complete
     store.close()
     os.sync()
 
