@@ -438,14 +438,18 @@ class AsyncStateStore:
             self._executor.shutdown(wait=True)
 
 
-def complete_files(db: Path) -> Iterator[tuple[str, int, str, float | None, bool]]:
+def complete_files(
+    db: Path, *, read_only: bool = False
+) -> Iterator[tuple[str, int, str, float | None, bool]]:
     """``(path, size, sha256, updated_at, verified)`` of every ``complete`` file of the store at ``db``,
-    streamed (the run's end hands them to the dataset step as facts). Nothing when there is no store."""
+    streamed (the run's end hands them to the dataset step as facts). Nothing when there is no store.
+
+    Read-write by default, although it only reads: a read-only connection to a WAL database recreates
+    the -wal/-shm files and cannot remove them on close; the run's end holds the lock. ``read_only``
+    (``mode=ro``) is for readers outside a run, which must never write into a mirror."""
     if not db.is_file():
         return
-    # Read-write, although it only reads: a read-only connection to a WAL database recreates the
-    # -wal/-shm files and cannot remove them on close; the caller holds the lock.
-    conn = open_database(db, what="state store")
+    conn = open_database(db, what="state store", read_only=read_only)
     try:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
         verified = "verified" if "verified" in columns else "0"

@@ -72,7 +72,7 @@ async def test_a_body_longer_than_its_content_length_is_never_a_file(
 ) -> None:
     server, base = overrunning
     target = tmp_path / "a.CNG.swc"
-    async with NeuroMorpho(base_url=base, retries=2, rate=1000) as nm:
+    async with NeuroMorpho(base_url=base, retries=2, retry_wait=0.01, rate=1000) as nm:
         with pytest.raises(BadResponseError, match="Content-Length"):
             await nm.fetch_file(f"{base}/dableFiles/x/CNG%20version/a.CNG.swc", target, check_swc=True)
     assert not target.exists()

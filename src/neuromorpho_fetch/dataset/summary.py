@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import CATALOGUE_FILE
-from .catalogue import connect_readonly
+from ..state import complete_files
 from .changes import ChangeSet
 from .coverage import ArchiveCoverage, Holdings
 
@@ -91,19 +91,7 @@ def facts_from_state(state_db: Path) -> Iterator[FileFact]:
     """Every ``complete`` file of a state store (``.neuromorpho-fetch/state.sqlite``), as facts.
 
     For the run's end when it does not collect facts itself: the state store already holds each file's
-    size and hash. Read-only and streamed. A ``verified`` column (issue 10: hash checked against the
-    server) is used when the store has one; otherwise every fact says unverified.
+    size and hash. Read-only and streamed; the query is the state store's own
+    (:func:`~neuromorpho_fetch.state.complete_files`: only ``state.py`` queries it).
     """
-    conn = connect_readonly(state_db)
-    try:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
-        verified = "verified" if "verified" in columns else "0"
-        cursor = conn.execute(
-            f"SELECT path, size, sha256, updated_at, {verified} FROM files "
-            "WHERE status = 'complete' AND size IS NOT NULL AND sha256 IS NOT NULL"
-        )
-        while rows := cursor.fetchmany(BATCH):
-            for path, size, sha256, updated_at, checked in rows:
-                yield FileFact(path, int(size), str(sha256), updated_at, bool(checked))
-    finally:
-        conn.close()
+    return (FileFact(*row) for row in complete_files(state_db, read_only=True))
