@@ -3,7 +3,7 @@
 Every contract test takes the ``api`` fixture, which is parametrized twice:
 
 * ``emulator``: a local emulator over real sockets (the system tier; CI runs it);
-* ``live``: marked ``live``, deselected by default (``addopts`` in pyproject.toml), and always without
+* ``live``: marked ``live``, deselected by default (tests/conftest.py), and always without
   ``NEUROMORPHO_LIVE=1`` (:func:`pytest_collection_modifyitems`). With
   ``NEUROMORPHO_LIVE=1`` and ``-m live`` the same tests meet ``NEUROMORPHO_LIVE_URL`` (default
   ``https://neuromorpho.org``; ``NEUROMORPHO_LIVE_CA`` names a CA file, for an emulator) at

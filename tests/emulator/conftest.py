@@ -16,13 +16,16 @@ import pytest
 from neuromorpho_fetch.emulator import Catalogue, Emulator, EmulatorConfig, serve_in_thread
 
 SMALL = EmulatorConfig(tls="none", neurons=300, seed=7)
+#: Session catalogues keep every file they build (a few hundred MB at most): many tests read every file
+#: of the same catalogue, and growing each once is most of the emulator suite's time.
+KEEP_ALL_MB = 1024.0
 
 Start = Callable[..., Emulator]
 
 
 @pytest.fixture(scope="session")
 def small_catalogue() -> Catalogue:
-    return Catalogue(SMALL.neurons, SMALL.seed)
+    return Catalogue(SMALL.neurons, SMALL.seed, cache_mb=KEEP_ALL_MB)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +36,7 @@ def full_catalogue() -> Catalogue:
 
 @pytest.fixture(scope="session")
 def hostile_catalogue() -> Catalogue:
-    return Catalogue(SMALL.neurons, SMALL.seed, hostile_names=True)
+    return Catalogue(SMALL.neurons, SMALL.seed, hostile_names=True, cache_mb=KEEP_ALL_MB)
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,8 @@ from neuromorpho_fetch.emulator.vocabulary import FIELDS, HOSTILE_NAMES, LIST_FI
 from neuromorpho_fetch.layout import file_url, source_extension
 from neuromorpho_fetch.models import Neuron, Version
 
+from .conftest import KEEP_ALL_MB
+
 BASE = "http://127.0.0.1:1"
 FILE_KINDS = [v.value for v in Version]
 NUMERIC_STRINGS = ("soma_surface", "surface", "volume", "min_age", "max_age", "min_weight", "max_weight")
@@ -31,7 +33,7 @@ NUMERIC_STRINGS = ("soma_surface", "surface", "volume", "min_age", "max_age", "m
 
 @pytest.fixture(scope="module")
 def cat() -> Catalogue:
-    return Catalogue(2000, seed=7)
+    return Catalogue(2000, seed=7, cache_mb=KEEP_ALL_MB)
 
 
 @pytest.fixture(scope="module")
@@ -264,9 +266,10 @@ def test_morphometry_and_pvec(cat: Catalogue) -> None:
 # --- files --------------------------------------------------------------------------------------------
 
 
-def test_cng_files_are_valid_trees_in_every_style(cat: Catalogue) -> None:
+def test_cng_files_are_valid_trees_in_every_style(small_catalogue: Catalogue) -> None:
+    cat = small_catalogue  # every file of the session's catalogue (other modules read them too)
     short = old = aligned = latin1 = 0
-    for i, neuron_id in enumerate(sample_ids(cat, 400)):
+    for i, neuron_id in enumerate(cat.neuron_ids()):
         found = cat.file_for(neuron_id, "CNG")
         assert found is not None
         body = found.body
@@ -291,13 +294,16 @@ def test_cng_files_are_valid_trees_in_every_style(cat: Catalogue) -> None:
     assert short and old and aligned and latin1
 
 
-def test_cng_sizes_are_log_normal_like(cat: Catalogue) -> None:
+def test_cng_sizes_are_log_normal_like(small_catalogue: Catalogue) -> None:
     sizes = []
-    for neuron_id in sample_ids(cat, 300):  # grown per file: 300 are enough for the shape
-        found = cat.file_for(neuron_id, "CNG")
+    for neuron_id in small_catalogue.neuron_ids():  # grown per file: 300 are enough for the shape
+        found = small_catalogue.file_for(neuron_id, "CNG")
         assert found is not None
+        # Padded columns (15% of files) write the same points in lines half as long again.
+        padded = b"\n     1 1 " in found.body[:2000]
+        assert len(found.body) <= (1.6 if padded else 1.08) * 5 * 1024 * 1024, neuron_id
         sizes.append(len(found.body))
-    assert min(sizes) >= 9 * 1024 and max(sizes) <= 5.3 * 1024 * 1024
+    assert min(sizes) >= 9 * 1024
     assert 35 * 1024 <= statistics.median(sizes) <= 70 * 1024
     assert 1 <= sum(s > 1024 * 1024 for s in sizes) <= 0.04 * len(sizes)
 
@@ -384,7 +390,7 @@ def test_file_metadata_is_stable_and_well_formed(cat: Catalogue) -> None:
 def test_every_file_url_layout_builds_is_served(hostile: Catalogue) -> None:
     odd = [i for i in hostile.neuron_ids() if not rec(hostile, i)["neuron_name"].replace("_", "").isalnum()]
     assert len(odd) >= len(HOSTILE_NAMES) + 2
-    for neuron_id in odd + sample_ids(hostile, 30):
+    for neuron_id in odd + sample_ids(hostile, 12):  # every odd name, and plain ones for each format
         neuron = neuron_of(hostile, neuron_id)
         for version in Version:
             expected = hostile.file_for(neuron_id, version.value)

@@ -34,8 +34,9 @@ options partly match are scanned neuron by neuron (see :meth:`Catalogue.scan`).
 record's cell type and domain (:mod:`.neurons`) with as many points as its size asks for. Sizes are
 log-normal (median 50 KB, about 1% over 1 MB, capped at 5 MB, snapped to classes 10 KB x 1.15^k) unless
 ``file_kb`` fixes them. The source file is the same tree in its original format (:mod:`.morphology`), and
-the morphometry is computed from the CNG file (:mod:`.lmeasure`). Built files and computed morphometry sit
-in small byte-bounded LRU caches.
+the morphometry is computed from the CNG file (:mod:`.lmeasure`). Built files, their trees and computed
+morphometry sit in small byte-bounded LRU caches (``cache_mb`` each for files and trees, 8 by default: a
+test that reads every file of a catalogue many times raises it, so each file is grown once).
 
 **Where each part lives.** :mod:`.vocabulary` holds the fixed tables (field names, record key order,
 species, archives, name styles); :mod:`.generation` turns a seed into the stored layout; :mod:`.index`
@@ -71,13 +72,14 @@ class Catalogue(CatalogueFiles):
         file_kb: float | None = None,
         changes: CatalogueChanges | None = None,
         oddities: FileOddities | None = None,
+        cache_mb: float = 8.0,
     ) -> None:
         if neurons < 0:
             raise ValueError("neurons must be >= 0")
         layout = generate(neurons, seed, hostile_names)
         if changes:
             layout = apply_changes(layout, changes)  # upstream changes (issue 12): see .changes
-        super().__init__(layout, seed, file_kb, oddities)
+        super().__init__(layout, seed, file_kb, oddities, cache_mb)
         self._measured: ByteLRU[int, dict[str, Any]] = ByteLRU(_MEASURED_BYTES)
 
     def has_morphometry(self, neuron_id: int) -> bool:

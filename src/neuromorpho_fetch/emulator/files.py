@@ -2,10 +2,11 @@
 
 A CNG file is a per-neuron header followed by the neuron's own tree (:mod:`.neurons`), grown from its
 record's cell type and domain with as many points as its size asks for. Sizes are log-normal (median
-50 KB, about 1% over 1 MB, capped at 5 MB, snapped to classes 10 KB x 1.15^k) unless ``file_kb`` fixes
-them. The source file is the same tree in the original format (SWC, Neurolucida ASCII, binary DAT,
-Neurolucida XML). Built files sit in a small byte-bounded LRU cache; the rare big bodies are shared per
-shape and size, since growing 100,000 points takes most of a second.
+50 KB, about 1% over 1 MB, capped at 5 MB, snapped to classes 10 KB x 1.15^k; a file with padded
+columns, 15%, holds the same points in lines half as long again) unless ``file_kb`` fixes them. The
+source file is the same tree in the original format (SWC, Neurolucida ASCII, binary DAT, Neurolucida
+XML). Built files and their trees sit in small byte-bounded LRU caches; the rare big bodies are shared
+per shape and size, since growing 100,000 points takes most of a second.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ from .index import CatalogueIndex
 from .recorded import original_format_extension
 from .vocabulary import _FOLDER_KIND, _TRACE_NAMES, KINDS, SYNTHETIC_ARCHIVES
 
-_FILE_CACHE_BYTES = 8 << 20  # the server keeps its own cache; misses are cheap
+_FILE_CACHE_MB = 8.0  # the server keeps its own cache; misses are cheap
+_POINT_BYTES = 45  # a tree's six unboxed columns: 45 bytes a point
 _MASTER_CACHE_BYTES = 64 << 20
 _MIN_FILE = 10 * 1024
 _MAX_FILE = 5 * 1024 * 1024
 _SIZE_STEP = 1.15
 _BIG_VARIANTS = 2  # big bodies are shared: two per shape and size class
 _LINE = 34  # bytes per SWC line, on average: how many points a file size asks for
+_BIG_LINE = 38  # ... and in a big tree (over _GROWN_POINTS), whose coordinates have more digits
+#: Files with padded columns (15%) are the same tree in longer lines: about 1.5 times their size class.
 #: Neurons with more points than this share their body per shape and size (about 1 file in 30).
 _GROWN_POINTS = 12_000
 _NORMAL = statistics.NormalDist()
@@ -58,12 +62,21 @@ class CatalogueFiles(CatalogueIndex):
     """The index plus the files the server holds; ``file_kb`` fixes every file's size (benchmarks)."""
 
     def __init__(
-        self, layout: Layout, seed: int, file_kb: float | None, oddities: FileOddities | None = None
+        self,
+        layout: Layout,
+        seed: int,
+        file_kb: float | None,
+        oddities: FileOddities | None = None,
+        cache_mb: float = _FILE_CACHE_MB,
     ) -> None:
         super().__init__(layout, seed)
         self.file_kb = file_kb
         self.oddities = oddities or FileOddities()
-        self._files: ByteLRU[tuple[int, str], EmulatedFile] = ByteLRU(_FILE_CACHE_BYTES)
+        limit = int(cache_mb * 2**20)
+        self._files: ByteLRU[tuple[int, str], EmulatedFile] = ByteLRU(limit)
+        # The CNG file and the source are one tree: asked for together (a mirror of both versions, a
+        # test of both), the second is written from the first's tree instead of growing it again.
+        self._trees: ByteLRU[int, morphology.Tree] = ByteLRU(limit)
 
     def file(
         self, archive_dir: str, folder: str, filename: str, *, case_sensitive: bool = True
@@ -178,9 +191,9 @@ class CatalogueFiles(CatalogueIndex):
         step = round(math.log(wanted / _MIN_FILE) / math.log(_SIZE_STEP))
         return min(int(_MIN_FILE * _SIZE_STEP**step), _MAX_FILE)
 
-    def tree(self, pos: int, target: int, *, aligned: bool = False) -> tuple[morphology.Tree, bytes]:
-        """The neuron at ``pos`` as a tree (with about ``target // _LINE`` points, whatever the format:
-        the CNG file and the source are one tree) and its SWC body.
+    def tree(self, pos: int) -> morphology.Tree:
+        """The neuron at ``pos`` as a tree, with about ``size // _LINE`` points for its file size (whatever
+        the format: the CNG file and the source are one tree). Callers only read it (it is cached).
 
         Grown from the record's cell type and domain (:mod:`.neurons`), with the soma radius the record's
         ``soma_surface`` implies and neurite radii scaled so the file's surface is the record's
@@ -188,18 +201,23 @@ class CatalogueFiles(CatalogueIndex):
         shape, size and variant and copied per neuron, because growing 100,000 points per request would
         take a second.
         """
+        cached = self._trees.get(pos)
+        if cached is not None:
+            return cached
         shape, domain = self.shape(pos)
-        points = max(target // _LINE, 8)
         neuron_id = self._ids[pos]
+        points = max(self._size_class(mix64(self.seed, neuron_id, 0xF11E)) // _LINE, 8)
         soma_text = self.value("soma_surface", pos)
         soma_r = math.sqrt(float(soma_text) / (4 * math.pi)) if isinstance(soma_text, str) else None
         if points > _GROWN_POINTS:
             variant = mix64(self.seed, neuron_id, 0xB16) % _BIG_VARIANTS
-            key = (self.seed, f"{shape}/{domain}/{aligned}", points, variant)
+            key = (self.seed, f"{shape}/{domain}", points, variant)
             shared = _MASTERS.get(key)
             if shared is None:
-                shared = neurons.grow(mix64(self.seed, points, variant, len(shape)), shape, domain, points)
-                _MASTERS.put(key, shared, 45 * len(shared))  # six unboxed columns: 45 bytes a point
+                # Big trees span more space, so their lines are longer (36-41 bytes, measured).
+                big = points * _LINE // _BIG_LINE
+                shared = neurons.grow(mix64(self.seed, points, variant, len(shape)), shape, domain, big)
+                _MASTERS.put(key, shared, _POINT_BYTES * len(shared))
             # Copied: the record's soma and surface and the oddities change a tree in place.
             tree = morphology.Tree(
                 array("b", shared.kind), array("d", shared.x), array("d", shared.y), array("d", shared.z),
@@ -207,20 +225,17 @@ class CatalogueFiles(CatalogueIndex):
             )  # fmt: skip
             if soma_r is not None:
                 neurons.set_soma(tree, soma_r)
-            return self._finish(tree, pos, aligned)
-        seed = mix64(self.seed, neuron_id, 0x7EE)
-        if self.file_kb is not None:
-            points += points // 8  # grown a little long, then cut at the size asked for (below)
-        tree = neurons.grow(seed, shape, domain, points, soma_radius=soma_r)
-        return self._finish(tree, pos, aligned)
-
-    def _finish(self, tree: morphology.Tree, pos: int, aligned: bool) -> tuple[morphology.Tree, bytes]:
-        """Radii scaled to the record's surface, the switched-on oddities, then the SWC text."""
+        else:
+            if self.file_kb is not None:
+                points += points // 8  # grown a little long, then cut at the size asked for (_cng)
+            tree = neurons.grow(mix64(self.seed, neuron_id, 0x7EE), shape, domain, points, soma_radius=soma_r)
+        # Radii scaled to the record's surface, then the switched-on oddities.
         surface = self.value("surface", pos)
         if isinstance(surface, str):
             neurons.match_surface(tree, float(surface))
-        tree = self._odd(tree, self._ids[pos])
-        return tree, morphology.swc_text(tree, aligned=aligned)
+        tree = self._odd(tree, neuron_id)
+        self._trees.put(pos, tree, _POINT_BYTES * len(tree))
+        return tree
 
     def _is_odd(self, neuron_id: int) -> tuple[bool, bool]:
         """Whether :class:`.FileOddities` gives this neuron (a type-0 tail, a soma a bit off), by hash."""
@@ -251,7 +266,7 @@ class CatalogueFiles(CatalogueIndex):
             name, f"{name}.{ext}", old_style=old_style, when=(year, 1 + (h >> 32) % 12, 1 + (h >> 40) % 28),
             latin1_note="Traced at the Université de Montréal, Zellé lab (µm units)" if latin1 else None,
         )  # fmt: skip
-        body = self.tree(pos, self._size_class(h), aligned=aligned)[1]
+        body = morphology.swc_text(self.tree(pos), aligned=aligned)
         if self.file_kb is not None:
             # Benchmarks fix every size: a prefix of a depth-first file is still one tree (parents first).
             cut = body.find(b"\n", max(self._size_class(h) - len(header), 64) - 1)
@@ -263,7 +278,7 @@ class CatalogueFiles(CatalogueIndex):
         get SWC text)."""
         name = self._names[pos]
         low = ext.lower()
-        tree, body = self.tree(pos, self._size_class(h))
+        tree = self.tree(pos)
         if low == "asc":
             return morphology.asc_preamble(name) + morphology.asc_body(tree), "text/plain"
         if low == "dat":
@@ -272,4 +287,4 @@ class CatalogueFiles(CatalogueIndex):
             return morphology.xml_document(name, morphology.xml_tree(tree)), "application/xml"
         software = self.value("reconstruction_software", pos)
         head = f"# Exported from {software} as {name}.{ext}\n".encode()
-        return head + body, "text/plain"
+        return head + morphology.swc_text(tree), "text/plain"

@@ -54,19 +54,19 @@ def swc_text(tree: Tree, *, aligned: bool = False, lead: str = "") -> bytes:
     ``aligned`` pads the columns with leading spaces, as some archives' files are; ``lead`` starts every
     line (the Siegert originals' leading space).
     """
-    kind, xs, ys, zs, rs, parent = tree.kind, tree.x, tree.y, tree.z, tree.r, tree.parent
-    lines: list[str] = []
-    add = lines.append
-    for k in range(len(kind)):
-        if kind[k] == 1 and aligned:
-            add(f"{lead}{k + 1:6d} 1 {xs[k]!r} {ys[k]!r} {zs[k]!r} {rs[k]!r} {parent[k]:6d}\n")
-        elif kind[k] == 1:
-            add(f"{lead}{k + 1} 1 {xs[k]!r} {ys[k]!r} {zs[k]!r} {rs[k]!r} {parent[k]}\n")
-        elif aligned:
-            cols = f"{xs[k]:10.4f} {ys[k]:10.4f} {zs[k]:9.4f} {rs[k]:8.5f}"
-            add(f"{lead}{k + 1:6d} {kind[k]} {cols} {parent[k]:6d}\n")
-        else:
-            add(f"{lead}{k + 1} {kind[k]} {xs[k]:.2f} {ys[k]:.2f} {zs[k]:.2f} {rs[k]:.5g} {parent[k]}\n")
+    lead = lead.replace("%", "%%")
+    if aligned:
+        soma = lead + "%6d 1 %r %r %r %r %6d\n"
+        row = lead + "%6d %d %10.4f %10.4f %9.4f %8.5f %6d\n"
+    else:
+        soma = lead + "%d 1 %r %r %r %r %d\n"
+        row = lead + "%d %d %.2f %.2f %.2f %.5g %d\n"
+    # One %-format per line over zipped columns (every point of every file passes here).
+    columns = (tree.kind, tree.x, tree.y, tree.z, tree.r, tree.parent)
+    lines = [
+        row % line if line[1] != 1 else soma % (line[0], *line[2:])
+        for line in zip(range(1, len(tree.kind) + 1), *columns, strict=True)
+    ]
     return "".join(lines).encode("ascii")
 
 

@@ -381,17 +381,21 @@ def match_surface(tree: Tree, surface: float) -> None:
     kind, x, y, z, r, parent = tree.kind, tree.x, tree.y, tree.z, tree.r, tree.parent
     soma = next((r[k] for k in range(len(kind)) if kind[k] == SOMA), 0.0)
     lateral = 0.0
-    for k in range(len(kind)):
-        q = parent[k] - 1
-        if kind[k] != SOMA and q >= 0 and kind[q] != SOMA:
-            lateral += 2.0 * math.pi * r[k] * math.dist((x[k], y[k], z[k]), (x[q], y[q], z[q]))
+    sqrt = math.sqrt
+    for k, (kk, q) in enumerate(zip(kind, parent, strict=True)):
+        q -= 1
+        if kk != SOMA and q >= 0 and kind[q] != SOMA:
+            dx, dy, dz = x[k] - x[q], y[k] - y[q], z[k] - z[q]
+            lateral += r[k] * sqrt(dx * dx + dy * dy + dz * dz)
+    lateral *= 2.0 * math.pi
     want = surface - 4.0 * math.pi * soma * soma
     if lateral <= 0 or want <= 0:
         return
     factor = min(max(want / lateral, 0.2), 5.0)
-    for k in range(len(kind)):
-        if kind[k] != SOMA:
-            r[k] = max(0.05, r[k] * factor)
+    for k, kk in enumerate(kind):
+        if kk != SOMA:
+            scaled = r[k] * factor
+            r[k] = scaled if scaled > 0.05 else 0.05
 
 
 def set_soma(tree: Tree, radius: float) -> None:
