@@ -1,10 +1,12 @@
 """Two versions of the CLI side by side, in the same run: scenarios 2 and 5, ratios of medians.
 
-    python benchmarks/ab.py --before /path/to/old/checkout [--rounds 3] [--only throughput|latency]
+    python benchmarks/ab.py --before /path/to/old/checkout [--after /other/checkout] [--rounds 3]
+                            [--only throughput|latency]
 
 ``--before`` is another checkout of this project (``git worktree add --detach DIR <commit>``); its
 ``src`` is put first on ``PYTHONPATH`` for the "before" runs, this checkout's for the "after" runs. Both
-hit the same emulator (this checkout's), take turns (the order alternates each round) into fresh
+hit the same emulator (this checkout's, even with ``--after``, which compares two other checkouts, for
+example the commits before and after one change), take turns (the order alternates each round) into fresh
 folders, and the median round of each is compared: wall, CPU per file, and the ratio after/before. A
 ratio is what carries across machines and across a busy machine's moods; absolute times do not.
 """
@@ -38,10 +40,11 @@ def command(base_url: str, ca: str | None, out: Path, extra: list[str]) -> list[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True)
+    parser.add_argument("--after", type=Path, default=HERE, help="default: this checkout")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", action="append", choices=list(SCENARIOS))
     args = parser.parse_args()
-    trees = {"before": args.before.resolve() / "src", "after": HERE / "src"}
+    trees = {"before": args.before.resolve() / "src", "after": args.after.resolve() / "src"}
     for name in args.only or list(SCENARIOS):
         emu_flags, extra, files = SCENARIOS[name]
         with (
