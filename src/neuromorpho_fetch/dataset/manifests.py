@@ -14,6 +14,7 @@ re-hashes the tree against them and names the files to fetch again (``--verify``
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -81,35 +82,44 @@ def write_folder_manifest(conn: sqlite3.Connection, root: Path, folder: str) -> 
     ``sha256sum -c`` does not fail over a file the mirror no longer claims to hold. A folder left with no
     file loses its manifest. An unchanged manifest is not rewritten (one fsync less per folder on a
     re-run). Returns whether the file changed.
+
+    Streamed, in two passes over the rows: the first hashes the manifest it would write (and finds the
+    rows to drop), the second writes it when that differs from the one on disk. Building it in memory
+    cost a 265,000-neuron run's end a 57 MB peak for its biggest folder (scenario 6's peak RSS).
     """
     archive, _, version = folder.partition("/")
     target_dir = root / archive / version
     on_disk = sweep_temp(target_dir, MANIFEST)
-    rows = conn.execute(
-        "SELECT path, sha256 FROM files WHERE archive=? AND version=? ORDER BY path", (archive, version)
-    ).fetchall()
-    present: list[tuple[str, str]] = []
+    target = target_dir / MANIFEST
     missing: list[tuple[str]] = []
-    for path, digest in rows:
-        name = path.rsplit("/", 1)[1]
-        if name in on_disk:
-            present.append((name, digest))
-        else:
-            missing.append((path,))
+
+    def lines() -> Iterator[str]:
+        rows = conn.execute(
+            "SELECT path, sha256 FROM files WHERE archive=? AND version=? ORDER BY path", (archive, version)
+        )
+        for path, digest in rows:
+            name = path.rsplit("/", 1)[1]
+            if name in on_disk:
+                yield format_line(name, digest)
+            else:
+                missing.append((path,))
+
+    wanted, size = hashlib.sha256(), 0
+    for chunk in _encoded(lines()):
+        wanted.update(chunk)
+        size += len(chunk)
     if missing:
         conn.executemany("DELETE FROM files WHERE path=?", missing)
-    target = target_dir / MANIFEST
-    if not present:
+    if not size:
         existed = target.exists()
         target.unlink(missing_ok=True)
         return existed
-    body = b"".join(_encoded(format_line(name, digest) for name, digest in present))
     try:
-        if target.read_bytes() == body:
+        if hash_file(target) == (size, wanted.hexdigest()):
             return False
     except OSError:
         pass
-    atomic_write(target, body)
+    atomic_write(target, _encoded(lines()))
     return True
 
 
