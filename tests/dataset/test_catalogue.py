@@ -165,6 +165,22 @@ def test_odd_values_are_stored_as_served(tmp_path: Path) -> None:
     assert row_to_record(dict(row))["reference_doi"] == ["10.1000/ä"]
 
 
+def test_an_escaped_lone_surrogate_in_metadata_is_skipped_and_the_rest_catalogued(tmp_path: Path) -> None:
+    """A line of valid UTF-8 can still decode to text that is not valid Unicode (``\\ud800``): the
+    catalogue takes a line as its record's encoding only without escapes, so such a line is skipped as
+    not a neuron record, never written to SQLite (where it would fail the whole step), and an escaped
+    control character is still a record."""
+    (tmp_path / "a").mkdir()
+    good = json.dumps({"neuron_id": 1, "neuron_name": "tab\there", "archive": "A"})
+    bad = '{"neuron_id": 2, "neuron_name": "lone \\ud800", "archive": "A"}'
+    (tmp_path / "a" / "metadata.jsonl").write_text(f"{good}\n{bad}\n", encoding="utf-8")
+    summary = finalize(tmp_path)
+    assert summary.skipped_lines == 1
+    assert [(r["neuron_id"], r["neuron_name"]) for r in rows(tmp_path, "SELECT * FROM neurons")] == [
+        (1, "tab\there")
+    ]
+
+
 @given(
     # Any name a record may carry: non-blank, and valid Unicode (models.parse_record rejects the rest).
     st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=260).filter(str.strip),

@@ -103,9 +103,29 @@ def _element(field: str, value: Any) -> Any:
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
+#: Typed list values by (field, served strings): records repeat them (a paper's DOI and PMID, its cell
+#: types and regions), and typing a list was half of typing a record. Bounded: emptied when full.
+_LISTS: dict[tuple[str, tuple[str, ...]], str | None] = {}
+_LISTS_MAX = 50_000
+
+
 def _list(field: str, value: Any) -> str | None:
     if value is None:
         return None
+    key = None
+    if type(value) is list and all(type(v) is str for v in value):
+        key = (field, tuple(value))
+        if key in _LISTS:
+            return _LISTS[key]
+    typed = _typed_list(field, value)
+    if key is not None:
+        if len(_LISTS) >= _LISTS_MAX:
+            _LISTS.clear()
+        _LISTS[key] = typed
+    return typed
+
+
+def _typed_list(field: str, value: Any) -> str | None:
     # The common case, a list of real strings, encoded as served without a per-element pass.
     if (
         type(value) is list

@@ -343,7 +343,7 @@ class _RecordJob:
                     record = json.loads(line)
                     if not isinstance(record, dict):
                         raise ValueError("not an object")
-                    neuron = Neuron.from_record(record)
+                    neuron = Neuron.from_record(record, line=line.encode("utf-8") + b"\n")
                 except ValueError:
                     self.skipped += 1
                     continue
