@@ -187,10 +187,12 @@ class Publisher:
         """Put ``chunks`` under ``target``; their SHA-256."""
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(chunks, target, url, done))
+        # Only drainers still running count: one that has just emptied the queue and returned is done
+        # at once, but leaves the set only in a later callback; counting it left this body queued with
+        # no drainer, and the run waiting for it forever (a benchmark caught it, 1 run in ~100).
+        self._drainers = {d for d in self._drainers if not d.done()}
         if len(self._drainers) < self.lanes:
-            drainer = asyncio.create_task(self._drain(), name="neuromorpho-publish")
-            self._drainers.add(drainer)
-            drainer.add_done_callback(self._drainers.discard)
+            self._drainers.add(asyncio.create_task(self._drain(), name="neuromorpho-publish"))
         try:
             return await asyncio.shield(done)
         except asyncio.CancelledError:
@@ -228,7 +230,7 @@ class Publisher:
     async def aclose(self) -> None:
         """Wait for what was handed over: every accepted body ends up on disk or reported."""
         while self._drainers:
-            finished, _ = await asyncio.wait(set(self._drainers))
+            finished, _ = await asyncio.wait(self._drainers)
             self._drainers -= finished
             for drainer in finished:
                 error = None if drainer.cancelled() else drainer.exception()

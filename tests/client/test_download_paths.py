@@ -77,6 +77,26 @@ async def test_group_commit_publishes_each_file_and_isolates_failures(tmp_path: 
     assert list(tmp_path.rglob("*.part")) == []
 
 
+async def test_a_body_handed_over_as_the_last_drainer_finishes_is_written(tmp_path: Path) -> None:
+    """A drainer that has emptied the queue and returned is done at once, but leaves the publisher's set
+    only in a later callback; a body handed over in between (another worker's callback in the same loop
+    iteration) must still get a drainer. Counting the finished one left it queued with none, and the run
+    waiting for it forever: a benchmark run hung so, at 999 of 1,000 files. The set is put in that state
+    directly (a finished task in it), since the loop's callback order cannot be arranged from outside."""
+    from neuromorpho_fetch.download import Publisher
+
+    publisher = Publisher()
+    finished = asyncio.ensure_future(asyncio.sleep(0))
+    await finished
+    publisher._drainers = {finished} | {asyncio.ensure_future(asyncio.sleep(0))}  # both lanes "taken"
+    await asyncio.sleep(0)
+    body = b"1 1 0 0 0 1 -1\n"
+    digest = await asyncio.wait_for(publisher.publish([body], tmp_path / "b.swc", "b"), 10)
+    assert digest == hashlib.sha256(body).hexdigest()
+    assert (tmp_path / "b.swc").read_bytes() == body
+    await asyncio.wait_for(publisher.aclose(), 10)
+
+
 async def test_many_concurrent_small_downloads_all_land(start: Start, tmp_path: Path) -> None:
     emu = start()
     async with client(emu, concurrency=16, rate=10_000) as nm:
