@@ -104,16 +104,18 @@ _encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 #: Typed list values by (field, served strings): records repeat them (a paper's DOI and PMID, its cell
-#: types and regions), and typing a list was half of typing a record. Bounded: emptied when full.
+#: types and regions), and typing a list was half of typing a record. Bounded in count and in size:
+#: only short lists are kept (a record of megabytes is never held), and the table is emptied when full.
 _LISTS: dict[tuple[str, tuple[str, ...]], str | None] = {}
-_LISTS_MAX = 50_000
+_LISTS_MAX = 20_000
+_LIST_CHARS_MAX = 512
 
 
 def _list(field: str, value: Any) -> str | None:
     if value is None:
         return None
     key = None
-    if type(value) is list and all(type(v) is str for v in value):
+    if type(value) is list and all(type(v) is str for v in value) and sum(map(len, value)) <= _LIST_CHARS_MAX:
         key = (field, tuple(value))
         if key in _LISTS:
             return _LISTS[key]

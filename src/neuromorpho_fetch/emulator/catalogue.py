@@ -53,7 +53,7 @@ from . import measures, recorded
 from ._config import CatalogueChanges, FileOddities
 from ._lru import ByteLRU
 from .changes import apply_changes
-from .files import CatalogueFiles
+from .files import FILE_CACHE_MB, CatalogueFiles
 from .generation import generate
 
 #: Computed morphometry kept per catalogue: about 2,000 records of ~1 KB (a batch select asks for 50).
@@ -72,7 +72,7 @@ class Catalogue(CatalogueFiles):
         file_kb: float | None = None,
         changes: CatalogueChanges | None = None,
         oddities: FileOddities | None = None,
-        cache_mb: float = 8.0,
+        cache_mb: float = FILE_CACHE_MB,
     ) -> None:
         if neurons < 0:
             raise ValueError("neurons must be >= 0")

@@ -27,7 +27,7 @@ from .index import CatalogueIndex
 from .recorded import original_format_extension
 from .vocabulary import _FOLDER_KIND, _TRACE_NAMES, KINDS, SYNTHETIC_ARCHIVES
 
-_FILE_CACHE_MB = 8.0  # the server keeps its own cache; misses are cheap
+FILE_CACHE_MB = 8.0  # the server keeps its own cache; misses are cheap
 _POINT_BYTES = 45  # a tree's six unboxed columns: 45 bytes a point
 _MASTER_CACHE_BYTES = 64 << 20
 _MIN_FILE = 10 * 1024
@@ -36,7 +36,6 @@ _SIZE_STEP = 1.15
 _BIG_VARIANTS = 2  # big bodies are shared: two per shape and size class
 _LINE = 34  # bytes per SWC line, on average: how many points a file size asks for
 _BIG_LINE = 38  # ... and in a big tree (over _GROWN_POINTS), whose coordinates have more digits
-#: Files with padded columns (15%) are the same tree in longer lines: about 1.5 times their size class.
 #: Neurons with more points than this share their body per shape and size (about 1 file in 30).
 _GROWN_POINTS = 12_000
 _NORMAL = statistics.NormalDist()
@@ -67,7 +66,7 @@ class CatalogueFiles(CatalogueIndex):
         seed: int,
         file_kb: float | None,
         oddities: FileOddities | None = None,
-        cache_mb: float = _FILE_CACHE_MB,
+        cache_mb: float = FILE_CACHE_MB,
     ) -> None:
         super().__init__(layout, seed)
         self.file_kb = file_kb
