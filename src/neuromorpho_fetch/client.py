@@ -267,10 +267,32 @@ class NeuroMorpho:
         return list(values)
 
     async def counts(self, field: str) -> dict[str, int]:
-        """Neurons per value of ``field`` (``/api/neuron/partition/{field}``)."""
-        real = await self._check_field(field)
-        data = await self.get_json("neuron", "partition", real)
-        return parse_counts(data, self._api_url("neuron", "partition", real))
+        """Neurons per value of ``field`` (``/api/neuron/partition/{field}``).
+
+        The name is checked against :meth:`fields` first. When that list is not known yet, the partition
+        is asked for under the name as given at the same time (one round trip instead of two: every
+        ``--all`` and ``--archive`` run starts with the archive counts, and a round trip to
+        NeuroMorpho.Org can take a second). The answer is used only when the name is the server's
+        spelling; otherwise the guess is cancelled (a typo waits for no retries) and the server's
+        spelling is asked for, or :class:`UnknownFieldError` raised, as before.
+        """
+        if self._fields is None:
+            guess = asyncio.ensure_future(self._partition(field))
+            try:
+                real = await self._check_field(field)
+            except BaseException:
+                await _drop(guess)
+                raise
+            if real == field:
+                return await guess
+            await _drop(guess)
+        else:
+            real = await self._check_field(field)
+        return await self._partition(real)
+
+    async def _partition(self, field: str) -> dict[str, int]:
+        data = await self.get_json("neuron", "partition", field)
+        return parse_counts(data, self._api_url("neuron", "partition", field))
 
     async def archives(self) -> dict[str, int]:
         """Neurons per archive, cached for the client's life."""
@@ -566,3 +588,11 @@ class NeuroMorpho:
 
 def _same(value: Body | None) -> Body | None:
     return value
+
+
+async def _drop(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait for it to end, its outcome discarded (never "exception never retrieved")."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()

@@ -140,6 +140,28 @@ async def test_unknown_fields_are_named(plain: Emulator) -> None:
         assert await nm.count(physical_Integrity="*") >= 0
 
 
+async def test_counts_ask_for_the_fields_and_the_partition_together(start: Start) -> None:
+    """A run's first step (the archive counts) is one round trip, not two: the fields list and the
+    partition are in flight at once. A case variant is asked for again under the server's spelling, and
+    a typo is an UnknownFieldError with the guess cancelled."""
+    emu = start(latency_ms=60)
+    async with client(emu) as nm:
+        archives = await nm.archives()
+        stats = emu.stats()
+        assert sum(archives.values()) == len(emu.catalogue)
+        assert stats["api_requests"] == 2 and stats["max_in_flight"] == 2
+    emu.reset()
+    async with client(emu) as nm:
+        assert await nm.counts("Species") == await nm.counts("species")
+        assert emu.stats()["api_requests"] == 1 + 2 + 1  # fields, the guess and the real one, then cached
+    emu.reset()
+    async with client(emu) as nm:
+        with pytest.raises(UnknownFieldError):
+            await nm.counts("spceis")
+        await asyncio.sleep(0)
+        assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+
 async def test_permanent_errors_are_not_retried(plain: Emulator) -> None:
     async with client(plain) as nm:
         await nm.fields()
