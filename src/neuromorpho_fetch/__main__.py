@@ -1,7 +1,5 @@
 """``python -m neuromorpho_fetch``: the same command as the ``neuromorpho-fetch`` script."""
 
-import sys
+from .cli import console_main
 
-from .cli import main
-
-sys.exit(main())
+console_main()
