@@ -268,12 +268,14 @@ def _stage_problems(conn: sqlite3.Connection, problems: Iterable[tuple[str, str,
 def _facts(files: Iterable[FileFact], root: Path | None) -> Iterator[tuple[Any, ...]]:
     """Rows for ``temp.incoming``; with ``root``, a fact whose file is not on disk is left out (a file
     deleted by hand is not held, whatever the state store remembers)."""
+    # os.path, not pathlib: one Path object per file was a tenth of a 5,000-file run's catalogue step.
+    base = os.fspath(root) if root is not None else None
     for fact in files:
         parts = fact.path.split("/")
         if len(parts) != 3 or not all(parts):
             log.warning("catalogue: ignoring file outside <archive>/<version>/: %r", fact.path)
             continue
-        if root is not None and not (root / fact.path).is_file():
+        if base is not None and not os.path.isfile(os.path.join(base, fact.path)):  # noqa: PTH113, PTH118
             continue
         yield (fact.path, parts[0], parts[1], fact.size, fact.sha256, fact.fetched_at, int(fact.verified))
 
