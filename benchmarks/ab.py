@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import LATENCY_EMULATOR, PY, emulator, measure
+from run import LATENCY_EMULATOR, PY, byte_compiled, emulator, measure
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", action="append", choices=list(SCENARIOS))
     args = parser.parse_args()
-    trees = {"before": args.before.resolve() / "src", "after": args.after.resolve() / "src"}
+    trees = {
+        label: byte_compiled(tree.resolve() / "src")
+        for label, tree in (("before", args.before), ("after", args.after))
+    }
     for name in args.only or list(SCENARIOS):
         emu_flags, extra, files = SCENARIOS[name]
         with (
