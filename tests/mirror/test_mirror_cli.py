@@ -28,6 +28,7 @@ from .conftest import (
     held_files,
     part_files,
     run_cli,
+    spawn,
     tree,
 )
 
@@ -135,6 +136,25 @@ def test_list_archives(server: Emulator, tmp_path: Path, capsys: pytest.CaptureF
         assert any(line.startswith(name) and line.split()[-1] == str(count) for line in lines), name
     assert lines[-1] == f"{len(catalogue)} archives, {sum(c for _, c in catalogue)} neurons"
     assert not (tmp_path / "unused").exists()
+
+
+@pytest.mark.system  # a real process: the command's own exit (os._exit after the run)
+def test_the_command_leaves_its_output_and_exit_code(server: Emulator, tmp_path: Path) -> None:
+    """The command ends with ``os._exit`` (cli.console_main): what it wrote to a pipe (block-buffered)
+    is all there, and the exit code is the run's, a usage error's included."""
+    listed = spawn([*base_args(server, tmp_path / "unused"), "--list-archives"])
+    out, err = listed.communicate(timeout=60)
+    catalogue = server.catalogue.archives()
+    assert listed.returncode == 0, err
+    assert out.splitlines()[-1] == f"{len(catalogue)} archives, {sum(c for _, c in catalogue)} neurons"
+    bad = spawn([*base_args(server, tmp_path / "m"), "--archive", ARCHIVE, "--rate", "-1"])
+    out, err = bad.communicate(timeout=60)
+    assert bad.returncode == 2 and one_line_error(err)
+    mirrored = spawn([*base_args(server, tmp_path / "m"), "--archive", ARCHIVE, "--limit", "3"])
+    out, err = mirrored.communicate(timeout=60)
+    assert mirrored.returncode == 0, err
+    report = json.loads((tmp_path / "m" / ".neuromorpho-fetch" / "last-report.json").read_text())
+    assert report["downloaded"] == 3 and out.strip()
 
 
 def test_limit_and_query_and_extra_versions(
