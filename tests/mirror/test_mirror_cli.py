@@ -138,10 +138,10 @@ def test_list_archives(server: Emulator, tmp_path: Path, capsys: pytest.CaptureF
     assert not (tmp_path / "unused").exists()
 
 
-@pytest.mark.system  # a real process: the command's own exit (os._exit after the run)
+@pytest.mark.system  # a real process: the command's own exit (cli.console_main)
 def test_the_command_leaves_its_output_and_exit_code(server: Emulator, tmp_path: Path) -> None:
-    """The command ends with ``os._exit`` (cli.console_main): what it wrote to a pipe (block-buffered)
-    is all there, and the exit code is the run's, a usage error's included."""
+    """The command's exit (``gc.freeze()`` first, cli.console_main): what it wrote to a pipe is all
+    there, and the exit code is the run's, a usage error's included."""
     listed = spawn([*base_args(server, tmp_path / "unused"), "--list-archives"])
     out, err = listed.communicate(timeout=60)
     catalogue = server.catalogue.archives()
