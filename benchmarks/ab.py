@@ -32,9 +32,15 @@ SCENARIOS = {
 }
 
 
-def command(base_url: str, ca: str | None, out: Path, extra: list[str]) -> list[str]:
+def command(base_url: str, ca: str | None, out: Path, extra: list[str], src: Path) -> list[str]:
+    """The CLI of the tree at ``src``, on asyncio's own loop.
+
+    A tree with ``--loop`` would otherwise take uvloop wherever it is installed (``auto``, the default),
+    and be compared on another event loop with a tree from before the flag, whose only loop is asyncio's.
+    """
     args = [PY, "-m", "neuromorpho_fetch", "--base-url", base_url, "--out", str(out), "--no-progress", "-q"]
-    return [*args, *(["--ca-file", ca] if ca else []), "--all", *extra]
+    loop = ["--loop", "asyncio"] if (src / "neuromorpho_fetch" / "loops.py").is_file() else []
+    return [*args, *loop, *(["--ca-file", ca] if ca else []), "--all", *extra]
 
 
 def main() -> int:
@@ -60,7 +66,8 @@ def main() -> int:
                 for label in order:
                     env = {**os.environ, "PYTHONPATH": str(trees[label])}
                     out = Path(tmp) / f"{label}{i}"
-                    m = measure(label, command(emu.base_url, emu.ca_file, out, extra), emu, env=env)
+                    cmd = command(emu.base_url, emu.ca_file, out, extra, trees[label])
+                    m = measure(label, cmd, emu, env=env)
                     assert m.exit_code == 0 and m.file_requests == files, (label, m)
                     runs[label].append((m.wall_s, m.cpu_s))
             med = {
