@@ -16,6 +16,7 @@ from neuromorpho_fetch.dataset import CATALOGUE_FILE, FileFact, facts_from_state
 from neuromorpho_fetch.dataset.catalogue import (
     FIELD_COLUMNS,
     MORPHOMETRY_COLUMNS,
+    connect,
     row_to_record,
 )
 from neuromorpho_fetch.dataset.fieldtypes import typed_record
@@ -215,3 +216,20 @@ def test_a_new_file_of_an_unchanged_neuron_gets_its_neuron(mirror_copy: Path) ->
     assert {
         r[0]: r[1] for r in rows(mirror_copy, "SELECT path, neuron_id FROM files WHERE version='source'")
     } == before
+
+
+def test_no_per_neuron_question_scans_a_whole_table(tmp_path: Path) -> None:
+    """The holdings (every run's end, CITATION.md, coverage) ask per neuron whether it has a file and a
+    problem of each kind. Each of those questions is an index search: a scan per neuron made the end of
+    a mirror with many failed files quadratic (1,000 failed of 5,000 took 1.2 s; hours at full scale)."""
+    from neuromorpho_fetch.dataset.coverage import _PER_NEURON
+
+    conn, created = connect(tmp_path / CATALOGUE_FILE)
+    assert created
+    try:
+        for sql in (_PER_NEURON, "SELECT * FROM holdings"):
+            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+            inner = [step for step in plan if not step.startswith(("SCAN n", "CORRELATED"))]
+            assert inner and all(step.startswith("SEARCH") for step in inner), plan
+    finally:
+        conn.close()
