@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import LATENCY_EMULATOR, PY, byte_compiled, emulator, measure
+from run import LATENCY_EMULATOR, PY, byte_compiled, emulator, loop_args, measure
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -33,13 +33,9 @@ SCENARIOS = {
 
 
 def command(base_url: str, ca: str | None, out: Path, extra: list[str], src: Path) -> list[str]:
-    """The CLI of the tree at ``src``, on asyncio's own loop.
-
-    A tree with ``--loop`` would otherwise take uvloop wherever it is installed (``auto``, the default),
-    and be compared on another event loop with a tree from before the flag, whose only loop is asyncio's.
-    """
+    """The CLI of the tree at ``src``, on asyncio's own loop (:func:`run.loop_args`)."""
     args = [PY, "-m", "neuromorpho_fetch", "--base-url", base_url, "--out", str(out), "--no-progress", "-q"]
-    loop = ["--loop", "asyncio"] if (src / "neuromorpho_fetch" / "loops.py").is_file() else []
+    loop = loop_args(src)
     return [*args, *loop, *(["--ca-file", ca] if ca else []), "--all", *extra]
 
 

@@ -40,6 +40,13 @@ HERE = Path(__file__).resolve().parent
 PY = sys.executable
 
 
+def loop_args(src: Path, loop: str = "asyncio") -> list[str]:
+    """``--loop LOOP`` for the tree at ``src``, or nothing for a tree from before the flag (its only loop
+    is asyncio's). Without it a tree with the flag takes uvloop wherever it is installed (``auto``, the
+    default) and is compared on another loop than a tree without it (ab.py did, until 2026-12-03)."""
+    return ["--loop", loop] if (src / "neuromorpho_fetch" / "loops.py").is_file() else []
+
+
 def byte_compiled(src: Path) -> Path:
     """``src`` with its bytecode written, as ``pip install`` leaves an installed package, and returned.
 
@@ -766,14 +773,14 @@ class Tree:
 
     label: str
     src: Path | None = None
-    loop: str | None = "asyncio"  # None: a checkout from before ``--loop`` (asyncio was its only loop)
+    loop: str = "asyncio"  # passed only to a tree that has ``--loop`` (:func:`loop_args`)
 
     def command(self, *args: str, wrap: Sequence[str] = ()) -> tuple[list[str], dict[str, str]]:
         """``python [wrap] -m neuromorpho_fetch`` with this tree's ``src`` first on the path."""
         env = dict(os.environ)
         if self.src is not None:
             env["PYTHONPATH"] = str(self.src)
-        loop = ["--loop", self.loop] if self.loop else []
+        loop = loop_args(self.src or HERE.parent / "src", self.loop)
         head = [PY, *wrap] if wrap else [PY, "-m", "neuromorpho_fetch"]
         return [*head, *loop, *args], env
 
@@ -901,7 +908,7 @@ def scenario_costs(quick: bool, before: Path | None) -> dict[str, Any]:
     if have_uvloop():
         trees.append(Tree("ours, uvloop", loop="uvloop"))
     if before is not None:
-        trees.insert(0, Tree("before", before.resolve() / "src", loop=None))
+        trees.insert(0, Tree("before", before.resolve() / "src"))
     tiny = ("--neurons", "10", "--tls", "modern")
     big = ("--neurons", str(COST_FILES), "--file-kb", "20", "--tls", "modern")
     with (

@@ -60,6 +60,7 @@ from .protocol import (
 from .query import Query
 from .retry import RetryEvent
 from .state import held_file
+from .tasks import drop
 from .transport import OK, Transport
 
 log = logging.getLogger(__name__)
@@ -281,11 +282,11 @@ class NeuroMorpho:
             try:
                 real = await self._check_field(field)
             except BaseException:
-                await _drop(guess)
+                await drop(guess)
                 raise
             if real == field:
                 return await guess
-            await _drop(guess)
+            await drop(guess)
         else:
             real = await self._check_field(field)
         return await self._partition(real)
@@ -588,11 +589,3 @@ class NeuroMorpho:
 
 def _same(value: Body | None) -> Body | None:
     return value
-
-
-async def _drop(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` and wait for it to end, its outcome discarded (never "exception never retrieved")."""
-    task.cancel()
-    await asyncio.wait([task])
-    if not task.cancelled():
-        task.exception()

@@ -228,14 +228,18 @@ class Publisher:
                     )
 
     async def aclose(self) -> None:
-        """Wait for what was handed over: every accepted body ends up on disk or reported."""
+        """Wait for what was handed over: every accepted body ends up on disk or reported.
+
+        Every lane is waited for before a lane's error is raised (the first one): raising at once left
+        the other lane's bodies unawaited. Bounded: a lane ends when the queue is empty, and nothing is
+        queued once the run's workers have stopped."""
+        errors: list[BaseException] = []
         while self._drainers:
             finished, _ = await asyncio.wait(self._drainers)
             self._drainers -= finished
-            for drainer in finished:
-                error = None if drainer.cancelled() else drainer.exception()
-                if error is not None:
-                    raise error
+            errors += [e for d in finished if not d.cancelled() and (e := d.exception()) is not None]
+        if errors:
+            raise errors[0]
 
 
 @dataclass(slots=True)

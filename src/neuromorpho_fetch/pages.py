@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
 from .errors import BadRequestError, NotFoundError, NotFoundPageError, PagingError
 from .protocol import Page, has_next_page, paging_problem
+from .tasks import drop
 
 log = logging.getLogger("neuromorpho_fetch.client")
 
@@ -98,8 +99,4 @@ async def walk_pages(
             number += 1
     finally:
         if pending is not None:
-            pending.cancel()
-            # wait() never raises the task's error, and lets our own cancellation through.
-            await asyncio.wait([pending])
-            if not pending.cancelled():
-                pending.exception()  # retrieved, so asyncio does not log it as lost
+            await drop(pending)

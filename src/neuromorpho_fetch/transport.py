@@ -76,6 +76,7 @@ from .pacing import Pacer, Sleep
 from .protocol import status_error
 from .proxy import display, proxy_for
 from .retry import RetryEvent, retry_call
+from .tasks import drop
 from .tls import ssl_context, tls_error
 
 log = logging.getLogger("neuromorpho_fetch.client")
@@ -311,10 +312,7 @@ class Transport:
     async def aclose(self) -> None:
         building, self._building = self._building, None
         if building is not None:
-            building.cancel()
-            await asyncio.wait([building])
-            if not building.cancelled():
-                building.exception()  # retrieved: a context never used is not an error to report
+            await drop(building)  # a context never used is not an error to report
         session, self._session = self._session, None
         if session is not None:
             await session.close()

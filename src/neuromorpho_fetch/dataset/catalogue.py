@@ -132,8 +132,8 @@ CREATE TABLE IF NOT EXISTS file_problems (
     error      TEXT                            -- the last error the run recorded
 );
 -- The holdings ask, per neuron, whether it has a problem of each kind: without this index each asked
--- by scanning the table (neurons x problems: 1,000 failed files of 5,000 took 1.2 s, a 265,000-neuron
--- mirror after an outage would have spent hours at every run's end).
+-- by scanning the table, a time of neurons x problems at every run's end (1,000 failed files of 5,000
+-- neurons: 1.25 s, against 15 ms with it).
 CREATE INDEX IF NOT EXISTS file_problems_neuron ON file_problems(neuron_id, reason);
 CREATE VIEW IF NOT EXISTS holdings AS SELECT n.neuron_id, n.neuron_name, n.archive, n.gone_upstream,
     {_HOLDINGS_SQL}

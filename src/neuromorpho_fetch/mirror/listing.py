@@ -40,6 +40,7 @@ from ..client import NeuroMorpho, SelectPage
 from ..errors import NeuroMorphoError, TransportError
 from ..models import Neuron, RejectedRecord
 from ..query import Query
+from ..tasks import drop
 
 #: Neurons planned per state-store round trip (a select page is 500).
 PLAN_BATCH = 250
@@ -167,11 +168,7 @@ class _Ahead:
 
     async def aclose(self) -> None:
         """Cancel the look-ahead if it is still running, then close the walk (its prefetch too)."""
-        if not self.first.done():
-            self.first.cancel()
-        await asyncio.wait([self.first])
-        if not self.first.cancelled():
-            self.first.exception()  # retrieved: an unconsumed selection's error is not "lost"
+        await drop(self.first)  # an unconsumed selection's error is not "lost"
         await self.pages.aclose()
 
 
