@@ -51,6 +51,7 @@ from .loops import LOOPS
 from .mirror.options import DEADLINE_GRACE_MAX, MirrorOptions, parse_duration
 from .models import Version
 from .paths import ARCHIVE_FILES, MANIFEST, STATE_DIR
+from .tls import build_early, first_context
 
 if TYPE_CHECKING:  # the engine is imported when a run starts: -V and --help stay fast (issue 19)
     from .progress import ProgressDisplay
@@ -359,6 +360,9 @@ def run_cli_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool, loo
 
     from .progress import ProgressDisplay, progress_enabled
 
+    cfg = options.config
+    if (legacy := first_context(cfg.base_url, cfg.tls)) is not None:
+        build_early(cfg.ca_file, cfg.insecure, legacy=legacy)  # while the engine is imported
     bars = progress_enabled(no_progress) and not quiet
     display = ProgressDisplay(bars=bars, quiet=bool(quiet))
     redirect: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()

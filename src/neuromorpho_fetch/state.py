@@ -46,7 +46,7 @@ from urllib.parse import quote
 from .atomic import hash_file
 from .errors import NeuroMorphoError, StateCorruptError
 from .paths import MirrorPaths
-from .sqlitedb import Failure, failure, open_database, refuse_link, translate
+from .sqlitedb import Failure, create_schema, failure, open_database, refuse_link, translate
 
 T = TypeVar("T")
 
@@ -189,7 +189,7 @@ class StateStore:
                 self.conn = open_database(db, what="state store")
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
-                self.conn.executescript(_SCHEMA)
+                create_schema(self.conn, _SCHEMA)
                 self._migrate()
                 self._check()
         except sqlite3.Error as exc:

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import os
 import ssl
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 from .errors import TLSError, UsageError, WeakKeyError
@@ -37,11 +39,64 @@ from .errors import TLSError, UsageError, WeakKeyError
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=1"
 
 
+def first_context(base_url: str, tls: str) -> bool | None:
+    """The context a client's first request to ``base_url`` needs under ``--tls tls``: ``None`` for
+    plain HTTP, else whether it is the legacy one (``auto`` starts modern; see the module docstring)."""
+    if not base_url.startswith("https:"):
+        return None
+    return tls == "legacy"
+
+
+_Key = tuple[str | None, bool, bool, str | None]
+_early: dict[_Key, Future[ssl.SSLContext]] = {}
+
+
+def _key(ca_file: str | os.PathLike[str] | None, insecure: bool, legacy: bool) -> _Key:
+    return (os.fspath(ca_file) if ca_file else None, insecure, legacy, os.environ.get("SSL_CERT_FILE"))
+
+
+def build_early(
+    ca_file: str | os.PathLike[str] | None = None, insecure: bool = False, *, legacy: bool = False
+) -> None:
+    """Start building the context :func:`ssl_context` will be asked for, in a thread, now.
+
+    For the command, which knows its TLS settings before it imports its HTTP stack: loading the CA
+    store is about 18 ms of reading and parsing that releases the GIL, so built here it overlaps the
+    ~110 ms of imports that follow instead of delaying the first request (issue 19, benchmark
+    scenario 7). The next :func:`ssl_context` call with the same arguments takes the result, once;
+    its error, if any, is raised there, as if it had been built then.
+    """
+    key = _key(ca_file, insecure, legacy)
+    if key in _early:
+        return
+    future: Future[ssl.SSLContext] = Future()
+
+    def build() -> None:
+        try:
+            future.set_result(_build(ca_file, insecure, legacy=legacy))
+        except BaseException as exc:  # handed to the caller of ssl_context
+            future.set_exception(exc)
+
+    _early[key] = future
+    threading.Thread(target=build, name="neuromorpho-tls", daemon=True).start()
+
+
 def ssl_context(
     ca_file: str | os.PathLike[str] | None = None, insecure: bool = False, *, legacy: bool = False
 ) -> ssl.SSLContext:
     """Build a verified TLS context: the stock modern one, or with ``legacy=True`` one that also accepts
-    the old 1024-bit DH key (security level 1), with the same CA handling either way."""
+    the old 1024-bit DH key (security level 1), with the same CA handling either way.
+
+    Blocking (it reads the CA store): call it off the event loop. Takes the context
+    :func:`build_early` started with the same arguments, if there is one.
+    """
+    early = _early.pop(_key(ca_file, insecure, legacy), None)
+    if early is not None:
+        return early.result()
+    return _build(ca_file, insecure, legacy=legacy)
+
+
+def _build(ca_file: str | os.PathLike[str] | None, insecure: bool, *, legacy: bool) -> ssl.SSLContext:
     ctx = ssl.create_default_context()  # system store, hostname checks, TLS >= 1.2
     # OpenSSL already reads SSL_CERT_FILE, but silently skips a missing or broken one (the failure then
     # surfaces later as CERTIFICATE_VERIFY_FAILED); loading it again here costs one file read and turns

@@ -77,7 +77,7 @@ from .protocol import status_error
 from .proxy import display, proxy_for
 from .retry import RetryEvent, retry_call
 from .tasks import drop
-from .tls import ssl_context, tls_error
+from .tls import first_context, ssl_context, tls_error
 
 log = logging.getLogger("neuromorpho_fetch.client")
 
@@ -224,10 +224,11 @@ class Transport:
             raise RuntimeError("this NeuroMorpho client is already open")
         cfg = self.config
         self._proxy(URL(cfg.base_url))  # a proxy setting we cannot use is refused before any request
-        if self._ssl is None and self.config.base_url.startswith("https:"):
+        first = first_context(cfg.base_url, cfg.tls)
+        if self._ssl is None and first is not None:
             # Loading CA bundles reads files: off the event loop, and while the run's other start-up
             # work goes on (issue 19); the first https request waits for it (_ssl_for).
-            self._building = asyncio.ensure_future(asyncio.to_thread(self._context, cfg.tls == "legacy"))
+            self._building = asyncio.ensure_future(asyncio.to_thread(self._context, first))
         if cfg.insecure:
             log.warning(
                 "TLS certificate verification is OFF (--insecure): anyone on the network path to %s "

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from neuromorpho_fetch.dataset.finalize import _relative
 from neuromorpho_fetch.errors import NoSuchFileError
 from neuromorpho_fetch.layout import relative_path
 from neuromorpho_fetch.models import Neuron, Version
+from neuromorpho_fetch.sqlitedb import create_schema
 
 from .conftest import ARCHIVES
 
@@ -233,3 +235,30 @@ def test_no_per_neuron_question_scans_a_whole_table(tmp_path: Path) -> None:
             assert inner and all(step.startswith("SEARCH") for step in inner), plan
     finally:
         conn.close()
+
+
+def test_a_schema_is_made_whole_or_not_at_all(tmp_path: Path) -> None:
+    """Both databases create their schema in one transaction: a failure part way (here a bad
+    statement after a good one; in life a kill or a full disk) leaves no half-made schema behind."""
+    conn = sqlite3.connect(tmp_path / "x.sqlite", isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError):
+        create_schema(conn, "CREATE TABLE made (x);\nCREATE TABLE broken (;", user_version=7)
+    conn.rollback()
+    assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
+    assert conn.execute("PRAGMA user_version").fetchone() == (0,)
+    conn.close()
+
+
+def test_a_new_catalogue_has_every_table_and_its_version(tmp_path: Path) -> None:
+    conn, created = connect(tmp_path / CATALOGUE_FILE)
+    try:
+        assert created
+        names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"meta", "neurons", "files", "coverage", "file_problems", "holdings"} <= names
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 2
+        assert not conn.in_transaction
+    finally:
+        conn.close()
+    again, created = connect(tmp_path / CATALOGUE_FILE)
+    again.close()
+    assert created  # no schema_version row yet: the first finalize has not committed

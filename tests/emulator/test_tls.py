@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -12,6 +13,8 @@ import urllib3
 
 from neuromorpho_fetch import ssl_context
 from neuromorpho_fetch.emulator import Catalogue, Emulator, EmulatorConfig, serve_in_thread
+from neuromorpho_fetch.errors import UsageError
+from neuromorpho_fetch.tls import build_early
 
 from .conftest import SMALL, Start
 
@@ -34,6 +37,30 @@ def _handshake(emu: Emulator, ctx: ssl.SSLContext) -> tuple[str, str, int]:
         cipher = tls.cipher()
         assert cipher is not None
         return cipher
+
+
+def test_a_context_built_early_is_the_first_call_s_and_verifies(legacy: Emulator) -> None:
+    """The command builds its first context while it imports (tls.build_early): the run's first
+    ssl_context call gets that one, with the same checks; a later call builds anew (a CA file changed
+    since is read again), and other arguments never get it."""
+    build_early(legacy.ca_file, legacy=True)
+    other = ssl_context(legacy=True)  # no CA file: not the early one
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(legacy, other)
+    early = ssl_context(ca_file=legacy.ca_file, legacy=True)
+    name, _, _ = _handshake(legacy, early)
+    assert name.startswith("DHE-RSA-")
+    assert early.verify_mode == ssl.CERT_REQUIRED and early.check_hostname
+    again = ssl_context(ca_file=legacy.ca_file, legacy=True)
+    assert again is not early
+    _handshake(legacy, again)
+
+
+def test_a_context_built_early_raises_its_error_where_it_is_used(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    build_early(missing)
+    with pytest.raises(UsageError, match=r"no-such-ca\.pem.*does not exist"):
+        ssl_context(ca_file=missing)
 
 
 def test_default_mode_is_legacy_dh() -> None:

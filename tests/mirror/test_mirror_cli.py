@@ -322,6 +322,17 @@ def test_tls_failure_names_the_flags(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert ok.code == 0, ok.err
 
 
+def test_a_missing_ca_file_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command builds its TLS context while it imports (tls.build_early); a CA file that is not
+    there is still the one-line usage error it was, raised before any request."""
+    missing = tmp_path / "no-such-ca.pem"
+    args = ["--base-url", "https://127.0.0.1:9", "--ca-file", str(missing), "--out", str(tmp_path / "m")]
+    result = run_cli([*args, "--no-progress", "--archive", ARCHIVE], capsys)
+    assert result.code == 2
+    line = one_line_error(result.err)
+    assert str(missing) in line and "--ca-file" in line
+
+
 def test_unwritable_out(server: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("precious")

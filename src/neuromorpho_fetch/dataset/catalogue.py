@@ -40,7 +40,7 @@ from urllib.parse import quote
 from ..errors import OutputDirError
 from ..models import Version
 from ..paths import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
-from ..sqlitedb import Failure, failure, open_database, translate
+from ..sqlitedb import Failure, create_schema, failure, open_database, translate
 from .fieldtypes import FIELD_TYPES, SQL_TYPES, typed_record
 
 SCHEMA_VERSION = 2
@@ -184,8 +184,7 @@ def _open(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=FULL")
         _migrate(conn)
-        conn.executescript(SCHEMA)
-        conn.execute(f"PRAGMA user_version={USER_VERSION}")
+        create_schema(conn, SCHEMA, user_version=USER_VERSION)
         conn.execute("SELECT COUNT(*) FROM neurons").fetchone()
     except sqlite3.DatabaseError:
         conn.close()
