@@ -262,3 +262,43 @@ def test_a_new_catalogue_has_every_table_and_its_version(tmp_path: Path) -> None
     again, created = connect(tmp_path / CATALOGUE_FILE)
     again.close()
     assert created  # no schema_version row yet: the first finalize has not committed
+
+
+def test_the_holdings_give_each_neuron_one_reason_in_order(tmp_path: Path) -> None:
+    """A neuron with a file present counts as with files, whatever else failed; without one, a failed
+    file wins over an unfinished one, which wins over one the server does not have; a neuron gone
+    upstream is not counted at all."""
+    from neuromorpho_fetch.dataset.coverage import Holdings, _tally, holdings
+
+    conn, _ = connect(tmp_path / CATALOGUE_FILE)
+    problems = {  # neuron id: (has a file present, its problems)
+        1: (True, ["failed"]),
+        2: (False, ["missing", "failed"]),
+        3: (False, ["missing", "pending"]),
+        4: (False, ["missing"]),
+        5: (False, []),
+        6: (True, []),
+    }
+    for nid, (present, reasons) in problems.items():
+        conn.execute(
+            "INSERT INTO neurons (neuron_id, neuron_name, archive, record, first_run, changed_run) "
+            "VALUES (?, ?, ?, '{}', 1, 1)",
+            (nid, f"n{nid}", "A" if nid < 4 else "B"),
+        )
+        if present:
+            conn.execute(
+                "INSERT INTO files VALUES (?, ?, 'a', 'CNG', 1, 'x', 0, 1)", (f"a/CNG/n{nid}.swc", nid)
+            )
+        for i, reason in enumerate(reasons):
+            conn.execute(
+                "INSERT INTO file_problems VALUES (?, ?, 'a', 'CNG', ?, NULL)", (f"p{nid}-{i}", nid, reason)
+            )
+    conn.execute(
+        "INSERT INTO neurons (neuron_id, neuron_name, archive, record, first_run, changed_run, "
+        "gone_upstream) VALUES (7, 'gone', 'B', '{}', 1, 1, 1)"
+    )
+    try:
+        assert holdings(conn) == Holdings(catalogued=6, with_files=2, failed=1, unfinished=1, missing=1)
+        assert _tally(conn) == {"A": (3, 1, 1, 1, 0), "B": (3, 1, 0, 0, 1)}
+    finally:
+        conn.close()
