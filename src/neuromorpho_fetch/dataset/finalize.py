@@ -29,6 +29,7 @@ from typing import Any
 
 from ..atomic import hash_file
 from ..errors import NoSuchFileError
+from ..jsonio import loads
 from ..layout import file_name, relative_path
 from ..models import Neuron, Version
 from ..paths import (
@@ -342,7 +343,7 @@ class _RecordJob:
                 lines, stored = self._skip_unchanged(lines)
             for line in lines:
                 try:
-                    record = json.loads(line)
+                    record = loads(line)
                     if not isinstance(record, dict):
                         raise ValueError("not an object")
                     neuron = Neuron.from_record(record, line=line.encode("utf-8") + b"\n")

@@ -6,12 +6,12 @@ batches of :data:`~.summary.BATCH`, so memory never grows with the mirror.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..jsonio import loads
 from .catalogue import MORPHOMETRY_COLUMNS
 from .summary import BATCH
 
@@ -48,7 +48,7 @@ def _batches(path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
 def _object(line: str) -> dict[str, Any]:
     """The JSON object on ``line``; empty when it is not one."""
     try:
-        record = json.loads(line)
+        record = loads(line)
     except ValueError:
         return {}
     return record if isinstance(record, dict) else {}
