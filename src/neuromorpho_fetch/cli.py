@@ -51,7 +51,7 @@ from .loops import LOOPS
 from .mirror.options import DEADLINE_GRACE_MAX, MirrorOptions, parse_duration
 from .models import Version
 from .paths import ARCHIVE_FILES, MANIFEST, STATE_DIR
-from .tls import build_early, first_context
+from .tls import build_early, first_context, forget_early
 
 if TYPE_CHECKING:  # the engine is imported when a run starts: -V and --help stay fast (issue 19)
     from .progress import ProgressDisplay
@@ -375,6 +375,7 @@ def run_cli_mirror(options: MirrorOptions, *, quiet: int, no_progress: bool, loo
             try:
                 report, error = loops.run(_with_stop(options, display), loop)
             finally:
+                forget_early()
                 display.close()
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 130

@@ -27,7 +27,6 @@ from .errors import (
     UnknownArchiveError,
     UnreadableJSONError,
 )
-from .jsonio import loads
 from .models import Neuron, RejectedRecord, parse_record
 from .retry import parse_retry_after
 from .swc import looks_like_html
@@ -102,7 +101,7 @@ def parse_json(body: bytes, url: str) -> Any:
     15 item 5) is refused with :class:`UnreadableJSONError`, permanent: the server would send it again.
     """
     try:
-        return loads(body)
+        return json.loads(body)
     except RecursionError:
         raise UnreadableJSONError(
             f"{url} answered with JSON nested too deep to read (over {sys.getrecursionlimit()} levels)",

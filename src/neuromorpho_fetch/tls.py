@@ -81,6 +81,12 @@ def build_early(
     threading.Thread(target=build, name="neuromorpho-tls", daemon=True).start()
 
 
+def forget_early() -> None:
+    """Drop every context :func:`build_early` started that nobody took (a run that ended before its
+    first request): a later call in the same process reads its CA files afresh."""
+    _early.clear()
+
+
 def ssl_context(
     ca_file: str | os.PathLike[str] | None = None, insecure: bool = False, *, legacy: bool = False
 ) -> ssl.SSLContext:

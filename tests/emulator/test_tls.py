@@ -14,7 +14,7 @@ import urllib3
 from neuromorpho_fetch import ssl_context
 from neuromorpho_fetch.emulator import Catalogue, Emulator, EmulatorConfig, serve_in_thread
 from neuromorpho_fetch.errors import UsageError
-from neuromorpho_fetch.tls import build_early
+from neuromorpho_fetch.tls import build_early, forget_early
 
 from .conftest import SMALL, Start
 
@@ -54,6 +54,18 @@ def test_a_context_built_early_is_the_first_call_s_and_verifies(legacy: Emulator
     again = ssl_context(ca_file=legacy.ca_file, legacy=True)
     assert again is not early
     _handshake(legacy, again)
+
+
+def test_a_context_built_early_and_not_taken_is_forgotten(tmp_path: Path) -> None:
+    """A run that ends before its first request drops its early context: a later call in the same
+    process reads the CA file as it is then (here: gone, so the one-line usage error)."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read before it is gone\n")
+    build_early(ca)
+    forget_early()
+    ca.unlink()
+    with pytest.raises(UsageError, match="does not exist"):
+        ssl_context(ca_file=ca)
 
 
 def test_a_context_built_early_raises_its_error_where_it_is_used(tmp_path: Path) -> None:
