@@ -6,13 +6,12 @@ import json
 import math
 from typing import Any
 
+import orjson  # noqa: F401  (the test extra has it: a missing orjson fails here, never skips)
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuromorpho_fetch import jsonio
-
-orjson = pytest.importorskip("orjson")  # in the test extra: this module tests the orjson path
 
 
 def same(a: Any, b: Any) -> bool:

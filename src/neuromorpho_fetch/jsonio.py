@@ -35,7 +35,9 @@ BACKEND = "orjson" if orjson is not None else "json"
 
 #: Digits to ``0``, every other byte to a space: a run of 19 digits is then a run of 19 zeros.
 _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
-_LONG_RUN = b"0" * 19  # 10**18 has 19 digits; every integer orjson keeps exact has at most 19
+#: Integers of up to 18 digits fit in 64 bits, where orjson is exact; from 19 digits on
+#: (-9223372036854775809) one may not.
+_LONG_RUN = b"0" * 19
 
 
 def loads(data: bytes | str) -> Any:

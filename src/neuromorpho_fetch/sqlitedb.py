@@ -134,9 +134,9 @@ def open_database(path: Path, *, what: str, read_only: bool = False) -> sqlite3.
 def create_schema(conn: sqlite3.Connection, script: str, *, user_version: int | None = None) -> None:
     """Run a ``CREATE ... IF NOT EXISTS`` script (and set ``user_version``) as one transaction.
 
-    In autocommit each statement of a script is its own commit: creating the catalogue's 14 tables,
-    indexes and views cost 12-14 ms of a new mirror's first run (a commit each, journal and fsyncs; the
-    10-file mirror of benchmark scenario 7), and one transaction costs about 2. One transaction is
+    In autocommit each statement of a script is its own commit: creating the catalogue's tables, indexes
+    and views, a commit each, cost 12.9 ms of a new mirror's first run (median of 15; the 10-file mirror
+    of benchmark scenario 7), and one transaction 1.7 ms. One transaction is
     also all or nothing: a kill in the middle leaves no half-made schema.
     """
     version = f"PRAGMA user_version={int(user_version)};" if user_version is not None else ""

@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 {_NEURONS_SQL}
 CREATE INDEX IF NOT EXISTS neurons_archive ON neurons(archive, neuron_name);
 -- The holdings' and the counts' scan of the neurons held: covering, so they never read the rows (the
--- served record makes a row ~1.5 KB: 400 MB of table at the whole archive's 265,000 neurons).
+-- served record makes a row about 1.5 KB, so some 400 MB of table at the whole archive's 265,000).
 CREATE INDEX IF NOT EXISTS neurons_held ON neurons(gone_upstream, archive);
 CREATE TABLE IF NOT EXISTS files (
     path       TEXT PRIMARY KEY,               -- relative to the mirror root, POSIX separators

@@ -123,7 +123,7 @@ _TALLY = f"SELECT archive, state, COUNT(*) FROM ({_PER_NEURON}) GROUP BY archive
 
 def _tally(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int, int, int]]:
     """Per archive: catalogued, with files, and of those without, failed, unfinished, missing."""
-    counts: dict[str, list[int]] = {}
+    counts: dict[str, list[int]] = {}  # catalogued, then one count per state (state 4 is not returned)
     for archive, state, n in conn.execute(_TALLY):
         row = counts.setdefault(archive, [0] * 6)
         row[0] += n
