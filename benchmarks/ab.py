@@ -45,6 +45,8 @@ def main() -> int:
     parser.add_argument("--after", type=Path, default=HERE, help="default: this checkout")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", action="append", choices=list(SCENARIOS))
+    parser.add_argument("--concurrency", type=int, help="instead of the scenario's own")
+    parser.add_argument("--files", type=int, help="instead of the scenario's own")
     args = parser.parse_args()
     trees = {
         label: byte_compiled(tree.resolve() / "src")
@@ -52,6 +54,9 @@ def main() -> int:
     }
     for name in args.only or list(SCENARIOS):
         emu_flags, extra, files = SCENARIOS[name]
+        if args.concurrency is not None:
+            extra = [*extra[:1], str(args.concurrency), *extra[2:]]
+        files = args.files or files
         with (
             emulator("--neurons", str(files), *emu_flags, warm=True) as emu,
             tempfile.TemporaryDirectory() as tmp,

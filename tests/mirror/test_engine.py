@@ -283,3 +283,27 @@ async def test_morphometry_comes_50_neurons_a_request(
         # each batch tried once at most (and once more at the small page size), then one per neuron
         assert len(asked) <= neurons + 2 * -(-neurons // 50)
         assert len([p for p in asked if p.endswith("/select")]) <= 2 * -(-neurons // 50)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_the_server_never_sees_more_requests_than_concurrency(
+    tmp_path: Path, catalogue: Catalogue, concurrency: int
+) -> None:
+    """A pass has twice as many workers as request slots (the second keeps a slot busy while a body is
+    on its way to disk): the server still sees at most ``--concurrency`` requests at once, and the
+    slots are used."""
+    config = EmulatorConfig(neurons=400, seed=7, tls="none", file_kb=4, latency_ms=5)
+    settings = {**FAST, "concurrency": concurrency}
+    async with memory_emulator(config, catalogue=catalogue) as server:
+        opts = MirrorOptions(
+            out=tmp_path / "m",
+            archives=(ARCHIVE,),
+            config=ClientConfig().with_settings(**settings),
+            cool_down=0,
+        )
+        async with NeuroMorpho(transport=server.transport(**settings)) as nm:
+            report, error = await run_mirror(opts, client=nm)
+        stats = server.stats()
+    assert error is None and report.downloaded == 28
+    assert stats["max_in_flight"] == concurrency
+
