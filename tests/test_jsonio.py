@@ -1,4 +1,5 @@
-"""jsonio.loads gives exactly json.loads's value or error, whichever decoder does the work."""
+"""jsonio.loads is json.loads whose every failure is a ValueError; jsonio.loads_fast gives exactly its value
+or error, whichever decoder does the work."""
 
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ def same(a: Any, b: Any) -> bool:
 def outcome(decode: Any, data: bytes | str) -> tuple[str, Any]:
     try:
         return "value", decode(data)
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         return "error", type(exc)
 
 
 def assert_same(data: bytes | str) -> None:
-    theirs, ours = outcome(json.loads, data), outcome(jsonio.loads, data)
+    theirs, ours = outcome(jsonio.loads, data), outcome(jsonio.loads_fast, data)
     assert theirs[0] == ours[0], (data, theirs, ours)
     if theirs[0] == "value":
         assert same(theirs[1], ours[1]), (data, theirs, ours)
@@ -80,7 +81,7 @@ def test_every_generated_document_decodes_as_the_standard_library_does(value: An
         b'"\xe9"',  # not UTF-8
         b"[1,]",
         b"",
-        b"[" * 5000 + b"]" * 5000,  # nested too deep: RecursionError, as before
+        b"[" * 5000 + b"]" * 5000,  # nested too deep: NestedTooDeep, both ways
     ],
 )
 def test_what_orjson_refuses_or_reads_otherwise_gets_the_standard_library_s_answer(data: bytes | str) -> None:
@@ -90,5 +91,16 @@ def test_what_orjson_refuses_or_reads_otherwise_gets_the_standard_library_s_answ
 def test_a_listing_page_decodes_to_the_same_records() -> None:
     record = {"neuron_id": 1, "neuron_name": "cell \u00e9", "soma_surface": "834.0", "volume": 1.5e-7}
     page = json.dumps({"_embedded": {"neuronResources": [record] * 3}, "page": {"totalElements": 3}})
-    assert jsonio.loads(page.encode()) == json.loads(page)
+    assert jsonio.loads_fast(page.encode()) == jsonio.loads(page.encode()) == json.loads(page)
     assert jsonio.BACKEND == "orjson"
+
+
+@pytest.mark.parametrize("data", [b"[" * 1500, '{"a": ' * 5000, b"[" * 100_000 + b"]" * 100_000])
+def test_a_document_nested_too_deep_is_a_value_error_not_a_recursion_error(data: bytes | str) -> None:
+    """json.loads raises RecursionError here, which every reader's ``except ValueError`` let through."""
+    with pytest.raises(RecursionError):
+        json.loads(data)
+    for decode in (jsonio.loads, jsonio.loads_fast):
+        with pytest.raises(jsonio.NestedTooDeep, match="nested too deep") as caught:
+            decode(data)
+        assert isinstance(caught.value, json.JSONDecodeError)

@@ -60,6 +60,7 @@ from .errors import (
     TLSError,
     UsageError,
 )
+from .jsonio import loads
 from .layout import file_url
 from .models import Neuron, RejectedRecord, Version, parse_record
 from .protocol import BUSY_STATUSES, parse_page
@@ -448,7 +449,7 @@ class Doctor:
         data: Any = None
         if status == 200 and method == "GET" and not html:
             try:
-                data = json.loads(answer.body)
+                data = loads(answer.body)
             except ValueError:
                 data = None
         self._exchange(method, self._relative(url), status, answer.headers, data)

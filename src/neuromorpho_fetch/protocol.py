@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import json
 import logging
 import math
 import sys
@@ -27,6 +26,7 @@ from .errors import (
     UnknownArchiveError,
     UnreadableJSONError,
 )
+from .jsonio import NestedTooDeep, loads
 from .models import Neuron, RejectedRecord, parse_record
 from .retry import parse_retry_after
 from .swc import looks_like_html
@@ -43,7 +43,7 @@ def _detail(body: bytes) -> tuple[str, bool]:
         return "HTML error page", True
     text = body[:2000].decode("utf-8", "replace").strip()
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         return text[:200], False
     if isinstance(data, dict):
@@ -101,8 +101,8 @@ def parse_json(body: bytes, url: str) -> Any:
     15 item 5) is refused with :class:`UnreadableJSONError`, permanent: the server would send it again.
     """
     try:
-        return json.loads(body)
-    except RecursionError:
+        return loads(body)
+    except NestedTooDeep:
         raise UnreadableJSONError(
             f"{url} answered with JSON nested too deep to read (over {sys.getrecursionlimit()} levels)",
             url=url,

@@ -24,6 +24,7 @@ from typing import Any
 
 from .atomic import atomic_write
 from .errors import INTERNAL_ERROR_EXIT, UNREACHABLE_EXIT, UsageError
+from .jsonio import loads
 
 #: Bumped when a field changes meaning; readers accept any report with the fields they need.
 REPORT_FORMAT = 2
@@ -314,7 +315,7 @@ def read_report(path: Path) -> ReportFile:
     """The failures (and mirror) of an earlier ``--report``; a missing or malformed report is a usage
     error."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"--retry-failed: report {str(path)!r} does not exist") from None
     except (OSError, ValueError) as exc:

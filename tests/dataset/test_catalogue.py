@@ -184,6 +184,23 @@ def test_an_escaped_lone_surrogate_in_metadata_is_skipped_and_the_rest_catalogue
     ]
 
 
+def test_a_line_nested_too_deep_is_skipped_and_the_rest_catalogued(tmp_path: Path) -> None:
+    """A line nested past the recursion limit (a file edited by hand, a broken tool) is not a record:
+    skipped, counted, and the catalogue still made (json.loads's RecursionError had failed the whole
+    step on every run)."""
+    (tmp_path / "a").mkdir()
+    good = json.dumps({"neuron_id": 1, "neuron_name": "n1", "archive": "A"})
+    deep = '{"neuron_id": 2, "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    (tmp_path / "a" / "metadata.jsonl").write_text(f"{good}\n{deep}\n", encoding="utf-8")
+    (tmp_path / "a" / "morphometry.jsonl").write_text(
+        '{"neuron_id": 1, "soma_surface": 5.0}\n' + "[" * 5000 + "\n", encoding="utf-8"
+    )
+    summary = finalize(tmp_path)
+    assert summary.skipped_lines == 1
+    assert [r["neuron_id"] for r in rows(tmp_path, "SELECT * FROM neurons")] == [1]
+    assert [r["neuron_id"] for r in rows(tmp_path, "SELECT * FROM morphometry")] == [1]
+
+
 @given(
     # Any name a record may carry: non-blank, and valid Unicode (models.parse_record rejects the rest).
     st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=260).filter(str.strip),

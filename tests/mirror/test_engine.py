@@ -307,3 +307,24 @@ async def test_the_server_never_sees_more_requests_than_concurrency(
     assert error is None and report.downloaded == 28
     assert stats["max_in_flight"] == concurrency
 
+
+async def test_an_error_body_nested_too_deep_is_an_error_like_any_other(
+    emu: MemoryEmulator, tmp_path: Path
+) -> None:
+    """A 503 whose body is 1,500 ``[`` (json.loads raises RecursionError on it, which the error-body
+    reader's ``except ValueError`` let through and crashed the run) is a busy server: retried, and the
+    run completes."""
+    refused: set[str] = set()
+
+    @web.middleware
+    async def deep_503(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/dableFiles/") and request.path not in refused:
+            refused.add(request.path)
+            return web.Response(status=503, body=b"[" * 1500, content_type="application/json")
+        return await handler(request)
+
+    emu.app.middlewares.append(deep_503)
+    report, error = await run(emu, tmp_path / "m")
+    assert error is None and report.exit_code == 0
+    assert report.downloaded == 28 == len(refused)
+    assert report.retries >= 28

@@ -29,7 +29,6 @@ user copying the folder could forget).
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -38,6 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import OutputDirError
+from ..jsonio import loads
 from ..models import Version
 from ..paths import BIB_FILE, CATALOGUE_FILE, CHANGES_FILE, CITATION_FILE, MANIFEST
 from ..sqlitedb import Failure, create_schema, failure, open_database, translate
@@ -236,7 +236,7 @@ _INSERT_TYPED = (
 def typed_line(line: str) -> tuple[Any, ...]:
     """The typed field values of a served JSON line (every field NULL when it is not an object)."""
     try:
-        record = json.loads(line)
+        record = loads(line)
     except ValueError:
         record = {}
     return typed_record(record if isinstance(record, dict) else {})
@@ -271,7 +271,7 @@ def row_to_record(row: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in FIELD_COLUMNS:
         value = row[name]
-        out[name] = json.loads(value) if name in LIST_FIELDS and isinstance(value, str) else value
+        out[name] = loads(value) if name in LIST_FIELDS and isinstance(value, str) else value
     return out
 
 

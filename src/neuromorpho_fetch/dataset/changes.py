@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write, sweep_temp
+from ..jsonio import loads
 from ..paths import CHANGES_FILE
 
 #: Per kind of change, how many neurons a ``CHANGES.jsonl`` line names (the counts are always exact).
@@ -132,7 +133,7 @@ def import_changes(conn: sqlite3.Connection, root: Path) -> int:
             if not line.strip():
                 continue
             try:
-                run = json.loads(line).get("run")
+                run = loads(line).get("run")
             except (ValueError, AttributeError):
                 run = None
             (last,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()

@@ -17,7 +17,6 @@ are left out.
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write, sweep_temp
+from ..jsonio import loads
 from ..paths import BIB_FILE, CITATION_FILE
 
 RESOURCE_RRID = "RRID:SCR_002145"
@@ -268,7 +268,7 @@ def write_citations(conn: sqlite3.Connection, root: Path, held: str) -> int:
 def _decode(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return loads(value)
         except ValueError:
             return value
     return value

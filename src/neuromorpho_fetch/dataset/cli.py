@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from .._argparse import OneLineParser
 from ..errors import NeuroMorphoError, UsageError
+from ..jsonio import loads
 from ..models import Version
 from ..query import Query, split_values
 from .catalogue import FIELD_COLUMNS, LIST_FIELDS
@@ -183,7 +184,7 @@ _PATHS = tuple(f"path_{v.value}" for v in Version)
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
     """A typed row for JSON: list fields as lists, not JSON text."""
-    return {k: json.loads(v) if k in LIST_FIELDS and isinstance(v, str) else v for k, v in row.items()}
+    return {k: loads(v) if k in LIST_FIELDS and isinstance(v, str) else v for k, v in row.items()}
 
 
 def write_parquet(rows: Iterable[dict[str, Any]], output: Path) -> int:

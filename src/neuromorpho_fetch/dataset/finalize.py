@@ -17,7 +17,6 @@ transaction left a ``dirty_manifests`` row / a ``changes`` row / a ``citations_d
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
@@ -29,7 +28,7 @@ from typing import Any
 
 from ..atomic import hash_file
 from ..errors import NoSuchFileError
-from ..jsonio import loads
+from ..jsonio import loads, loads_fast
 from ..layout import file_name, relative_path
 from ..models import Neuron, Version
 from ..paths import (
@@ -343,7 +342,7 @@ class _RecordJob:
                 lines, stored = self._skip_unchanged(lines)
             for line in lines:
                 try:
-                    record = loads(line)
+                    record = loads_fast(line)
                     if not isinstance(record, dict):
                         raise ValueError("not an object")
                     neuron = Neuron.from_record(record, line=line.encode("utf-8") + b"\n")
@@ -416,7 +415,7 @@ class _RecordJob:
                 if gone:
                     returned.append((nid,))
                 continue
-            fields = changed_fields(json.loads(old_line), neuron.record)
+            fields = changed_fields(loads(old_line), neuron.record)
             if fields:
                 self.changes.add("changed", {**brief, "fields": list(fields)})
                 upserts.append((*typed_record(neuron.record), line, self.run, self.run))

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..jsonio import loads
+from ..jsonio import loads_fast
 from .catalogue import MORPHOMETRY_COLUMNS
 from .summary import BATCH
 
@@ -48,7 +48,7 @@ def _batches(path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
 def _object(line: str) -> dict[str, Any]:
     """The JSON object on ``line``; empty when it is not one."""
     try:
-        record = loads(line)
+        record = loads_fast(line)
     except ValueError:
         return {}
     return record if isinstance(record, dict) else {}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import re
 import sqlite3
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UnknownFieldError, UsageError
+from ..jsonio import loads
 from ..models import Neuron, Version
 from ..paths import CATALOGUE_FILE, METADATA_FILE, STATE_DIR
 from ..query import Query
@@ -226,7 +226,7 @@ class LocalMirror:
         while rows := cursor.fetchmany(500):
             files = self._files([row[0] for row in rows])
             for nid, line, gone in rows:
-                yield LocalNeuron(Neuron.from_record(json.loads(line)), files.get(nid, {}), bool(gone))
+                yield LocalNeuron(Neuron.from_record(loads(line)), files.get(nid, {}), bool(gone))
 
     def _files(self, ids: list[int]) -> dict[int, dict[str, Path]]:
         marks = ",".join("?" * len(ids))
@@ -270,7 +270,7 @@ def typed_frame(pd: Any, rows: list[dict[str, Any]]) -> pandas.DataFrame:
         elif kind == "date":
             frame[name] = pd.to_datetime(column, format="%Y-%m-%d", errors="coerce")
         elif kind == "list":
-            frame[name] = [json.loads(v) if isinstance(v, str) else v for v in column]
+            frame[name] = [loads(v) if isinstance(v, str) else v for v in column]
         else:
             frame[name] = column.astype(object).where(column.notna(), None)
     frame["gone_upstream"] = frame["gone_upstream"].astype(bool)
@@ -318,7 +318,7 @@ def _sql_matcher(matcher: Matcher, is_list: bool) -> Any:
     def match(value: Any) -> bool:
         if is_list and isinstance(value, str):
             with contextlib.suppress(ValueError):
-                value = json.loads(value)
+                value = loads(value)
         return matcher.accept(value)
 
     return match

@@ -19,7 +19,6 @@ spanning hundreds of archives never holds hundreds of files open.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import threading
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..atomic import publish_temp, sweep_temp
+from ..jsonio import loads
 from ..paths import MirrorPaths, temp_path, through_link
 
 log = logging.getLogger("neuromorpho_fetch.mirror")
@@ -47,7 +47,7 @@ def _line_id(line: bytes) -> int | None:
 
 def _line_archive(line: bytes) -> str | None:
     try:
-        data = json.loads(line)
+        data = loads(line)
     except ValueError:
         return None
     archive = data.get("archive") if isinstance(data, dict) else None
