@@ -47,6 +47,7 @@ from .atomic import hash_file
 from .errors import NeuroMorphoError, StateCorruptError
 from .paths import MirrorPaths
 from .sqlitedb import Failure, create_schema, failure, open_database, refuse_link, translate
+from .tasks import shielded
 
 T = TypeVar("T")
 
@@ -389,8 +390,9 @@ class AsyncStateStore:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         # Shielded: if the run is cancelled meanwhile, the thread still commits this batch (and the
-        # final flush queues behind it), so nothing is lost and nothing is applied twice.
-        await asyncio.shield(loop.run_in_executor(self._executor, self.store.apply, ops))
+        # final flush queues behind it), so nothing is lost and nothing is applied twice; its error is
+        # the final flush's to report (the same disk), never asyncio's "never retrieved".
+        await shielded(loop.run_in_executor(self._executor, self.store.apply, ops))
         self.flush_seconds += time.perf_counter() - started
         self.flushes += 1
         # Rows committed just now are in the database: the overlay keeps only what a flush has not

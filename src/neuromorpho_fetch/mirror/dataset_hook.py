@@ -29,7 +29,6 @@ rows are dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -45,6 +44,7 @@ from ..errors import NeuroMorphoError
 from ..paths import CATALOGUE_FILE, MANIFEST, MirrorPaths, parse_data_path
 from ..sqlitedb import Failure, failure, open_database, translate
 from ..state import AsyncStateStore, complete_files, forget_files, unfinished_files
+from ..tasks import shielded
 from .listing import Listed
 from .options import MirrorOptions
 from .recorder import Recorder
@@ -247,13 +247,10 @@ class DatasetStep:
             line += f"{held.get('files', '?')} files"
             lines = [line, *([f"dataset: {held.pop('sentence')}"] if "sentence" in held else [])]
             return {**held, "unchanged": True, "deleted_gone": [], "summary": lines}
-        task = asyncio.ensure_future(asyncio.to_thread(self._finalize, listings))
         try:
-            summary, deleted = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            with contextlib.suppress(BaseException):
-                await task
-            raise
+            summary, deleted = await shielded(
+                asyncio.ensure_future(asyncio.to_thread(self._finalize, listings))
+            )
         except Exception as exc:  # derived files: never lose the run over them
             message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, NeuroMorphoError) else str(exc)
             log.error("catalogue and manifests not updated: %s (the next run retries)", message)
