@@ -51,6 +51,7 @@ from .errors import IntegrityError
 from .paths import temp_path
 from .protocol import validator
 from .swc import SwcChecker, looks_like_html
+from .tasks import shielded
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,18 +194,10 @@ class Publisher:
         self._drainers = {d for d in self._drainers if not d.done()}
         if len(self._drainers) < self.lanes:
             self._drainers.add(asyncio.create_task(self._drain(), name="neuromorpho-publish"))
-        try:
-            return await asyncio.shield(done)
-        except asyncio.CancelledError:
-            # The body is handed over: let its batch finish (milliseconds, bounded by max_batch) so
-            # that, when the cancellation reaches the caller, the file is either in place or not
-            # there, and the mirror's cancel path can record what is in place. A second cancel
-            # during this wait is not held up.
-            if not done.done():
-                await asyncio.wait([done])
-            if not done.cancelled():
-                done.exception()  # retrieved: the caller is going away, not the error
-            raise
+        # The body is handed over: cancelled, the caller lets its batch finish (milliseconds, bounded
+        # by max_batch) so that, when the cancellation reaches it, the file is either in place or not
+        # there, and the mirror's cancel path can record what is in place (tasks.shielded's rule).
+        return await shielded(done)
 
     async def _drain(self) -> None:
         while self._queue:
